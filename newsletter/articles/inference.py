@@ -1,0 +1,123 @@
+"""Rules shared by every importer: safe URLs, bare-URL linking, the closing call to action,
+the sources list, and the final checks that make an Article complete.
+
+All pure functions of their inputs.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin, urlsplit
+
+from newsletter.articles.model import (
+    Article,
+    CallToAction,
+    Inline,
+    Paragraph,
+    Section,
+    Source,
+    Span,
+    plain,
+)
+from newsletter.errors import ArticleError
+
+SAFE_SCHEMES = ("http", "https", "mailto")
+_BARE_URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:!?]")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“‘(])")
+_CTA = re.compile(
+    r"\b(contact us|call us|email us|reach out|get in touch|book (a|an|your) "
+    r"(free )?(consultation|appointment|visit)|schedule (a|an|your) "
+    r"(free )?(consultation|appointment|visit)|request (a|an) (consultation|appointment)"
+    r"|visit us|talk to (us|our team))\b",
+    re.I,
+)
+_SOURCES_LINE = re.compile(r"^\s*(sources?|references?|citations?)\s*:\s*(.*)$", re.I)
+
+
+def safe_url(href: str | None, base: str | None = None) -> str | None:
+    """An absolute http(s)/mailto URL, resolved against `base`; None if unsafe or unusable."""
+    if not href:
+        return None
+    href = "".join(href.split())  # whitespace inside URLs is never meaningful
+    if href.startswith("#"):
+        return None
+    scheme = urlsplit(href).scheme.lower()
+    if not scheme and base:
+        href = urljoin(base, href)
+        scheme = urlsplit(href).scheme.lower()
+    if scheme == "mailto":
+        return href if "@" in href else None
+    if scheme not in SAFE_SCHEMES:
+        return None if scheme else href  # relative without base: kept, flagged by `check`
+    return href if urlsplit(href).netloc else None
+
+
+def linkify(text: str) -> Inline:
+    """Spans for plain text, turning bare http(s) URLs into links."""
+    spans: list[Span] = []
+    position = 0
+    for match in _BARE_URL.finditer(text):
+        if match.start() > position:
+            spans.append(Span(text[position : match.start()]))
+        spans.append(Span(match.group(0), href=match.group(0)))
+        position = match.end()
+    if position < len(text):
+        spans.append(Span(text[position:]))
+    return tuple(spans)
+
+
+def is_sources_marker(line: str) -> re.Match[str] | None:
+    return _SOURCES_LINE.match(line)
+
+
+def parse_source(text: str) -> Source:
+    text = text.strip().lstrip("-*•·").strip()
+    url_match = _BARE_URL.search(text)
+    url = url_match.group(0) if url_match else None
+    return Source(text=text, url=url)
+
+
+def find_call_to_action(sections: tuple[Section, ...]) -> CallToAction | None:
+    """The closing invitation: the last sentence, in the last two paragraphs, that asks the
+    reader to get in touch or book. Its own link, if any, becomes the button target."""
+    paragraphs = [b for s in sections for b in s.blocks if isinstance(b, Paragraph)]
+    for paragraph in reversed(paragraphs[-2:]):
+        text = plain(paragraph.inline)
+        sentences = _SENTENCE_END.split(" ".join(text.split()))
+        for sentence in reversed(sentences):
+            if _CTA.search(sentence):
+                url = next(
+                    (s.href for s in paragraph.inline if s.href and s.href.startswith("http")),
+                    None,
+                )
+                return CallToAction(text=sentence.strip(), url=url)
+    return None
+
+
+def inline_is_blank(inline: Inline) -> bool:
+    return not plain(inline).strip()
+
+
+def complete(article: Article, *, where: str) -> Article:
+    """Final checks every importer applies: a title and at least one paragraph of text."""
+    if not article.title.strip():
+        raise ArticleError(
+            "the article has no title",
+            where=where,
+            fix="put the title on the first line (text), in a `# heading` or `title:` front "
+            "matter (Markdown), or in <h1>/<title> (HTML)",
+        )
+    if not any(p.text.strip() for p in article.paragraphs):
+        raise ArticleError(
+            "the article has no body paragraphs",
+            where=where,
+            fix="add the article's text below the title, paragraphs separated by blank lines",
+        )
+    if len(article.title) > 300:
+        raise ArticleError(
+            f"the title is {len(article.title)} characters long (the first line must be "
+            "the title, at most 300 characters)",
+            where=where,
+            fix="put a short title on its own first line",
+        )
+    return article

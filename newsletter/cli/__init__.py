@@ -1,0 +1,25 @@
+"""The `newsletter` command. Thin: parse arguments, call a service, print.
+
+Each command group lives in its own module and registers itself on `app`; errors are turned
+into messages and exit codes in one place (`run`): 0 ok, 1 a check failed, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from newsletter.cli.app import app, console, err_console  # noqa: F401  (re-exported)
+
+# Command modules register on import.
+from newsletter.cli import content  # noqa: E402,F401  isort: skip
+
+
+def main() -> None:
+    from newsletter.cli.app import run
+
+    sys.exit(run(app))
+
+
+__all__ = ["app", "main", "typer"]

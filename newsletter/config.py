@@ -1,0 +1,288 @@
+"""Settings: one frozen object built from, in order of precedence,
+
+1. environment variables `NEWSLETTER_<NAME>`,
+2. an optional `.env` file in the working directory (same names),
+3. `newsletter.toml` in the working directory (or the file `NEWSLETTER_CONFIG` names),
+   whose keys are the setting names in lower case without the prefix,
+4. the defaults below, which describe the demo clinic (Mindstream Medicine, Philadelphia).
+
+A missing or invalid value stops with a `ConfigurationError` naming the setting, where the
+value came from, and how to fix it. The field descriptions double as the settings reference
+(docs/settings.md is checked against them by the test suite).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from newsletter.errors import ConfigurationError
+
+ENV_PREFIX = "NEWSLETTER_"
+CONFIG_FILE = "newsletter.toml"
+SECRET_FILE = ".newsletter-secret"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class Settings(BaseSettings):
+    """Every tunable of the product. Names are the environment variables without the prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # --- the clinic and its brand -------------------------------------------------------
+    clinic_name: str = Field("Mindstream Medicine", description="Clinic name in header and footer.")
+    postal_address: str = Field(
+        "1601 Walnut Street, Suite 1200, Philadelphia, PA 19103",
+        description="Physical postal address printed in every email footer (CAN-SPAM).",
+    )
+    logo_url: str = Field("", description="https URL of the logo; empty shows the clinic name.")
+    brand_color: str = Field("#2F5D62", description="Main brand colour (#RRGGBB).")
+    accent_color: str = Field("#C8553D", description="Button colour (#RRGGBB).")
+    text_color: str = Field("#1F2933", description="Body text colour (#RRGGBB).")
+    background_color: str = Field("#F4F1EC", description="Page background colour (#RRGGBB).")
+    sender_name: str = Field("Mindstream Medicine", description="From name.")
+    sender_email: str = Field("news@mindstream.example", description="From address.")
+    reply_to: str = Field("hello@mindstream.example", description="Reply-To address.")
+    booking_url: str = Field(
+        "https://mindstream.example/book-a-consultation",
+        description="Consultation booking page: the target of the 'Book a consultation' button.",
+    )
+    website_url: str = Field(
+        "https://mindstream.example", description="Clinic website; links to it count as `article`."
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Public base URL of this app, for unsubscribe and click links.",
+    )
+    footer_reason: str = Field(
+        "You are receiving this email because you subscribed to news from {clinic_name}.",
+        description="Why the reader gets this email (footer); `{clinic_name}` is replaced.",
+    )
+    first_name_fallback: str = Field(
+        "there", description="Greeting word when a subscriber has no first name ('Hi there')."
+    )
+
+    # --- runtime -------------------------------------------------------------------------
+    secret_key: SecretStr | None = Field(
+        None,
+        description="Key for signing tokens (≥ 32 characters). The demo generates one and "
+        f"keeps it in `{SECRET_FILE}`.",
+    )
+    templates_dir: Path = Field(
+        Path("templates"), description="Folder of email templates (falls back to the bundled one)."
+    )
+    audiences_dir: Path = Field(Path("audiences"), description="Folder of segment files.")
+    database_url: str = Field(
+        "sqlite:///newsletter.db", description="SQLAlchemy URL: SQLite file or PostgreSQL."
+    )
+    click_tracking: bool = Field(
+        False, description="Rewrite links to the app's own /r/ redirect (needs the redirect)."
+    )
+    outbox_dir: Path = Field(Path("outbox"), description="Folder for the outbox delivery backend.")
+    delivery: Literal["sendgrid", "smtp", "outbox"] | None = Field(
+        None, description="Delivery backend; default sendgrid when an API key is set, else outbox."
+    )
+
+    @field_validator("brand_color", "accent_color", "text_color", "background_color")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        if not _HEX_COLOUR.match(value):
+            raise ValueError(f"{value!r} is not a colour like #2F5D62")
+        return value
+
+    @field_validator("sender_email", "reply_to")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.match(value):
+            raise ValueError(f"{value!r} is not an email address")
+        return value
+
+    @field_validator("booking_url", "website_url", "public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"{value!r} is not an absolute http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("logo_url")
+    @classmethod
+    def _optional_url(cls, value: str) -> str:
+        if value and not value.startswith("https://"):
+            raise ValueError(f"{value!r} must be an https URL (or empty)")
+        return value
+
+    @field_validator("clinic_name", "postal_address", "sender_name")
+    @classmethod
+    def _required_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        if "\r" in value or "\n" in value:
+            raise ValueError("must be a single line")
+        return value.strip()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters (try `openssl rand -hex 32`)")
+        return value
+
+    @property
+    def footer_reason_text(self) -> str:
+        return self.footer_reason.replace("{clinic_name}", self.clinic_name)
+
+    @property
+    def templates_path(self) -> Path:
+        """The configured templates folder, else the one shipped in the repository."""
+        if self.templates_dir.is_dir():
+            return self.templates_dir
+        return REPO_ROOT / "templates"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, dotenv_settings, _TomlSource(settings_cls))
+
+
+SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(ENV_PREFIX + "CONFIG", CONFIG_FILE))
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads newsletter.toml, refusing unknown keys so that typos do not pass silently."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        self.values = read_toml(config_path())
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        if ENV_PREFIX + "CONFIG" in os.environ:
+            raise ConfigurationError(
+                "the configuration file does not exist",
+                where=f"{path} (from {ENV_PREFIX}CONFIG)",
+                fix=f"create it, or unset {ENV_PREFIX}CONFIG to use ./{CONFIG_FILE}",
+            )
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"not valid TOML ({exc})", where=str(path), fix="correct the syntax at that line"
+        ) from None
+    values: dict[str, Any] = {}
+    for key, value in _flatten(data):
+        if key not in Settings.model_fields:
+            raise ConfigurationError(
+                f"unknown setting `{key}`",
+                where=_toml_where(path, key),
+                fix="remove it or correct the name; known settings: " + ", ".join(SETTING_NAMES),
+            )
+        values[key] = value
+    return values
+
+
+def _flatten(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Tables only group keys for readability: `[clinic] name` is not special, keys are flat."""
+    items: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            items.extend(_flatten(value))
+        else:
+            items.append((key, value))
+    return items
+
+
+def _toml_where(path: Path, key: str) -> str:
+    try:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+                return f"{path}, line {number}, key `{key}`"
+    except OSError:
+        pass
+    return f"{path}, key `{key}`"
+
+
+def _source_of(field: str) -> str:
+    name = env_name(field)
+    if name in os.environ:
+        return f"environment variable {name}"
+    dotenv = Path(".env")
+    if dotenv.exists() and re.search(
+        rf"^\s*(export\s+)?{name}\s*=", dotenv.read_text(errors="replace"), re.M | re.I
+    ):
+        return f".env, variable {name}"
+    path = config_path()
+    if field in read_toml(path):
+        return _toml_where(path, field)
+    return f"default value of {name}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, or raise ConfigurationError naming the bad setting and its source."""
+    try:
+        settings = Settings(**overrides)
+    except PydanticValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = str(error["loc"][0]) if error["loc"] else "?"
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"setting `{field}` from {_source_of(field)}: {message}")
+        raise ConfigurationError(
+            "; ".join(problems),
+            fix=f"correct the value (environment variable, .env, or {CONFIG_FILE}); "
+            "docs/settings.md lists every setting",
+        ) from None
+    if settings.secret_key is None:
+        settings = settings.model_copy(update={"secret_key": SecretStr(_demo_secret())})
+    return settings
+
+
+def _demo_secret() -> str:
+    """Generate a signing key once and keep it, so tokens in sent emails stay valid."""
+    path = Path(SECRET_FILE)
+    if path.exists():
+        value = path.read_text().strip()
+        if len(value) >= 32:
+            return value
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value

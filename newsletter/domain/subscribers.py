@@ -1,0 +1,83 @@
+"""Subscriber, subscription, consent and suppression vocabularies: the values the DB stores."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from enum import StrEnum
+
+
+class SubscriberStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+#: Statuses an import or a staff edit must never turn back into `active` (GDPR Art. 21, CAN-SPAM).
+STICKY_STATUSES = frozenset(
+    {SubscriberStatus.UNSUBSCRIBED, SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED}
+)
+
+
+class SubscriptionStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+class ConsentEvent(StrEnum):
+    CONSENT_GIVEN = "consent_given"
+    DOUBLE_OPTIN_CONFIRMED = "double_optin_confirmed"
+    WITHDRAWN = "withdrawn"
+    IMPORTED = "imported"
+    RESUBSCRIBED = "resubscribed"
+
+
+class ConsentMethod(StrEnum):
+    WEB_FORM_DOUBLE_OPTIN = "web_form_double_optin"
+    STAFF_ENTRY = "staff_entry"
+    CSV_IMPORT = "csv_import"
+    API = "api"
+
+
+class SuppressionReason(StrEnum):
+    UNSUBSCRIBE_ONE_CLICK = "unsubscribe_one_click"
+    UNSUBSCRIBE_FOOTER = "unsubscribe_footer"
+    STAFF = "staff"
+    COMPLAINT = "complaint"
+    HARD_BOUNCE = "hard_bounce"
+    ERASURE = "erasure"
+
+
+#: Suppression reason → the subscriber status it implies.
+STATUS_FOR_REASON = {
+    SuppressionReason.UNSUBSCRIBE_ONE_CLICK: SubscriberStatus.UNSUBSCRIBED,
+    SuppressionReason.UNSUBSCRIBE_FOOTER: SubscriberStatus.UNSUBSCRIBED,
+    SuppressionReason.STAFF: SubscriberStatus.UNSUBSCRIBED,
+    SuppressionReason.ERASURE: SubscriberStatus.UNSUBSCRIBED,
+    SuppressionReason.COMPLAINT: SubscriberStatus.COMPLAINED,
+    SuppressionReason.HARD_BOUNCE: SubscriberStatus.BOUNCED,
+}
+
+
+class EngagementEvent(StrEnum):
+    OPEN = "open"
+    CLICK = "click"
+
+
+class LinkKind(StrEnum):
+    CONSULTATION = "consultation"
+    ARTICLE = "article"
+    OTHER = "other"
+
+
+def email_hash(secret_key: str, normalized_email: str) -> str:
+    """HMAC-SHA256 of a normalised address: the only trace an erased person leaves (Recital 26)."""
+    return hmac.new(secret_key.encode(), normalized_email.encode(), hashlib.sha256).hexdigest()
+
+
+def consent_text_version(text: str) -> str:
+    """The sha256 of the exact wording shown, so each consent record names its text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

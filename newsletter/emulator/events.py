@@ -1,0 +1,133 @@
+"""Event Webhook events (sendgrid-v3.md §7) for accepted requests and injected events.
+
+Outcomes per recipient: suppressed → `processed` + `dropped` (reason decided at acceptance);
+scripted by address: `bounce+…@` → `processed` + `bounce` (type bounce, added to bounces),
+`blocked+…@` → `processed` + `bounce` (type blocked, added to blocks), `defer+…@` →
+`processed` + `deferred` + `delivered`; anyone else → `processed` + `delivered`.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from newsletter.emulator.suppressions import Suppressions
+
+RESERVED_EVENT_KEYS = frozenset(
+    (
+        "email", "event", "timestamp", "sg_event_id", "sg_message_id", "smtp-id", "category",
+        "reason", "status", "response", "attempt", "type", "ip", "tls", "pool", "useragent",
+        "url", "url_offset", "asm_group_id", "bounce_classification", "sg_machine_open",
+        "cert_err", "marketing_campaign_id", "marketing_campaign_name", "send_at",
+    )
+)  # fmt: skip
+
+
+def new_event_id() -> str:
+    return base64.urlsafe_b64encode(os.urandom(16)).rstrip(b"=").decode("ascii")
+
+
+@dataclass
+class AcceptedJob:
+    """What the dispatcher needs to emit the events of one accepted request."""
+
+    x_message_id: str
+    time: int
+    body: dict
+    dropped: dict[tuple[int, int], str] = field(default_factory=dict)
+
+
+def make_event(event: str, email: str, ts: int, extra: dict[str, Any] | None = None,
+               custom_args: dict[str, str] | None = None) -> dict[str, Any]:  # fmt: skip
+    ev: dict[str, Any] = dict(custom_args) if custom_args else {}
+    ev.update(extra or {})
+    ev["email"] = email
+    ev["event"] = event
+    ev["timestamp"] = int(ts)
+    ev["sg_event_id"] = new_event_id()
+    return ev
+
+
+def _scripted(email: str) -> str | None:
+    local = email.split("@", 1)[0].lower()
+    for prefix in ("bounce+", "blocked+", "defer+"):
+        if local.startswith(prefix):
+            return prefix[:-1]
+    return None
+
+
+def expand(job: AcceptedJob, suppressions: Suppressions) -> list[tuple[int, dict[str, Any]]]:
+    """(not_before_epoch, event) for every recipient of an accepted request."""
+    body = job.body
+    xmid = job.x_message_id
+    smtp_id = f"<{xmid}@emulator.sendgrid.local>"
+    cats = body.get("categories")
+    top_args = body.get("custom_args") or {}
+    top_send_at = body.get("send_at")
+    pool = body.get("ip_pool_name")
+    out: list[tuple[int, dict[str, Any]]] = []
+    for p_index, pers in enumerate(body["personalizations"]):
+        args = {**top_args, **(pers.get("custom_args") or {})}
+        for k in RESERVED_EVENT_KEYS.intersection(args):
+            del args[k]
+        send_at = pers.get("send_at", top_send_at)
+        ts = max(job.time, send_at) if isinstance(send_at, int) else job.time
+        r = 0
+        for kind in ("to", "cc", "bcc"):
+            for rcpt in pers.get(kind) or ():
+                email = rcpt["email"]
+                common: dict[str, Any] = dict(args)
+                common["smtp-id"] = smtp_id
+                common["sg_message_id"] = f"{xmid}.emulator-{p_index}-{r}.0"
+                if cats:
+                    common["category"] = cats
+                processed = dict(common)
+                if pool:
+                    processed["pool"] = {"name": pool, "id": 1}
+                out.append((ts, make_event("processed", email, ts, processed)))
+                reason = job.dropped.get((p_index, r))
+                if reason is not None:
+                    extra = {**common, "reason": reason, "status": "5.0.0"}
+                    out.append((ts, make_event("dropped", email, ts, extra)))
+                else:
+                    out.extend(_outcome(email, ts, common, suppressions))
+                r += 1
+    return out
+
+
+def _outcome(
+    email: str, ts: int, common: dict[str, Any], sup: Suppressions
+) -> list[tuple[int, dict]]:
+    script = _scripted(email)
+    if script == "bounce":
+        sup.add("bounces", email, ts, reason="550 5.1.1 The email account does not exist.",
+                status="5.1.1")  # fmt: skip
+        extra = {
+            **common,
+            "reason": "550 5.1.1 The email account that you tried to reach does not exist.",
+            "status": "5.1.1",
+            "type": "bounce",
+            "bounce_classification": "Invalid Address",
+        }
+        return [(ts, make_event("bounce", email, ts + 1, extra))]
+    if script == "blocked":
+        sup.add("blocks", email, ts, reason="550 5.7.1 Message blocked.", status="5.7.1")
+        extra = {
+            **common,
+            "reason": "550 5.7.1 Message blocked.",
+            "status": "5.7.1",
+            "type": "blocked",
+            "bounce_classification": "Reputation",
+        }
+        return [(ts, make_event("bounce", email, ts + 1, extra))]
+    delivered = {**common, "response": "250 OK", "ip": "127.0.0.1", "tls": 1}
+    if script == "defer":
+        deferred = {**common, "response": "450 4.2.0 Mailbox temporarily unavailable",
+                    "attempt": "1"}  # fmt: skip
+        return [
+            (ts, make_event("deferred", email, ts + 1, deferred)),
+            (ts, make_event("delivered", email, ts + 60, delivered)),
+        ]
+    return [(ts, make_event("delivered", email, ts + 1, delivered))]

@@ -1,0 +1,253 @@
+"""Signed Event Webhook: ECDSA P-256/SHA-256 signing and background batched delivery.
+
+Each post is a compact JSON array + CRLF; the signature covers `timestamp + body` and is sent
+as base64 DER in `X-Twilio-Email-Event-Webhook-Signature`, the decimal unix-second timestamp in
+`X-Twilio-Email-Event-Webhook-Timestamp`. Non-2xx answers and connection errors are retried
+with exponential backoff; redirects are never followed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from newsletter.emulator.config import WebhookConfig
+from newsletter.emulator.events import new_event_id
+from newsletter.emulator.faults import Faults
+
+SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
+TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class Signer:
+    """A fixed P-256 key derived from an integer scalar (reproducible test fixtures)."""
+
+    def __init__(self, scalar: int) -> None:
+        self._key = ec.derive_private_key(scalar, ec.SECP256R1())
+        der = self._key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        self.public_key_b64 = base64.b64encode(der).decode("ascii")
+
+    def sign(self, timestamp: str, body: bytes) -> str:
+        sig = self._key.sign(
+            timestamp.encode("ascii") + body, ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
+        )
+        return base64.b64encode(sig).decode("ascii")
+
+
+class _Pending:
+    __slots__ = ("attempt", "due", "event", "not_before")
+
+    def __init__(self, event: dict, due: float, not_before: float, attempt: int = 0) -> None:
+        self.event = event
+        self.due = due  # monotonic: lag window / retry backoff
+        self.not_before = not_before  # emulated epoch: scheduled sends (send_at)
+        self.attempt = attempt
+
+
+class WebhookDispatcher:
+    """Queues events and posts them from one background thread (or on `flush()`)."""
+
+    def __init__(
+        self,
+        url: str | None,
+        signer: Signer,
+        config: WebhookConfig,
+        faults: Faults,
+        clock: Callable[[], float],
+    ) -> None:
+        self.url = url
+        self.signer = signer
+        self.config = config
+        self.faults = faults
+        self.clock = clock
+        self.deliveries: list[dict[str, Any]] = []
+        self.stats = {"events_queued": 0, "posts": 0, "posts_failed": 0, "posts_dropped": 0,
+                      "events_delivered": 0}  # fmt: skip
+        self._queue: deque[_Pending] = deque()
+        self._later: list[_Pending] = []
+        self._cond = threading.Condition()
+        self._post_lock = threading.Lock()
+        self._stop = False
+        self._seq = 0
+        self._client = httpx.Client(follow_redirects=False, trust_env=False,
+                                    timeout=config.timeout_s)  # fmt: skip
+        self._thread = threading.Thread(target=self._run, name="emulator-webhook", daemon=True)
+        self._thread.start()
+
+    # -- queueing ----------------------------------------------------------------------------
+    def enqueue(self, items: list[tuple[float, dict]]) -> None:
+        """Queue (not_before_epoch, event) pairs, applying the duplicate/delay knobs."""
+        if not self.url or not items:
+            return
+        wf = self.faults.plan.webhook
+        due = time.monotonic() + self.config.lag_s + wf.delay_s
+        entries = [_Pending(ev, due, nb) for nb, ev in items]
+        if wf.duplicate_factor > 1:
+            entries += [_Pending(dict(e.event), due, e.not_before) for e in entries
+                        for _ in range(wf.duplicate_factor - 1)]  # fmt: skip
+        with self._cond:
+            self._queue.extend(entries)
+            self.stats["events_queued"] += len(entries)
+            self._cond.notify()
+
+    def pending_count(self) -> int:
+        with self._cond:
+            return len(self._queue) + len(self._later)
+
+    def clear(self) -> None:
+        with self._cond:
+            self._queue.clear()
+            self._later.clear()
+            self.deliveries.clear()
+            for key in self.stats:
+                self.stats[key] = 0
+
+    # -- delivery ----------------------------------------------------------------------------
+    def _take(self, ignore_due: bool) -> list[_Pending]:
+        """Remove and return the next batch of ready events (caller holds the condition).
+
+        Fresh events wait in a FIFO (`_queue`, due in order); retries and events held for a
+        future `send_at` wait in `_later`, which is scanned (it is small in practice).
+        """
+        mono, epoch = time.monotonic(), self.clock()
+        max_events, max_bytes = self.config.batch_max_events, self.config.batch_max_bytes
+        batch: list[_Pending] = []
+        size = 2
+
+        def fits(p: _Pending) -> bool:
+            nonlocal size
+            size += len(_dumps(p.event)) + 1
+            return not batch or (len(batch) < max_events and size <= max_bytes)
+
+        if self._later:
+            keep: list[_Pending] = []
+            for p in self._later:
+                if (ignore_due or p.due <= mono) and p.not_before <= epoch and fits(p):
+                    batch.append(p)
+                else:
+                    keep.append(p)
+            self._later = keep
+        queue = self._queue
+        while queue and len(batch) < max_events:
+            p = queue[0]
+            if not ignore_due and p.due > mono:
+                break
+            queue.popleft()
+            if p.not_before > epoch:
+                self._later.append(p)
+            elif fits(p):
+                batch.append(p)
+            else:
+                queue.appendleft(p)
+                break
+        if batch and self.faults.plan.webhook.shuffle:
+            random.Random(self.faults.rng.random()).shuffle(batch)
+        return batch
+
+    def _retry(self, batch: list[_Pending]) -> None:
+        wf = self.faults.plan.webhook
+        mono = time.monotonic()
+        for p in batch:
+            p.attempt += 1
+            p.due = mono + min(
+                self.config.retry_max_s, self.config.retry_base_s * 2 ** (p.attempt - 1)
+            )
+            if wf.new_event_id_on_retry:
+                p.event = {**p.event, "sg_event_id": new_event_id()}
+        keep = [p for p in batch if p.attempt < self.config.retry_max_attempts]
+        with self._cond:
+            self._later.extend(keep)
+
+    def _post(self, batch: list[_Pending]) -> bool:
+        wf = self.faults.plan.webhook
+        body = b"[" + b",".join(_dumps(p.event).encode("utf-8") for p in batch) + b"]"
+        if self.config.append_crlf:
+            body += b"\r\n"
+        ts = str(int(self.clock()) - wf.stale_timestamp_s)
+        sig = self.signer.sign(ts, body)
+        bad = self.faults.chance(wf.p_bad_signature)
+        if bad:
+            sig = self.signer.sign(ts, body + b" ")
+        self._seq += 1
+        record: dict[str, Any] = {
+            "id": self._seq, "time": self.clock(), "url": self.url, "events": len(batch),
+            "attempt": max(p.attempt for p in batch), "timestamp": ts, "signature": sig,
+            "bad_signature": bad, "status": None, "error": None, "dropped": False,
+            "body": body.decode("utf-8"),
+        }  # fmt: skip
+        dropped = (wf.drop_first and self.stats["posts"] < wf.drop_first) or self.faults.chance(
+            wf.p_drop
+        )
+        self.stats["posts"] += 1
+        ok = False
+        if dropped:
+            record["dropped"] = True
+            self.stats["posts_dropped"] += 1
+        else:
+            try:
+                resp = self._client.post(self.url, content=body, headers={
+                    "Content-Type": "application/json", "User-Agent": "SendGrid Event API",
+                    SIGNATURE_HEADER: sig, TIMESTAMP_HEADER: ts,
+                })  # fmt: skip
+                record["status"] = resp.status_code
+                ok = 200 <= resp.status_code < 300
+            except httpx.HTTPError as exc:
+                record["error"] = f"{type(exc).__name__}: {exc}"
+        if ok:
+            self.stats["events_delivered"] += len(batch)
+        else:
+            self.stats["posts_failed"] += 0 if dropped else 1
+            self._retry(batch)
+        self.deliveries.append(record)
+        del self.deliveries[: -self.config.keep_deliveries]
+        return ok
+
+    def flush(self) -> dict[str, int]:
+        """Post everything ready now, ignoring the lag window and backoff. Bounded: at most as
+        many events as were pending are posted, so a dead receiver cannot make it loop."""
+        posts = events = 0
+        with self._post_lock:
+            with self._cond:
+                limit = len(self._queue) + len(self._later)
+            while events < limit:
+                with self._cond:
+                    batch = self._take(ignore_due=True)
+                if not batch:
+                    break
+                self._post(batch)
+                posts += 1
+                events += len(batch)
+        return {"posts": posts, "events": events, "pending": self.pending_count()}
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stop:
+                    return
+                batch = self._take(ignore_due=False) if self.url else []
+                if not batch:
+                    self._cond.wait(timeout=0.05)
+                    continue
+            with self._post_lock:
+                self._post(batch)
+
+    def close(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        self._thread.join(timeout=10)
+        self._client.close()

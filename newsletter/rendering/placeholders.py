@@ -1,0 +1,66 @@
+"""Per-recipient placeholders, filled after MJML compilation so recipients never recompile.
+
+The tags are SendGrid substitution keys: the SendGrid backend sends them with each
+personalization, and every other backend (and `render`) fills them locally. HTML and text
+parts use separate tags for the first name, because only the HTML value is escaped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from markupsafe import escape
+
+FIRST_NAME_HTML = "-nl_fn_html-"
+FIRST_NAME_TEXT = "-nl_fn_text-"
+RECIPIENT_TOKEN = "-nl_rt-"  # click tracking: one opaque token per recipient
+UNSUBSCRIBE_TOKEN = "-nl_ut-"  # the signed unsubscribe token
+TAGS = (FIRST_NAME_HTML, FIRST_NAME_TEXT, RECIPIENT_TOKEN, UNSUBSCRIBE_TOKEN)
+_TAG_PATTERN = re.compile("(" + "|".join(re.escape(tag) for tag in TAGS) + ")")
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What varies per recipient. Tokens are opaque; nothing clinical, no address."""
+
+    first_name: str | None
+    unsubscribe_token: str
+    recipient_token: str
+
+
+def substitutions(recipient: Recipient, *, fallback: str) -> dict[str, str]:
+    """The values for every tag, as sent to SendGrid in `personalizations[i].substitutions`."""
+    first = " ".join((recipient.first_name or "").split())[:100] or fallback
+    return {
+        FIRST_NAME_HTML: str(escape(first)),
+        FIRST_NAME_TEXT: first,
+        RECIPIENT_TOKEN: recipient.recipient_token,
+        UNSUBSCRIBE_TOKEN: recipient.unsubscribe_token,
+    }
+
+
+class FillableText:
+    """A compiled part (HTML or text) pre-split at its tags, so filling is a list join.
+
+    Equivalent to replacing every tag everywhere (SendGrid's semantics), which the tests
+    check against the emulator's generic substitution function.
+    """
+
+    __slots__ = ("_parts", "_slots", "source", "tags_used")
+
+    def __init__(self, source: str):
+        self.source = source
+        parts = _TAG_PATTERN.split(source)
+        self._parts = parts
+        self._slots = tuple((index, parts[index]) for index in range(1, len(parts), 2))
+        self.tags_used = frozenset(tag for _, tag in self._slots)
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        if not self._slots:
+            return self.source
+        parts = self._parts.copy()
+        for index, tag in self._slots:
+            parts[index] = values[tag]
+        return "".join(parts)

@@ -1,0 +1,1 @@
+"""Use cases. Each public function owns its transactions and takes `now` (tests own the clock)."""

@@ -1,0 +1,100 @@
+"""Render an article email for one person without sending or recording anything.
+
+Used by `newsletter render`, `check`, `preview` and the demo: the email is rendered for a
+sample subscriber (or a real one), placeholders filled, exactly as that person gets it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter import tokens
+from newsletter.articles import Article, load_article
+from newsletter.config import Settings
+from newsletter.rendering.checks import Check, Expectations, run_checks
+from newsletter.rendering.compose import CompiledEmail, PersonalEmail, compile_email
+from newsletter.rendering.placeholders import Recipient
+
+SAMPLE_FIRST_NAME = "Alex"
+SAMPLE_ADDRESS = "alex.sample@example.org"
+
+
+@dataclass(frozen=True)
+class Preview:
+    articles: tuple[Article, ...]
+    compiled: CompiledEmail
+    email: PersonalEmail
+    to: str
+    checks: tuple[Check, ...]
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if c.status == "fail"]
+
+    def summary(self) -> dict[str, object]:
+        """The `email.json` written by `newsletter render`."""
+        return {
+            "subject": self.email.subject,
+            "preheader": self.email.preheader,
+            "from": self.email.sender,
+            "reply_to": self.email.reply_to,
+            "to": self.to,
+            "template": self.compiled.template,
+            "campaign": self.compiled.campaign_key,
+            "list_unsubscribe": self.email.list_unsubscribe,
+            "links": [{"id": l.id, "url": l.url, "kind": l.kind} for l in self.compiled.links],
+            "html_bytes": len(self.email.html.encode()),
+            "text_bytes": len(self.email.text.encode()),
+            "warnings": [*self.compiled.warnings,
+                         *(f"{c.name}: {c.detail}" for c in self.checks if c.status != "ok")],
+            "checks": [{"name": c.name, "status": c.status, "detail": c.detail}
+                       for c in self.checks],
+        }
+
+
+def signing_keys(settings: Settings) -> dict[str, str]:
+    assert settings.secret_key is not None, "load_settings() always provides a key"
+    return {"a": settings.secret_key.get_secret_value()}
+
+
+def sample_recipient(settings: Settings, first_name: str | None = SAMPLE_FIRST_NAME) -> Recipient:
+    key = signing_keys(settings)["a"]
+    return Recipient(
+        first_name=first_name,
+        unsubscribe_token=tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
+        recipient_token=tokens.sign("click", tokens.new_random_id(), key=key),
+    )
+
+
+def expectations(settings: Settings) -> Expectations:
+    keys = signing_keys(settings)
+    return Expectations(
+        public_url=settings.public_url,
+        postal_address=settings.postal_address,
+        unsubscribe_valid=lambda token: tokens.verify("unsubscribe", token, keys=keys) is not None,
+    )
+
+
+def preview_articles(
+    paths: Sequence[Path],
+    settings: Settings,
+    *,
+    template: str = "article",
+    base_url: str | None = None,
+    campaign_key: str | None = None,
+    subject: str | None = None,
+    recipient: Recipient | None = None,
+    to: str = SAMPLE_ADDRESS,
+    today: dt.date | None = None,
+) -> Preview:
+    articles = tuple(load_article(path, base_url=base_url) for path in paths)
+    compiled = compile_email(
+        articles, settings, template=template, campaign_key=campaign_key, subject=subject,
+        today=today or dt.date.today(),
+    )
+    email = compiled.personalize(recipient or sample_recipient(settings))
+    checks = tuple(run_checks(email, expectations(settings)))
+    return Preview(articles, compiled, email, to, checks)

@@ -1,0 +1,1 @@
+"""Storage adapter: SQLAlchemy Core tables, engine factory, migrations and queries."""

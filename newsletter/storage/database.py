@@ -1,0 +1,109 @@
+"""Engine factory and transaction helpers: one code path for SQLite and PostgreSQL.
+
+SQLite gets WAL, a busy timeout, foreign keys and `BEGIN IMMEDIATE` for write transactions,
+so concurrent writers queue on the lock instead of failing half-way with "database is locked".
+Reads use a deferred `BEGIN` and never block writers (WAL).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from newsletter.errors import ConfigurationError
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+_READ_ONLY = "newsletter_read_only"
+
+
+def normalize_database_url(url: str) -> str:
+    """Accept `postgresql://` and `postgres://` and use psycopg 3 for them."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def create_database_engine(url: str) -> Engine:
+    """Build an engine for a SQLite or PostgreSQL URL, or raise ConfigurationError."""
+    url = normalize_database_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            f"database URL {url!r} is not a valid SQLAlchemy URL",
+            where="setting `database_url` (NEWSLETTER_DATABASE_URL)",
+            fix="use sqlite:///newsletter.db or postgresql://user@host/dbname",
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _configure_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ConfigurationError(
+        f"unsupported database {backend!r}",
+        where="setting `database_url` (NEWSLETTER_DATABASE_URL)",
+        fix="use a sqlite:/// or postgresql:// URL",
+    )
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        # Take transaction control away from pysqlite so our BEGIN is the one that runs.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        read_only = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@dataclass
+class Database:
+    """An engine plus the two ways services use it: short write transactions and reads."""
+
+    engine: Engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(create_database_engine(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (`BEGIN IMMEDIATE` on SQLite), committed on success."""
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only connection; never takes the SQLite write lock."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(**{_READ_ONLY: True})
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,42 @@
+"""Alembic environment: uses the connection handed over by `newsletter db upgrade`,
+or builds one from the settings when run as plain `alembic upgrade head`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from newsletter.storage.tables import metadata
+
+config = context.config
+
+
+def _run(connection) -> None:  # type: ignore[no-untyped-def]
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+        return
+    from newsletter.config import load_settings
+    from newsletter.storage.database import create_database_engine
+
+    engine = create_database_engine(load_settings().database_url)
+    try:
+        with engine.connect() as conn:
+            _run(conn)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("offline (--sql) migrations are not supported; run `newsletter db upgrade`")
+run_migrations_online()

@@ -1,0 +1,82 @@
+"""Run the Alembic migrations and refuse to work on a database whose schema is outdated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+
+from newsletter.errors import ConfigurationError
+from newsletter.storage.database import Database
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+UPGRADE_FIX = "run `newsletter db upgrade`"
+
+
+class SchemaOutdated(ConfigurationError):
+    """The database exists but its schema is not the one this version of the code expects."""
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    return config
+
+
+def head_revision() -> str:
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    return heads[0]
+
+
+def current_revision(db: Database) -> str | None:
+    with db.engine.connect() as conn:
+        heads = MigrationContext.configure(conn).get_current_heads()
+        conn.rollback()
+    return heads[0] if heads else None
+
+
+def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
+    """Migrate to `revision`; returns (before, after)."""
+    before = current_revision(db)
+    config = alembic_config()
+    with db.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, revision)
+    return before, current_revision(db) or ""
+
+
+def _is_empty(db: Database) -> bool:
+    with db.engine.connect() as conn:
+        names = inspect(conn).get_table_names()
+        conn.rollback()
+    return not names
+
+
+def ensure_schema(db: Database, *, create_if_empty: bool = True) -> None:
+    """Raise SchemaOutdated unless the schema is at head.
+
+    A brand-new empty SQLite file is migrated on the spot (the demo needs no extra step);
+    PostgreSQL and non-empty databases always need an explicit `newsletter db upgrade`.
+    """
+    current = current_revision(db)
+    head = head_revision()
+    if current == head:
+        return
+    url = db.engine.url.render_as_string(hide_password=True)
+    if current is None and create_if_empty and db.dialect == "sqlite" and _is_empty(db):
+        upgrade(db)
+        return
+    if current is None:
+        raise SchemaOutdated(
+            "the database has no newsletter schema yet", where=url, fix=UPGRADE_FIX
+        )
+    raise SchemaOutdated(
+        f"the database schema is outdated (revision {current}, this version needs {head})",
+        where=url,
+        fix=UPGRADE_FIX + " (back up the database first)",
+    )

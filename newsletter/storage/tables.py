@@ -1,0 +1,230 @@
+"""The audience schema as SQLAlchemy Core tables (no ORM: one fast code path on both databases).
+
+Minimum necessary data (PD-1): subscribers hold contact details, status and self-chosen
+topics; custom attributes are only the ones declared in `audiences/attributes.yaml`.
+tests/storage/test_schema_privacy.py checks every column name against an allowlist.
+Times are stored as naive UTC and returned as aware UTC (`UTCDateTime`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+EMAIL_LENGTH = 254
+NAME_LENGTH = 200
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in Python, naive UTC in the column: sorts and compares on both DBs."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; pass an aware UTC datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+def _fk(target: str, ondelete: str = "CASCADE") -> ForeignKey:
+    return ForeignKey(target, ondelete=ondelete)
+
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(EMAIL_LENGTH), nullable=False, unique=True),
+    Column("email_hash", String(64), nullable=False, index=True),
+    Column("first_name", String(NAME_LENGTH)),
+    Column("last_name", String(NAME_LENGTH)),
+    Column("status", String(16), nullable=False),
+    Column("time_zone", String(64)),
+    Column("signed_up_at", UTCDateTime, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_subscribers_status_signed_up_at", "status", "signed_up_at"),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+)
+
+subscriber_tags = Table(
+    "subscriber_tags",
+    metadata,
+    Column("subscriber_id", Integer, _fk("subscribers.id"), primary_key=True),
+    Column("tag_id", Integer, _fk("tags.id"), primary_key=True),
+    Index("ix_subscriber_tags_tag_id_subscriber_id", "tag_id", "subscriber_id"),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+)
+
+subscriber_topics = Table(
+    "subscriber_topics",
+    metadata,
+    Column("subscriber_id", Integer, _fk("subscribers.id"), primary_key=True),
+    Column("topic_id", Integer, _fk("topics.id"), primary_key=True),
+    Index("ix_subscriber_topics_topic_id_subscriber_id", "topic_id", "subscriber_id"),
+)
+
+# Declared attributes only; one typed column is filled per row, the others stay NULL.
+subscriber_attributes = Table(
+    "subscriber_attributes",
+    metadata,
+    Column("subscriber_id", Integer, _fk("subscribers.id"), primary_key=True),
+    Column("name", String(64), primary_key=True),
+    Column("value_text", String(1000)),
+    Column("value_number", Float),
+    Column("value_date", Date),
+    Index("ix_subscriber_attributes_text", "name", "value_text", "subscriber_id"),
+    Index("ix_subscriber_attributes_number", "name", "value_number", "subscriber_id"),
+    Index("ix_subscriber_attributes_date", "name", "value_date", "subscriber_id"),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("double_opt_in", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("subscriber_id", Integer, _fk("subscribers.id"), primary_key=True),
+    Column("list_id", Integer, _fk("lists.id"), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("unsubscribed_at", UTCDateTime),
+    Index("ix_subscriptions_list_id_status", "list_id", "status", "subscriber_id"),
+)
+
+consent_texts = Table(
+    "consent_texts",
+    metadata,
+    Column("version", String(64), primary_key=True),  # sha256 of the exact wording
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Append-only: rows are inserted, never updated; erasure deletes them with the subscriber.
+consent_records = Table(
+    "consent_records",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, _fk("subscribers.id"), nullable=False),
+    Column("email", String(EMAIL_LENGTH), nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("method", String(32), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("list_id", Integer, _fk("lists.id", "SET NULL")),
+    Column("consent_text_version", String(64), ForeignKey("consent_texts.version")),
+    Column("ip", String(45)),
+    Column("user_agent", String(400)),
+    Index("ix_consent_records_subscriber_id_occurred_at", "subscriber_id", "occurred_at"),
+)
+
+# Consulted on every send. `email` is NULL after erasure: only the keyed hash remains.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email_hash", String(64), nullable=False, unique=True),
+    Column("email", String(EMAIL_LENGTH)),
+    Column("reason", String(32), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+confirmation_requests = Table(
+    "confirmation_requests",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_id", String(64), nullable=False, unique=True),  # random, signed into the URL
+    Column("subscriber_id", Integer, _fk("subscribers.id"), nullable=False),
+    Column("list_id", Integer, _fk("lists.id")),
+    Column("email_hash", String(64), nullable=False),
+    Column("consent_text_version", String(64), ForeignKey("consent_texts.version")),
+    Column("ip", String(45)),
+    Column("user_agent", String(400)),
+    Column("sent_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Index("ix_confirmation_requests_email_hash_sent_at", "email_hash", "sent_at"),
+)
+
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", String(32), primary_key=True),  # batch id, used as consent source import:<id>
+    Column("file_name", String(500), nullable=False),
+    Column("file_sha256", String(64), nullable=False),
+    Column("list_id", Integer, _fk("lists.id"), nullable=False),
+    Column("consent_text_version", String(64), ForeignKey("consent_texts.version")),
+    Column("consent_confirmed", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),  # running | completed
+    Column("last_line", Integer, nullable=False, default=0),
+    Column("added", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_imports_file_sha256_list_id", "file_sha256", "list_id", "status"),
+)
+
+# Filled by tracking later; segments read it now (opened / clicked within N days).
+subscriber_events = Table(
+    "subscriber_events",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("subscriber_id", Integer, _fk("subscribers.id"), nullable=False),
+    Column("event", String(8), nullable=False),
+    Column("link_kind", String(16)),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Index("ix_subscriber_events_subscriber", "subscriber_id", "event", "occurred_at"),
+)

@@ -1,0 +1,55 @@
+"""Purpose-bound, opaque, signed tokens for links in emails (unsubscribe, click, confirm).
+
+A token is `<key id><random id><mac>`: the random id is what the database stores; the MAC
+(HMAC-SHA256 under the secret key, bound to the purpose and key id) makes tokens
+unforgeable, so a tampered or random token is rejected before any lookup. Tokens carry no
+address, name or database id, and never expire (unsubscribe links must work forever); key
+rotation keeps old key ids verify-only.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Mapping
+from typing import Literal
+
+Purpose = Literal["unsubscribe", "click", "confirm", "preferences"]
+_ID_BYTES = 16  # 128 bits
+_MAC_BYTES = 12
+_ID_LEN = 22  # base64url of 16 bytes, unpadded
+_MAC_LEN = 16
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _mac(key: str, key_id: str, purpose: str, random_id: str) -> str:
+    message = f"{purpose}|{key_id}|{random_id}".encode()
+    return _b64(hmac.new(key.encode(), message, hashlib.sha256).digest()[:_MAC_BYTES])
+
+
+def new_random_id() -> str:
+    return _b64(secrets.token_bytes(_ID_BYTES))
+
+
+def sign(purpose: Purpose, random_id: str, *, key: str, key_id: str = "a") -> str:
+    if len(key_id) != 1 or not key_id.isalnum():
+        raise ValueError("key id must be one letter or digit")
+    return key_id + random_id + _mac(key, key_id, purpose, random_id)
+
+
+def verify(purpose: Purpose, token: str, *, keys: Mapping[str, str]) -> str | None:
+    """The random id inside a valid token for `purpose`, else None (never raises)."""
+    if not isinstance(token, str) or len(token) != 1 + _ID_LEN + _MAC_LEN:
+        return None
+    key_id, random_id, mac = token[0], token[1 : 1 + _ID_LEN], token[1 + _ID_LEN :]
+    key = keys.get(key_id)
+    if key is None:
+        return None
+    if not hmac.compare_digest(mac, _mac(key, key_id, purpose, random_id)):
+        return None
+    return random_id

@@ -1,0 +1,1 @@
+"""Web entry points (FastAPI + Jinja2 + HTMX)."""
