@@ -28,7 +28,7 @@ from newsletter.errors import ConfigurationError
 
 ENV_PREFIX = "NEWSLETTER_"
 CONFIG_FILE = "newsletter.toml"
-SECRET_FILE = ".newsletter-secret"
+SECRET_FILE = ".newsletter-secret"  # noqa: S105  (a file name)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")

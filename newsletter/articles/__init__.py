@@ -20,20 +20,27 @@ def load_article(path: str | Path, *, base_url: str | None = None) -> Article:
     where = str(path)
     try:
         if path.is_dir():
-            raise ArticleError("is a folder, not an article file", where=where,
-                               fix="give the path of a .txt, .md or .html file")
+            raise ArticleError(
+                "is a folder, not an article file",
+                where=where,
+                fix="give the path of a .txt, .md or .html file",
+            )
         size = path.stat().st_size
         if size > MAX_ARTICLE_BYTES:
             raise ArticleError(
                 f"the file is {size:,} bytes; articles are limited to {MAX_ARTICLE_BYTES:,}",
-                where=where, fix="import the article's text only, without embedded images",
+                where=where,
+                fix="import the article's text only, without embedded images",
             )
         data = path.read_bytes()
     except FileNotFoundError:
         raise ArticleError("no such file", where=where, fix="check the path") from None
     except OSError as exc:
-        raise ArticleError(f"cannot read the file ({exc.strerror})", where=where,
-                           fix="check the path and its permissions") from None
+        raise ArticleError(
+            f"cannot read the file ({exc.strerror})",
+            where=where,
+            fix="check the path and its permissions",
+        ) from None
     return parse_article(data, name=path.name, where=where, base_url=base_url)
 
 
@@ -58,8 +65,9 @@ def parse_article(
     except ArticleError:
         raise
     except RecursionError:
-        raise ArticleError("the document is nested too deeply to read", where=where,
-                           fix="simplify the markup") from None
+        raise ArticleError(
+            "the document is nested too deeply to read", where=where, fix="simplify the markup"
+        ) from None
 
 
 __all__ = ["Article", "ArticleError", "load_article", "parse_article"]

@@ -14,8 +14,9 @@ _EXTENSIONS: dict[str, Format] = {
     ".md": "markdown", ".markdown": "markdown", ".mdown": "markdown", ".mkd": "markdown",
     ".html": "html", ".htm": "html", ".xhtml": "html",
 }  # fmt: skip
-_HTML_START = re.compile(r"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])",
-                         re.I | re.S)
+_HTML_START = re.compile(
+    r"^\s*(<!--.*?-->\s*)*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>])", re.I | re.S
+)
 _HTML_TAG = re.compile(r"</?(p|div|h[1-6]|article|section|span|a|br|ul|li|img)\b[^>]*>", re.I)
 _FRONT_MATTER = re.compile(r"^---[ \t]*\r?\n.*?\r?\n(---|\.\.\.)[ \t]*(\r?\n|$)", re.S)
 _MARKDOWN_HINT = re.compile(r"^(#{1,6} \S|[-*] \S|> \S)|\[[^\]\n]+\]\([^)\s]+\)|\*\*\S", re.M)
@@ -27,8 +28,9 @@ def decode(data: bytes, *, where: str) -> str:
         try:
             text = data.decode("utf-16")
         except UnicodeDecodeError:
-            raise ArticleError("invalid UTF-16 text", where=where,
-                               fix="save the file as UTF-8") from None
+            raise ArticleError(
+                "invalid UTF-16 text", where=where, fix="save the file as UTF-8"
+            ) from None
     else:
         try:
             text = data.decode("utf-8-sig")
@@ -40,11 +42,15 @@ def decode(data: bytes, *, where: str) -> str:
                 fix="save the article as UTF-8 (in most editors: Save As → Encoding: UTF-8)",
             ) from None
     if "\x00" in text or _control_ratio(text) > 0.01:
-        raise ArticleError("this looks like a binary file, not an article", where=where,
-                           fix="give a .txt, .md or .html file")
+        raise ArticleError(
+            "this looks like a binary file, not an article",
+            where=where,
+            fix="give a .txt, .md or .html file",
+        )
     if not text.strip():
-        raise ArticleError("the file is empty", where=where,
-                           fix="put the article's title and text in it")
+        raise ArticleError(
+            "the file is empty", where=where, fix="put the article's title and text in it"
+        )
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 

@@ -198,9 +198,7 @@ def _split_output(extracted: str) -> tuple[dict[str, str], str]:
     body = document.find("body")
     if body is None:
         return info, ""
-    inner = (body.text or "") + "".join(
-        html.tostring(child, encoding="unicode") for child in body
-    )
+    inner = (body.text or "") + "".join(html.tostring(child, encoding="unicode") for child in body)
     return info, inner
 
 
@@ -470,7 +468,11 @@ def _hero(
         blocks = [b for b in blocks if b is not first]
     if hero and not alt:
         alt = next(
-            (_text(v) for k, v in meta.items() if k.startswith("alt:") and walker.url(k[4:]) == hero),
+            (
+                _text(v)
+                for k, v in meta.items()
+                if k.startswith("alt:") and safe_url(k[4:], base) == hero
+            ),
             "",
         )
     return hero, alt, blocks

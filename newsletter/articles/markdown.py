@@ -71,14 +71,19 @@ def parse_markdown(text: str, *, where: str, base_url: str | None = None) -> Art
     article = Article(
         title=title.strip(),
         sections=sections,
-        summary=(_str(meta, "summary", where) or _str(meta, "preheader", where)
-                 or _str(meta, "description", where)).strip(),
+        summary=(
+            _str(meta, "summary", where)
+            or _str(meta, "preheader", where)
+            or _str(meta, "description", where)
+        ).strip(),
         hero_image=hero,
         hero_alt=hero_alt.strip(),
         sources=_sources(meta.get("sources"), where) if "sources" in meta else tuple(sources),
         author=_str(meta, "author", where),
         date=_date(meta.get("date"), where),
-        canonical_url=safe_url(_str(meta, "canonical_url", where) or _str(meta, "canonical", where)),
+        canonical_url=safe_url(
+            _str(meta, "canonical_url", where) or _str(meta, "canonical", where)
+        ),
         tags=_tags(meta.get("tags"), where),
         format="markdown",
         warnings=tuple(walker.warnings),
@@ -104,8 +109,11 @@ def _front_matter(text: str, *, where: str) -> tuple[dict[str, Any], str]:
             "containing a colon",
         ) from None
     if not isinstance(meta, dict):
-        raise ArticleError("the front matter must be `key: value` lines", where=f"{where}, line 2",
-                           fix="write fields like `title: My article`")
+        raise ArticleError(
+            "the front matter must be `key: value` lines",
+            where=f"{where}, line 2",
+            fix="write fields like `title: My article`",
+        )
     unknown = sorted(str(k) for k in meta if k not in _KNOWN_FIELDS)
     if unknown:
         raise ArticleError(
@@ -122,8 +130,9 @@ def _str(meta: dict[str, Any], key: str, where: str) -> str:
         return ""
     if isinstance(value, str | int | float) and not isinstance(value, bool):
         return str(value)
-    raise ArticleError(f"front matter field `{key}` must be text", where=where,
-                       fix=f"write `{key}: some text`")
+    raise ArticleError(
+        f"front matter field `{key}` must be text", where=where, fix=f"write `{key}: some text`"
+    )
 
 
 def _date(value: Any, where: str) -> dt.date | None:
@@ -136,8 +145,11 @@ def _date(value: Any, where: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ArticleError(f"front matter `date` {value!r} is not a date", where=where,
-                           fix="write the date as YYYY-MM-DD") from None
+        raise ArticleError(
+            f"front matter `date` {value!r} is not a date",
+            where=where,
+            fix="write the date as YYYY-MM-DD",
+        ) from None
 
 
 def _tags(value: Any, where: str) -> tuple[str, ...]:
@@ -146,8 +158,11 @@ def _tags(value: Any, where: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = value.split(",")
     if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
-        raise ArticleError("front matter `tags` must be a list of words", where=where,
-                           fix="write `tags: [events, research-news]`")
+        raise ArticleError(
+            "front matter `tags` must be a list of words",
+            where=where,
+            fix="write `tags: [events, research-news]`",
+        )
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
@@ -159,13 +174,20 @@ def _sources(value: Any, where: str) -> tuple[Source, ...]:
     sources = []
     for item in value:
         if isinstance(item, dict):
-            sources.append(Source(text=str(item.get("text", item.get("url", ""))),
-                                  url=safe_url(str(item.get("url") or "")) or None))
+            sources.append(
+                Source(
+                    text=str(item.get("text", item.get("url", ""))),
+                    url=safe_url(str(item.get("url") or "")) or None,
+                )
+            )
         elif isinstance(item, str | int | float):
             sources.append(parse_source(str(item)))
         else:
-            raise ArticleError("front matter `sources` must be a list", where=where,
-                               fix="write one source per `- ` line")
+            raise ArticleError(
+                "front matter `sources` must be a list",
+                where=where,
+                fix="write one source per `- ` line",
+            )
     return tuple(s for s in sources if s.text)
 
 
@@ -178,8 +200,11 @@ def _cta(value: Any, where: str, base: str | None) -> CallToAction | None:
         url = safe_url(str(value.get("url") or ""), base)
         label = str(value.get("label") or "Book a consultation")
         return CallToAction(text=str(value.get("text", "")).strip(), url=url, label=label)
-    raise ArticleError("front matter `cta` must be text or {text, url, label}", where=where,
-                       fix='write `cta: "Book a consultation with our team."`')
+    raise ArticleError(
+        "front matter `cta` must be text or {text, url, label}",
+        where=where,
+        fix='write `cta: "Book a consultation with our team."`',
+    )
 
 
 def _extract_sources(sections: tuple[Section, ...]) -> tuple[tuple[Section, ...], list[Source]]:
@@ -203,8 +228,11 @@ def _extract_sources(sections: tuple[Section, ...]) -> tuple[tuple[Section, ...]
 def _sources_from_blocks(blocks: tuple[Block, ...]) -> list[Source]:
     found: list[Source] = []
     for block in blocks:
-        inlines = block.items if isinstance(block, ListBlock) else (
-            (block.inline,) if isinstance(block, Paragraph) else ())
+        inlines = (
+            block.items
+            if isinstance(block, ListBlock)
+            else ((block.inline,) if isinstance(block, Paragraph) else ())
+        )
         for inline in inlines:
             url = next((s.href for s in inline if s.href), None)
             found.append(Source(text=plain(inline).strip(), url=url))
@@ -212,9 +240,7 @@ def _sources_from_blocks(blocks: tuple[Block, ...]) -> list[Source]:
 
 
 def _without_block(sections: tuple[Section, ...], target: Block) -> tuple[Section, ...]:
-    return tuple(
-        replace(s, blocks=tuple(b for b in s.blocks if b is not target)) for s in sections
-    )
+    return tuple(replace(s, blocks=tuple(b for b in s.blocks if b is not target)) for s in sections)
 
 
 class _Walker:
@@ -244,7 +270,12 @@ class _Walker:
             token = tokens[index]
             if token.type == "heading_open":
                 text = plain(self.inline(tokens[index + 1])).strip()
-                if token.tag == "h1" and self.h1 is None and not self._sections and not self._blocks:
+                if (
+                    token.tag == "h1"
+                    and self.h1 is None
+                    and not self._sections
+                    and not self._blocks
+                ):
                     self.h1 = text
                 elif text:
                     self._close()
@@ -257,9 +288,7 @@ class _Walker:
                 continue
             if token.type in ("bullet_list_open", "ordered_list_open"):
                 end = _matching(tokens, index)
-                items = tuple(
-                    self.inline(t) for t in tokens[index:end] if t.type == "inline"
-                )
+                items = tuple(self.inline(t) for t in tokens[index:end] if t.type == "inline")
                 self._blocks.append(ListBlock(items, ordered=token.type == "ordered_list_open"))
                 index = end + 1
                 continue

@@ -39,9 +39,9 @@ def parse_text(text: str, *, where: str) -> Article:
 
     caption = ""
     first = blocks[0]
-    if len(first) == 1 and _CAPTION_PREFIX.match(first[0]):
+    if _CAPTION_PREFIX.match(first[0]):
         caption = _CAPTION_PREFIX.sub("", first[0]).strip()
-        blocks = blocks[1:]
+        blocks = ([first[1:]] if len(first) > 1 else []) + blocks[1:]
     elif (
         len(blocks) >= 3
         and len(first) == 1
@@ -143,4 +143,3 @@ def _is_title_case(line: str) -> bool:
         return True
     capitalised = sum(1 for w in words if w[0].isupper())
     return capitalised / len(words) >= 0.6
-

@@ -13,7 +13,8 @@ import typer
 from newsletter.cli.app import app, console, err_console  # noqa: F401  (re-exported)
 
 # Command modules register on import.
-from newsletter.cli import content  # noqa: E402,F401  isort: skip
+from newsletter.cli import content  # noqa: F401  isort: skip
+from newsletter.cli import db, lists, segments, subscribers  # noqa: F401  isort: skip
 
 
 def main() -> None:

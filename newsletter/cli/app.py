@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from newsletter.errors import NewsletterError
 
@@ -24,30 +25,17 @@ err_console = Console(stderr=True)
 
 def fail(error: NewsletterError) -> None:
     """Print a user-facing error (what, where, how to fix) without a traceback."""
-    err_console.print(f"[bold red]Error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
+    err_console.print(Text("Error: ", style="bold red") + Text(str(error)), soft_wrap=True)
 
 
 def run(typer_app: typer.Typer) -> int:
+    """Run the app; usage errors exit 2 (click's own handling), NewsletterErrors exit 2."""
     try:
-        typer_app(standalone_mode=False)
+        typer_app(standalone_mode=True)
     except NewsletterError as error:
         fail(error)
         return EXIT_BAD_INPUT
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        err_console.print("Aborted.")
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        err_console.print("Interrupted.")
-        return 130
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return EXIT_BAD_INPUT
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        raise
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else EXIT_BAD_INPUT)
     return EXIT_OK

@@ -20,8 +20,9 @@ BaseUrl = Annotated[
 ]
 Campaign = Annotated[
     str | None,
-    typer.Option("--campaign", help="Neutral campaign key for utm_campaign (default "
-                 "newsletter-YYYY-MM)."),
+    typer.Option(
+        "--campaign", help="Neutral campaign key for utm_campaign (default newsletter-YYYY-MM)."
+    ),
 ]
 Subject = Annotated[str | None, typer.Option("--subject", help="Subject (default: the title).")]
 Subscriber = Annotated[
@@ -30,8 +31,14 @@ Subscriber = Annotated[
 ]
 
 
-def _preview(articles: list[Path], template: str, base_url: str | None, campaign: str | None,
-             subject: str | None, subscriber: str | None) -> Preview:
+def _preview(
+    articles: list[Path],
+    template: str,
+    base_url: str | None,
+    campaign: str | None,
+    subject: str | None,
+    subscriber: str | None,
+) -> Preview:
     settings = load_settings()
     recipient, to = None, None
     if subscriber:
@@ -39,8 +46,16 @@ def _preview(articles: list[Path], template: str, base_url: str | None, campaign
 
         recipient, to = recipient_for(settings, subscriber)
     kwargs = {"to": to} if to else {}
-    return preview_articles(articles, settings, template=template, base_url=base_url,
-                            campaign_key=campaign, subject=subject, recipient=recipient, **kwargs)
+    return preview_articles(
+        articles,
+        settings,
+        template=template,
+        base_url=base_url,
+        campaign_key=campaign,
+        subject=subject,
+        recipient=recipient,
+        **kwargs,
+    )
 
 
 @app.command()
@@ -61,8 +76,11 @@ def render(
     (out / "email.json").write_text(
         json.dumps(preview.summary(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    console.print(f"Wrote {out / 'email.html'} ({len(preview.email.html.encode()):,} bytes), "
-                  f"{out / 'email.txt'}, {out / 'email.json'}", highlight=False)
+    console.print(
+        f"Wrote {out / 'email.html'} ({len(preview.email.html.encode()):,} bytes), "
+        f"{out / 'email.txt'}, {out / 'email.json'}",
+        highlight=False,
+    )
     for warning in preview.summary()["warnings"]:  # type: ignore[union-attr]
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
@@ -105,10 +123,15 @@ def preview(
     _preview(articles, template, base_url, campaign, None, subscriber)  # fail fast on bad input
     from newsletter.web.preview import serve_preview
 
-    console.print(f"Preview at [bold]http://{host}:{port}/[/] (Ctrl-C to stop); "
-                  "edits to the article show on reload.")
-    serve_preview(lambda: _preview(articles, template, base_url, campaign, None, subscriber),
-                  host=host, port=port)
+    console.print(
+        f"Preview at [bold]http://{host}:{port}/[/] (Ctrl-C to stop); "
+        "edits to the article show on reload."
+    )
+    serve_preview(
+        lambda: _preview(articles, template, base_url, campaign, None, subscriber),
+        host=host,
+        port=port,
+    )
 
 
 @app.command()
@@ -122,7 +145,21 @@ def demo(
     article = Path("articles/neuroplasticity-ketamine.txt")
     if not article.exists():
         article = REPO_ROOT / article
-    render(articles=[article], out=out, template="article", base_url=None, campaign=None,
-           subject=None, subscriber=None)
-    preview(articles=[article], template="article", base_url=None, campaign=None,
-            subscriber=None, host="127.0.0.1", port=port)
+    render(
+        articles=[article],
+        out=out,
+        template="article",
+        base_url=None,
+        campaign=None,
+        subject=None,
+        subscriber=None,
+    )
+    preview(
+        articles=[article],
+        template="article",
+        base_url=None,
+        campaign=None,
+        subscriber=None,
+        host="127.0.0.1",
+        port=port,
+    )

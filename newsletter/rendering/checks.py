@@ -83,14 +83,24 @@ def _links(hrefs: list[str], public_url: str) -> list[Check]:
         bad.append(href or "(empty href)")
     checks = []
     if bad:
-        checks.append(Check("Links absolute and https", "fail",
-                            f"{len(bad)} not absolute https: " + ", ".join(bad[:3])))
+        checks.append(
+            Check(
+                "Links absolute and https",
+                "fail",
+                f"{len(bad)} not absolute https: " + ", ".join(bad[:3]),
+            )
+        )
     else:
         checks.append(Check("Links absolute and https", "ok", f"{len(hrefs)} link(s)"))
     if insecure_own:
-        checks.append(Check("Public URL", "warn",
-                            f"{public_url} is http on localhost: fine for previews, set "
-                            "NEWSLETTER_PUBLIC_URL to the https address before sending"))
+        checks.append(
+            Check(
+                "Public URL",
+                "warn",
+                f"{public_url} is http on localhost: fine for previews, set "
+                "NEWSLETTER_PUBLIC_URL to the https address before sending",
+            )
+        )
     return checks
 
 
@@ -143,4 +153,6 @@ def _subject(subject: str) -> Check:
 def _preheader(email: PersonalEmail) -> Check:
     if not email.preheader.strip():
         return Check("Preheader", "fail", "no preheader (add a summary or a first paragraph)")
-    return Check("Preheader", "ok", email.preheader[:60] + ("…" if len(email.preheader) > 60 else ""))
+    return Check(
+        "Preheader", "ok", email.preheader[:60] + ("…" if len(email.preheader) > 60 else "")
+    )

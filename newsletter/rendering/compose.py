@@ -91,8 +91,9 @@ class CompiledEmail:
 def single_line(value: str, *, name: str) -> str:
     """Header values: CR or LF would inject headers."""
     if "\r" in value or "\n" in value:
-        raise ValidationError(f"the {name} contains a line break", where=name,
-                              fix=f"write the {name} on one line")
+        raise ValidationError(
+            f"the {name} contains a line break", where=name, fix=f"write the {name} on one line"
+        )
     return value.strip()
 
 
@@ -111,26 +112,41 @@ def compile_email(
     if template == "article" and len(articles) > 1:
         raise ValidationError(
             f"the article template takes one article, {len(articles)} given",
-            where="--template", fix="use --template digest for several articles",
+            where="--template",
+            fix="use --template digest for several articles",
         )
     key = check_campaign_key(campaign_key or default_campaign_key(today))
     first = articles[0]
     table = LinkTable(
-        LinkPolicy(settings.booking_url, settings.website_url, settings.public_url,
-                   first.canonical_url if len(articles) == 1 else None),
+        LinkPolicy(
+            settings.booking_url,
+            settings.website_url,
+            settings.public_url,
+            first.canonical_url if len(articles) == 1 else None,
+        ),
         campaign_key=key,
         click_tracking=settings.click_tracking,
     )
     builder = ContextBuilder(settings, table)
-    subject = single_line(subject or (first.title if len(articles) == 1 else
-                                      f"News from {settings.clinic_name}"), name="subject")
-    preheader = first.preheader if len(articles) == 1 else shorten(
-        " · ".join(a.title for a in articles), 140)
+    subject = single_line(
+        subject or (first.title if len(articles) == 1 else f"News from {settings.clinic_name}"),
+        name="subject",
+    )
+    preheader = (
+        first.preheader
+        if len(articles) == 1
+        else shorten(" · ".join(a.title for a in articles), 140)
+    )
     article_contexts = [builder.article(a) for a in articles]
     warnings = tuple(w for a in articles for w in a.warnings)
     return compile_template(
-        template, settings, subject=subject, preheader=preheader, builder=builder,
-        extra={"article": article_contexts[0], "articles": article_contexts}, warnings=warnings,
+        template,
+        settings,
+        subject=subject,
+        preheader=preheader,
+        builder=builder,
+        extra={"article": article_contexts[0], "articles": article_contexts},
+        warnings=warnings,
     )
 
 
@@ -160,13 +176,19 @@ def compile_template(
     }
     html, text = _render_pair(settings, template, context, builder)
     return CompiledEmail(
-        template=template, subject=context["email"]["subject"], preheader=preheader,
+        template=template,
+        subject=context["email"]["subject"],
+        preheader=preheader,
         sender_name=single_line(settings.sender_name, name="sender name"),
-        sender_email=settings.sender_email, reply_to=settings.reply_to,
-        html=FillableText(html), text=FillableText(text), links=tuple(builder.links.links),
+        sender_email=settings.sender_email,
+        reply_to=settings.reply_to,
+        html=FillableText(html),
+        text=FillableText(text),
+        links=tuple(builder.links.links),
         campaign_key=builder.links.campaign_key,
         unsubscribe_url=context["email"]["unsubscribe_url"],
-        first_name_fallback=settings.first_name_fallback, warnings=warnings,
+        first_name_fallback=settings.first_name_fallback,
+        warnings=warnings,
     )
 
 
@@ -188,8 +210,11 @@ def _render_pair(
     folder = settings.templates_path
     source = environment.render(folder, f"{template}.mjml", context)
     html = compile_mjml(source, where=str(folder / f"{template}.mjml"))
-    text_context = {**context, "email": {**context["email"], "first_name": FIRST_NAME_TEXT},
-                    "links": builder.text_links.as_list()}
+    text_context = {
+        **context,
+        "email": {**context["email"], "first_name": FIRST_NAME_TEXT},
+        "links": builder.text_links.as_list(),
+    }
     text = environment.render(folder, f"{template}.txt", text_context)
     return html, _tidy_text(text)
 

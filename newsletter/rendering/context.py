@@ -74,7 +74,9 @@ class ContextBuilder:
                 piece = Markup("<em>") + piece + Markup("</em>")
             if span.href:
                 href = self.links.href(span.href)
-                piece = Markup(
+                # Every interpolated value is escaped (piece is already Markup; colour is a
+                # validated #RRGGBB).
+                piece = Markup(  # noqa: S704
                     f'<a href="{escape(href)}" style="color:{colour};'
                     f'text-decoration:underline;">{piece}</a>'
                 )
@@ -93,8 +95,11 @@ class ContextBuilder:
 
     def block(self, block: Block) -> dict[str, Any]:
         if isinstance(block, Paragraph):
-            return {"kind": "paragraph", "html": self.inline_html(block.inline),
-                    "text": wrap(self.inline_text(block.inline))}
+            return {
+                "kind": "paragraph",
+                "html": self.inline_html(block.inline),
+                "text": wrap(self.inline_text(block.inline)),
+            }
         if isinstance(block, ListBlock):
             items = [(self.inline_html(i), self.inline_text(i)) for i in block.items]
             marker = (lambda n: f"{n}. ") if block.ordered else (lambda n: "- ")
@@ -102,15 +107,27 @@ class ContextBuilder:
                 wrap(t, initial=marker(n), subsequent="   " if block.ordered else "  ")
                 for n, (_, t) in enumerate(items, 1)
             )
-            return {"kind": "list", "ordered": block.ordered,
-                    "items_html": [h for h, _ in items], "text": text}
+            return {
+                "kind": "list",
+                "ordered": block.ordered,
+                "items_html": [h for h, _ in items],
+                "text": text,
+            }
         if isinstance(block, Quote):
             paras = [(self.inline_html(p), self.inline_text(p)) for p in block.paragraphs]
-            return {"kind": "quote", "paragraphs_html": [h for h, _ in paras],
-                    "text": "\n\n".join(wrap(t, initial="> ", subsequent="> ") for _, t in paras)}
+            return {
+                "kind": "quote",
+                "paragraphs_html": [h for h, _ in paras],
+                "text": "\n\n".join(wrap(t, initial="> ", subsequent="> ") for _, t in paras),
+            }
         if isinstance(block, Image):
-            return {"kind": "image", "src": block.src, "alt": block.alt, "caption": block.caption,
-                    "text": f"[Image: {block.alt}]" if block.alt else ""}
+            return {
+                "kind": "image",
+                "src": block.src,
+                "alt": block.alt,
+                "caption": block.caption,
+                "text": f"[Image: {block.alt}]" if block.alt else "",
+            }
         if isinstance(block, Heading):
             return {"kind": "heading", "html": escape(block.text), "text": block.text}
         raise TypeError(f"unknown block {block!r}")
@@ -124,13 +141,22 @@ class ContextBuilder:
         if article.call_to_action:
             target = article.call_to_action.url or self.settings.booking_url
             href = self.links.href(target, "consultation")
-            cta = {"text": article.call_to_action.text, "label": article.call_to_action.label,
-                   "href": href, "text_ref": self.text_links.number(href)}
+            cta = {
+                "text": article.call_to_action.text,
+                "label": article.call_to_action.label,
+                "href": href,
+                "text_ref": self.text_links.number(href),
+            }
         sources = []
         for source in article.sources:
             href = self.links.href(source.url) if source.url else None
-            sources.append({"text": source.text, "href": href,
-                            "text_ref": self.text_links.number(href) if href else None})
+            sources.append(
+                {
+                    "text": source.text,
+                    "href": href,
+                    "text_ref": self.text_links.number(href) if href else None,
+                }
+            )
         url = self.links.href(article.canonical_url) if article.canonical_url else None
         return {
             "title": article.title,
@@ -141,7 +167,8 @@ class ContextBuilder:
             "hero_alt": article.hero_alt,
             "author": article.author,
             "date": f"{article.date:%B} {article.date.day}, {article.date:%Y}"
-            if article.date else "",
+            if article.date
+            else "",
             "sections": sections,
             "cta": cta,
             "sources": sources,
@@ -152,7 +179,14 @@ class ContextBuilder:
 
 def wrap(text: str, *, initial: str = "", subsequent: str = "") -> str:
     """Wrap for the text part without ever breaking a URL or a word."""
-    return textwrap.fill(
-        text, width=TEXT_WIDTH, initial_indent=initial, subsequent_indent=subsequent,
-        break_long_words=False, break_on_hyphens=False,
-    ) or initial.rstrip()
+    return (
+        textwrap.fill(
+            text,
+            width=TEXT_WIDTH,
+            initial_indent=initial,
+            subsequent_indent=subsequent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        )
+        or initial.rstrip()
+    )

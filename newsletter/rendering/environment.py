@@ -56,8 +56,11 @@ def render(folder: Path, name: str, context: Mapping[str, Any]) -> str:
         raise TemplateError(
             f"template {exc.name!r} not found",
             where=str(folder),
-            fix="choose one of: " + (", ".join(p.removesuffix(".mjml") for p in available)
-                                     or "(none: is NEWSLETTER_TEMPLATES_DIR right?)"),
+            fix="choose one of: "
+            + (
+                ", ".join(p.removesuffix(".mjml") for p in available)
+                or "(none: is NEWSLETTER_TEMPLATES_DIR right?)"
+            ),
         ) from None
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(

@@ -117,8 +117,10 @@ class LinkTable:
         if existing:
             return existing
         link_id = f"L{len(self.links) + 1}"
-        destination = url if kind == "unsubscribe" else with_utm(
-            url, campaign=self.campaign_key, content=link_id
+        destination = (
+            url
+            if kind == "unsubscribe"
+            else with_utm(url, campaign=self.campaign_key, content=link_id)
         )
         link = Link(id=link_id, url=destination, kind=kind)
         self.links.append(link)

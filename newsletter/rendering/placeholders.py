@@ -15,8 +15,8 @@ from markupsafe import escape
 
 FIRST_NAME_HTML = "-nl_fn_html-"
 FIRST_NAME_TEXT = "-nl_fn_text-"
-RECIPIENT_TOKEN = "-nl_rt-"  # click tracking: one opaque token per recipient
-UNSUBSCRIBE_TOKEN = "-nl_ut-"  # the signed unsubscribe token
+RECIPIENT_TOKEN = "-nl_rt-"  # noqa: S105 — click tracking: one opaque token per recipient
+UNSUBSCRIBE_TOKEN = "-nl_ut-"  # noqa: S105 — the signed unsubscribe token
 TAGS = (FIRST_NAME_HTML, FIRST_NAME_TEXT, RECIPIENT_TOKEN, UNSUBSCRIBE_TOKEN)
 _TAG_PATTERN = re.compile("(" + "|".join(re.escape(tag) for tag in TAGS) + ")")
 

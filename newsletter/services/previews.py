@@ -45,13 +45,18 @@ class Preview:
             "template": self.compiled.template,
             "campaign": self.compiled.campaign_key,
             "list_unsubscribe": self.email.list_unsubscribe,
-            "links": [{"id": l.id, "url": l.url, "kind": l.kind} for l in self.compiled.links],
+            "links": [
+                {"id": link.id, "url": link.url, "kind": link.kind} for link in self.compiled.links
+            ],
             "html_bytes": len(self.email.html.encode()),
             "text_bytes": len(self.email.text.encode()),
-            "warnings": [*self.compiled.warnings,
-                         *(f"{c.name}: {c.detail}" for c in self.checks if c.status != "ok")],
-            "checks": [{"name": c.name, "status": c.status, "detail": c.detail}
-                       for c in self.checks],
+            "warnings": [
+                *self.compiled.warnings,
+                *(f"{c.name}: {c.detail}" for c in self.checks if c.status != "ok"),
+            ],
+            "checks": [
+                {"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks
+            ],
         }
 
 
@@ -92,7 +97,11 @@ def preview_articles(
 ) -> Preview:
     articles = tuple(load_article(path, base_url=base_url) for path in paths)
     compiled = compile_email(
-        articles, settings, template=template, campaign_key=campaign_key, subject=subject,
+        articles,
+        settings,
+        template=template,
+        campaign_key=campaign_key,
+        subject=subject,
         today=today or dt.date.today(),
     )
     email = compiled.personalize(recipient or sample_recipient(settings))

@@ -54,13 +54,19 @@ def create_preview_app(render: Callable[[], Preview]) -> FastAPI:
             return HTMLResponse(f"<pre class='fail'>{escape(result)}</pre>", status_code=422)
         problems = "".join(
             f"<p class='{c.status}'>{escape(c.name)}: {escape(c.detail)}</p>"
-            for c in result.checks if c.status != "ok"
+            for c in result.checks
+            if c.status != "ok"
         )
-        return HTMLResponse(_PAGE.format(
-            subject=escape(result.email.subject), preheader=escape(result.email.preheader),
-            sender=escape(result.email.sender), to=escape(result.to), problems=problems,
-            text=escape(result.email.text),
-        ))
+        return HTMLResponse(
+            _PAGE.format(
+                subject=escape(result.email.subject),
+                preheader=escape(result.email.preheader),
+                sender=escape(result.email.sender),
+                to=escape(result.to),
+                problems=problems,
+                text=escape(result.email.text),
+            )
+        )
 
     @app.get("/email.html", response_class=HTMLResponse)
     def email_html() -> HTMLResponse:

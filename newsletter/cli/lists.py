@@ -1,0 +1,46 @@
+"""`newsletter lists create|list`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from newsletter.cli.app import app, console
+from newsletter.cli.db import open_database
+from newsletter.services.lists import create_list, list_lists
+
+lists_app = typer.Typer(help="Mailing lists (single or double opt-in).", no_args_is_help=True)
+app.add_typer(lists_app, name="lists")
+
+
+@lists_app.command("create")
+def lists_create(
+    name: Annotated[str, typer.Argument(help="List name, e.g. newsletter.")],
+    double_opt_in: Annotated[
+        bool, typer.Option("--double-opt-in", help="New people confirm by email first.")
+    ] = False,
+) -> None:
+    """Create a list."""
+    with open_database() as db:
+        created = create_list(db, name, double_opt_in=double_opt_in)
+    kind = "double opt-in" if created.double_opt_in else "single opt-in"
+    console.print(f"Created list {created.name!r} ({kind}).", highlight=False, markup=False)
+
+
+@lists_app.command("list")
+def lists_list() -> None:
+    """Show every list with its active and pending members."""
+    with open_database() as db:
+        rows = list_lists(db)
+    table = Table("name", "opt-in", "active", "pending", "created")
+    for row in rows:
+        table.add_row(
+            row.name,
+            "double" if row.double_opt_in else "single",
+            str(row.active),
+            str(row.pending),
+            f"{row.created_at:%Y-%m-%d}",
+        )
+    console.print(table)

@@ -1,0 +1,202 @@
+"""CSV import: streaming, chunked, idempotent upsert by email with a consent record per person.
+
+Each chunk of rows is one short transaction that also advances the batch record (`imports`),
+so a crash or Ctrl-C leaves every chunk either fully applied or not at all, and a rerun of the
+same file into the same list resumes the batch after the last committed line. Unsubscribed,
+bounced, complained and suppressed addresses (including keyed-hash suppressions of erased
+people) are skipped: an import never brings anyone back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, select, update
+
+from newsletter.audiences.attributes import AttributeSpec
+from newsletter.audiences.csv_import import ImportRow, Reject, open_subscribers_csv, write_rejects
+from newsletter.audiences.segments import KIND_OF_TYPE
+from newsletter.errors import ValidationError
+from newsletter.services.import_chunks import ChunkContext, apply_chunk
+from newsletter.services.subscribers import require_list
+from newsletter.storage.audience_queries import ensure_consent_text
+from newsletter.storage.database import Database
+from newsletter.storage.tables import imports
+
+ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class ImportSummary:
+    batch_id: str
+    list_name: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # unsubscribed, bounced, complained or suppressed: left alone
+    rejected: int = 0
+    rejects_path: Path | None = None
+    resumed_after_line: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise ValidationError(
+            f"cannot read the file ({exc.strerror})", where=str(path), fix="check the path"
+        ) from None
+    return digest.hexdigest()
+
+
+def default_rejects_path(path: Path) -> Path:
+    return path.with_name(path.name + ".rejects.csv")
+
+
+def import_subscribers(
+    db: Database,
+    path: Path,
+    *,
+    key: str,
+    list_name: str,
+    consent_text: str,
+    specs: Mapping[str, AttributeSpec],
+    consent_confirmed: bool = False,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    rejects_path: Path | None = None,
+    progress_cb: ProgressCallback | None = None,
+    staff_user: str = "cli",
+    chunk_size: int = 5000,
+    now: datetime | None = None,
+) -> ImportSummary:
+    """Import a subscribers CSV into a list. Raises ValidationError if the file can't be read."""
+    now = now or datetime.now(UTC)
+    if not consent_text or not consent_text.strip():
+        raise ValidationError(
+            "an import needs the consent basis: the exact wording people agreed to",
+            fix='pass --consent "I agree to receive the clinic newsletter" (as shown to them)',
+        )
+    sha = file_sha256(path)
+    with db.read() as conn:
+        target = require_list(conn, list_name)
+    rejects: list[Reject] = []
+    with open_subscribers_csv(
+        path, encoding=encoding, delimiter=delimiter, attributes=specs
+    ) as csv_file:
+        batch_id, last_line = _start_batch(db, path, sha, target.id, consent_text,
+                                           consent_confirmed, now)  # fmt: skip
+        with db.read() as conn:
+            version = conn.scalar(
+                select(imports.c.consent_text_version).where(imports.c.id == batch_id)
+            )
+        context = ChunkContext(
+            key=key,
+            batch_id=batch_id,
+            list_id=target.id,
+            double_opt_in=bool(target.double_opt_in),
+            consent_confirmed=consent_confirmed,
+            consent_text_version=version,
+            staff_user=staff_user,
+            kinds={name: KIND_OF_TYPE[spec.type] for name, spec in specs.items()},
+            now=now,
+        )
+        for chunk in csv_file.chunks(size=chunk_size):
+            rows: list[ImportRow] = []
+            for item in chunk:
+                if isinstance(item, Reject):
+                    rejects.append(item)
+                elif item.line > last_line:
+                    rows.append(item)
+            if rows:
+                with db.write() as conn:
+                    counts = apply_chunk(conn, context, rows)
+                    _advance(conn, batch_id, counts, max(r.line for r in rows))
+            if progress_cb is not None:
+                progress_cb(csv_file.bytes_read, csv_file.total_bytes)
+        ignored = list(getattr(csv_file.header, "ignored", []) or [])
+    summary = _finish(db, batch_id, list_name, now)
+    summary.resumed_after_line = last_line
+    summary.ignored_columns = ignored
+    summary.rejected = len(rejects)
+    if rejects:
+        summary.rejects_path = rejects_path or default_rejects_path(path)
+        write_rejects(summary.rejects_path, rejects)
+    return summary
+
+
+def _start_batch(
+    db: Database,
+    path: Path,
+    sha: str,
+    list_id: int,
+    consent_text: str,
+    consent_confirmed: bool,
+    now: datetime,
+) -> tuple[str, int]:
+    """Resume the unfinished batch for this file and list, or start a new one."""
+    with db.write() as conn:
+        running = conn.execute(
+            select(imports.c.id, imports.c.last_line).where(
+                and_(
+                    imports.c.file_sha256 == sha,
+                    imports.c.list_id == list_id,
+                    imports.c.status == "running",
+                )
+            )
+        ).first()
+        if running is not None:
+            return running.id, running.last_line
+        batch_id = secrets.token_hex(8)
+        version = ensure_consent_text(conn, consent_text, now)
+        conn.execute(
+            imports.insert().values(
+                id=batch_id,
+                file_name=path.name[:500],
+                file_sha256=sha,
+                list_id=list_id,
+                consent_text_version=version,
+                consent_confirmed=consent_confirmed,
+                status="running",
+                last_line=0,
+                added=0,
+                updated=0,
+                unchanged=0,
+                skipped=0,
+                started_at=now,
+            )
+        )
+        return batch_id, 0
+
+
+def _advance(conn: Connection, batch_id: str, counts: Mapping[str, int], line: int) -> None:
+    values: dict[str, Any] = {name: imports.c[name] + n for name, n in counts.items()}
+    conn.execute(update(imports).where(imports.c.id == batch_id).values(last_line=line, **values))
+
+
+def _finish(db: Database, batch_id: str, list_name: str, now: datetime) -> ImportSummary:
+    with db.write() as conn:
+        conn.execute(
+            update(imports)
+            .where(imports.c.id == batch_id)
+            .values(status="completed", finished_at=now)
+        )
+        row = conn.execute(select(imports).where(imports.c.id == batch_id)).one()
+    return ImportSummary(
+        batch_id=batch_id,
+        list_name=list_name,
+        added=row.added,
+        updated=row.updated,
+        unchanged=row.unchanged,
+        skipped=row.skipped,
+    )

@@ -1,0 +1,238 @@
+"""Suppression: unsubscribe, resubscribe, and the eligibility checks every send makes.
+
+Suppressions are keyed by the HMAC of the normalised address (email_hash), so they keep
+working after erasure deletes the address itself. They are sticky: the first reason wins,
+and imports never lift them; only a new consent (resubscribe) does, and never for
+complaints or hard bounces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, delete, select, update
+
+from newsletter.audiences.emails import normalize_email
+from newsletter.domain.subscribers import (
+    STATUS_FOR_REASON,
+    STICKY_STATUSES,
+    ConsentEvent,
+    ConsentMethod,
+    SubscriberStatus,
+    SubscriptionStatus,
+    SuppressionReason,
+    email_hash,
+)
+from newsletter.errors import ValidationError
+from newsletter.services.subscribers import record_consent, require_list, require_subscriber
+from newsletter.storage.audience_queries import (
+    chunked,
+    insert_ignoring_conflicts,
+    subscriber_by_email,
+    suppressed_hashes,
+)
+from newsletter.storage.database import Database
+from newsletter.storage.segment_sql import not_suppressed
+from newsletter.storage.tables import subscribers, subscriptions, suppressions
+
+#: Suppressions a person may lift by giving consent again.
+LIFTABLE = frozenset(
+    {
+        SuppressionReason.UNSUBSCRIBE_ONE_CLICK,
+        SuppressionReason.UNSUBSCRIBE_FOOTER,
+        SuppressionReason.STAFF,
+        SuppressionReason.ERASURE,
+    }
+)
+
+
+def suppress_in(
+    conn: Connection,
+    *,
+    key: str,
+    email: str,
+    reason: SuppressionReason,
+    source: str,
+    now: datetime,
+) -> None:
+    """Suppress an address inside the caller's transaction and mark the subscriber, if any."""
+    address = normalize_email(email)
+    insert_ignoring_conflicts(
+        conn,
+        suppressions,
+        [
+            {
+                "email_hash": email_hash(key, address),
+                "email": address,
+                "reason": reason.value,
+                "source": source,
+                "created_at": now,
+            }
+        ],
+    )
+    row = subscriber_by_email(conn, address)
+    if row is None:
+        return
+    status = STATUS_FOR_REASON[reason]
+    # A bounce or complaint outranks an unsubscribe; never the other way round.
+    if row.status not in STICKY_STATUSES or status != SubscriberStatus.UNSUBSCRIBED:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == row.id)
+            .values(status=status.value, updated_at=now)
+        )
+    conn.execute(
+        update(subscriptions)
+        .where(subscriptions.c.subscriber_id == row.id)
+        .values(status=SubscriptionStatus.UNSUBSCRIBED.value, updated_at=now, unsubscribed_at=now)
+    )
+    staff = reason == SuppressionReason.STAFF
+    record_consent(
+        conn,
+        subscriber_id=row.id,
+        email=address,
+        event=ConsentEvent.WITHDRAWN,
+        method=ConsentMethod.STAFF_ENTRY if staff else ConsentMethod.API,
+        source=f"{reason.value}:{source}",
+        now=now,
+    )
+
+
+def suppress_address(
+    db: Database,
+    *,
+    key: str,
+    email: str,
+    reason: SuppressionReason,
+    source: str,
+    now: datetime | None = None,
+) -> None:
+    """Suppress an address (unsubscribe link, bounce, complaint, staff) in its own transaction."""
+    with db.write() as conn:
+        suppress_in(
+            conn, key=key, email=email, reason=reason, source=source, now=now or datetime.now(UTC)
+        )
+
+
+def unsubscribe(
+    db: Database,
+    *,
+    key: str,
+    email: str,
+    source: str,
+    list_name: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Staff unsubscribe: from one list, or (no list) from everything, with a suppression."""
+    now = now or datetime.now(UTC)
+    with db.write() as conn:
+        row = require_subscriber(conn, email)
+        if list_name is None:
+            suppress_in(
+                conn, key=key, email=row.email, reason=SuppressionReason.STAFF, source=source,
+                now=now,
+            )  # fmt: skip
+            return
+        target = require_list(conn, list_name)
+        conn.execute(
+            update(subscriptions)
+            .where(subscriptions.c.subscriber_id == row.id, subscriptions.c.list_id == target.id)
+            .values(status="unsubscribed", updated_at=now, unsubscribed_at=now)
+        )
+        record_consent(
+            conn,
+            subscriber_id=row.id,
+            email=row.email,
+            event=ConsentEvent.WITHDRAWN,
+            method=ConsentMethod.STAFF_ENTRY,
+            source=f"staff:{source}",
+            list_id=target.id,
+            now=now,
+        )
+
+
+def resubscribe(
+    db: Database,
+    *,
+    key: str,
+    email: str,
+    consent_text: str,
+    source: str,
+    list_name: str | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Bring back someone who unsubscribed, only with a new consent record (never a bounce or
+    complaint: those addresses must not be mailed again)."""
+    now = now or datetime.now(UTC)
+    if not consent_text.strip():
+        raise ValidationError("resubscribing needs the new consent wording", fix='--consent "…"')
+    with db.write() as conn:
+        row = require_subscriber(conn, email)
+        reason = conn.scalar(
+            select(suppressions.c.reason).where(suppressions.c.email_hash == row.email_hash)
+        )
+        if row.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED) or (
+            reason is not None and reason not in LIFTABLE
+        ):
+            raise ValidationError(
+                f"{row.email} {reason or row.status}: it cannot be resubscribed",
+                fix="addresses that bounced or complained are never mailed again",
+            )
+        conn.execute(delete(suppressions).where(suppressions.c.email_hash == row.email_hash))
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == row.id)
+            .values(status=SubscriberStatus.ACTIVE.value, updated_at=now)
+        )
+        target = require_list(conn, list_name) if list_name else None
+        where = [subscriptions.c.subscriber_id == row.id]
+        if target is not None:
+            where.append(subscriptions.c.list_id == target.id)
+            insert_ignoring_conflicts(
+                conn,
+                subscriptions,
+                [
+                    {"subscriber_id": row.id, "list_id": target.id, "status": "active",
+                     "created_at": now, "updated_at": now, "confirmed_at": now}
+                ],
+            )  # fmt: skip
+        conn.execute(
+            update(subscriptions)
+            .where(*where)
+            .values(status="active", updated_at=now, unsubscribed_at=None)
+        )
+        record_consent(
+            conn,
+            subscriber_id=row.id,
+            email=row.email,
+            event=ConsentEvent.RESUBSCRIBED,
+            method=ConsentMethod.STAFF_ENTRY,
+            source=f"staff:{source}",
+            list_id=target.id if target is not None else None,
+            consent_text=consent_text,
+            now=now,
+        )
+
+
+def is_suppressed(db: Database, *, key: str, email: str) -> bool:
+    with db.read() as conn:
+        return bool(suppressed_hashes(conn, [email_hash(key, normalize_email(email))]))
+
+
+def eligible_subscriber_ids(db: Database, subscriber_ids: Iterable[int]) -> set[int]:
+    """The ids that may be mailed right now: active and not suppressed (checked at claim time)."""
+    ids = sorted(set(subscriber_ids))
+    eligible: set[int] = set()
+    with db.read() as conn:
+        for part in chunked(ids):
+            eligible.update(
+                conn.scalars(
+                    select(subscribers.c.id).where(
+                        subscribers.c.id.in_(part),
+                        subscribers.c.status == SubscriberStatus.ACTIVE.value,
+                        not_suppressed(),
+                    )
+                )
+            )
+    return eligible

@@ -1,0 +1,1 @@
+"""Delivery tracking: the product's receiver for SendGrid's signed Event Webhook."""
