@@ -19,22 +19,81 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
-FIRST = (
-    "Ada Ben Cleo Dev Elif Finn Gia Hugo Ines Jon Kemi Liam Mara Nils Omar Pia Quinn Rosa "
-    "Sami Tara Uma Vik Wren Xena Yuri Zoe Noor Ravi Lena Theo José Zoë Ångel Chloé Mateo Aiko"
-).split()
-LAST = (
-    "Abbott Baker Chen Diaz Evans Fischer Garcia Hughes Ito Jensen Kumar Lopez Moreau Novak "
-    "Okafor Patel Quist Rossi Silva Tanaka Ueda Vogel Walsh Xu Young Zimmer Núñez Øster Müller"
-).split()
+FIRST = [
+    "Ada",
+    "Ben",
+    "Cleo",
+    "Dev",
+    "Elif",
+    "Finn",
+    "Gia",
+    "Hugo",
+    "Ines",
+    "Jon",
+    "Kemi",
+    "Liam",
+    "Mara",
+    "Nils",
+    "Omar",
+    "Pia",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+    "Uma",
+    "Vik",
+    "Wren",
+    "Xena",
+    "Yuri",
+    "Zoe",
+    "Noor",
+    "Ravi",
+    "Lena",
+    "Theo",
+    "José",
+    "Zoë",
+    "Ångel",
+    "Chloé",
+    "Mateo",
+    "Aiko",
+]
+LAST = [
+    "Abbott",
+    "Baker",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ito",
+    "Jensen",
+    "Kumar",
+    "Lopez",
+    "Moreau",
+    "Novak",
+    "Okafor",
+    "Patel",
+    "Quist",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Ueda",
+    "Vogel",
+    "Walsh",
+    "Xu",
+    "Young",
+    "Zimmer",
+    "Núñez",
+    "Øster",
+    "Müller",
+]
 DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com", "post.example.org")
 ZONES = ("America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles", "UTC")
 TOPICS = ("research-news", "events", "wellness-tips", "community", "clinic-updates")
 TAGS = ("newsletter-2024", "open-house", "volunteer", "alumni", "conference", "press")
 CITIES = ("Philadelphia", "Camden", "Wilmington", "Cherry Hill", "Media", "Ardmore", "Trenton")
-HEADER = (
-    "email,first_name,last_name,time_zone,tags,topics,city,events_attended,member_since\r\n"
-)
+HEADER = "email,first_name,last_name,time_zone,tags,topics,city,events_attended,member_since\r\n"
 MALFORMED_KINDS = ("email", "name", "number", "date", "time_zone")
 
 

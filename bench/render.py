@@ -58,15 +58,21 @@ def main() -> None:
     html_bytes = len(compiled.html.source.encode())
     p_ms = statistics.median(pipeline) * 1000
     f_us = statistics.median(per_recipient) * 1e6
-    print(f"seed article → HTML ({html_bytes:,} B) + text: median {p_ms:.2f} ms "
-          f"over {args.runs} runs (target < 10 ms: {10 / p_ms:.1f}× under)")
-    print(f"personalize (HTML + text + headers): median {f_us:.2f} µs per recipient "
-          f"over 5 × {args.recipients:,} (target < 20 µs: {20 / f_us:.1f}× under)")
+    print(
+        f"seed article → HTML ({html_bytes:,} B) + text: median {p_ms:.2f} ms "
+        f"over {args.runs} runs (target < 10 ms: {10 / p_ms:.1f}× under)"
+    )
+    print(
+        f"personalize (HTML + text + headers): median {f_us:.2f} µs per recipient "
+        f"over 5 × {args.recipients:,} (target < 20 µs: {20 / f_us:.1f}× under)"
+    )
     print()
     print("| Measure | Median | Target | Ratio to target |")
     print("|---|---|---|---|")
-    print(f"| seed article → HTML + text (parse + Jinja + MJML) | {p_ms:.2f} ms | < 10 ms "
-          f"| {p_ms / 10:.2f} |")
+    print(
+        f"| seed article → HTML + text (parse + Jinja + MJML) | {p_ms:.2f} ms | < 10 ms "
+        f"| {p_ms / 10:.2f} |"
+    )
     print(f"| fill per-recipient placeholders | {f_us:.2f} µs | < 20 µs | {f_us / 20:.2f} |")
 
 

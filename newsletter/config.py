@@ -100,6 +100,59 @@ class Settings(BaseSettings):
         None, description="Delivery backend; default sendgrid when an API key is set, else outbox."
     )
 
+    # --- sending ---------------------------------------------------------------------------
+    sendgrid_api_key: SecretStr | None = Field(None, description="SendGrid API key (Mail Send).")
+    sendgrid_base_url: str = Field(
+        "https://api.sendgrid.com", description="SendGrid API base URL, without /v3."
+    )
+    sendgrid_timeout: float = Field(30.0, gt=0, description="Seconds before a request times out.")
+    sendgrid_webhook_public_key: str | None = Field(
+        None, description="Event Webhook verification key (base64 DER, from SendGrid)."
+    )
+    webhook_max_age_s: int = Field(
+        25 * 3600, gt=0, description="Reject webhook posts whose signed timestamp is older."
+    )
+    webhook_max_future_s: int = Field(
+        300, gt=0, description="Reject webhook posts whose signed timestamp is further ahead."
+    )
+    smtp_host: str = Field("127.0.0.1", description="SMTP server for the smtp backend.")
+    smtp_port: int = Field(587, gt=0, lt=65536, description="SMTP port.")
+    smtp_tls: Literal["none", "starttls", "ssl"] = Field("starttls", description="SMTP TLS mode.")
+    smtp_username: str | None = Field(None, description="SMTP login (optional).")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (optional).")
+    batch_size: int = Field(
+        100, ge=1, le=1000, description="Recipients per provider request (max 1000)."
+    )
+    send_threads: int = Field(4, ge=1, le=32, description="Concurrent batch senders per engine.")
+    send_rate: float = Field(
+        0.0, ge=0, description="Recipients per second per engine (0 = no local limit)."
+    )
+    lease_seconds: float = Field(120.0, gt=0, description="How long a claimed batch is owned.")
+    max_attempts: int = Field(8, ge=1, description="Attempts per batch before it fails.")
+    retry_base_s: float = Field(1.0, gt=0, description="Backoff base (full jitter).")
+    retry_cap_s: float = Field(300.0, gt=0, description="Backoff cap.")
+    unknown_policy: Literal["events", "hold", "resend"] | None = Field(
+        None,
+        description="Unknown outcomes: events (resolve from webhook evidence; default with a "
+        "webhook key), hold (needs_review; default without), resend (opt-in).",
+    )
+    webhook_grace_s: float = Field(
+        900.0, gt=0, description="Wait for provider evidence before judging an unknown batch."
+    )
+    late_send_window_s: int = Field(
+        6 * 3600, ge=0, description="A scheduled campaign later than this is marked missed."
+    )
+    tick_seconds: float = Field(15.0, gt=0, description="Engine tick interval.")
+    dispatcher: Literal["threads", "dramatiq"] = Field(
+        "threads", description="Where batches run: engine threads, or Dramatiq workers."
+    )
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Dramatiq broker (redis:// or amqp://)."
+    )
+    list_id: str = Field(
+        "Clinic news <news.newsletter.local>", description="Neutral List-Id header value."
+    )
+
     @field_validator("brand_color", "accent_color", "text_color", "background_color")
     @classmethod
     def _colour(cls, value: str) -> str:
@@ -143,6 +196,24 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("must be at least 32 characters (try `openssl rand -hex 32`)")
         return value
+
+    @property
+    def signing_keys(self) -> dict[str, str]:
+        """Key id → secret for link tokens. One key today; rotation adds verify-only ids."""
+        assert self.secret_key is not None, "load_settings() always provides a key"
+        return {"a": self.secret_key.get_secret_value()}
+
+    @property
+    def delivery_backend(self) -> str:
+        if self.delivery:
+            return self.delivery
+        return "sendgrid" if self.sendgrid_api_key else "outbox"
+
+    @property
+    def effective_unknown_policy(self) -> str:
+        if self.unknown_policy:
+            return self.unknown_policy
+        return "events" if self.sendgrid_webhook_public_key else "hold"
 
     @property
     def footer_reason_text(self) -> str:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import trafilatura
 from lxml import etree, html
@@ -21,38 +21,46 @@ from newsletter.articles.inference import (
     complete,
     find_call_to_action,
     is_sources_marker,
-    linkify,
     parse_source,
     safe_url,
+    xml_clean,
 )
 from newsletter.articles.model import (
     Article,
     Block,
     Heading,
     Image,
-    Inline,
     ListBlock,
     Paragraph,
     Quote,
     Section,
     Source,
-    Span,
     plain,
 )
-from newsletter.articles.sanitize import clean_fragment, drop_trackers, is_tracker_url, xml_clean
+from newsletter.articles.sanitize import (
+    BlockReader,
+    block_inline,
+    clean_text,
+    drop_trackers,
+)
 from newsletter.errors import ArticleError
 
 MAX_HTML_CHARS = 5_000_000
-_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4}
-_BLOCKS = {"p", "ul", "ol", "li", "blockquote", *_HEADINGS}
 _TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " · ", " :: ", " » ")
 _SPACE = re.compile(r"\s+")
+_SIZE_SUFFIX = re.compile(r"-(?:\d+x\d+|scaled|e\d{10,})(?=\.\w+$)")
 _NO_TEXT_FIX = (
     "save the article page itself (not the home page or a list of posts), "
     "or copy its text into a .txt file"
 )
 
-Style = tuple[str | None, bool, bool]  # href, bold, italic
+# Page widgets the extractor sometimes keeps (prev/next links, share bars, related lists):
+# pruned by class name, but never a container holding the page's <h1> or the article itself.
+_WIDGETS = ("pagination", "post-navigation", "share", "related-post", "relatedposts")
+_WIDGETS += ("recent-posts", "cookie", "consent")
+_PRUNE = "//*[not(self::html or self::body or self::main or self::article)][not(.//h1)][{}]".format(
+    " or ".join(f"contains(@class, '{word}') or contains(@id, '{word}')" for word in _WIDGETS)
+)
 
 
 def parse_html(text: str, *, where: str, base_url: str | None) -> Article:
@@ -78,16 +86,19 @@ def _parse(text: str, *, where: str, base_url: str | None) -> Article:
     meta = _page_meta(page)
     base = _absolute(base_url) or _absolute(meta.get("canonical")) or _absolute(meta.get("og:url"))
     drop_trackers(page)
+    if base:
+        # trafilatura resolves relative links against the site root only ("../x" goes wrong)
+        page.make_links_absolute(base, resolve_base_href=False, handle_failures="discard")
     extracted = _extract(page, base_url=base, where=where)
     info, body = _split_output(extracted)
 
-    walker = _Walker(base)
-    blocks = walker.blocks(html.fragment_fromstring(clean_fragment(body), create_parent="div"))
+    walker = BlockReader(base)
+    blocks = walker.read(body)
 
     title = _title(info.get("title") or meta.get("h1") or meta.get("title") or "", info, meta)
     blocks = _drop_title_heading(blocks, title)
     blocks, sources = _split_sources(blocks)
-    hero, hero_alt, blocks = _hero(blocks, meta, base, walker)
+    hero, hero_alt, blocks = _hero(blocks, meta, walker)
     sections = _sections(blocks)
     warnings: list[str] = []
     if walker.relative_urls:
@@ -98,11 +109,11 @@ def _parse(text: str, *, where: str, base_url: str | None) -> Article:
     article = Article(
         title=title,
         sections=sections,
-        summary=_text(info.get("description") or meta.get("description") or ""),
+        summary=clean_text(info.get("description") or meta.get("description") or ""),
         hero_image=hero,
         hero_alt=hero_alt,
         sources=sources,
-        author=_text(meta.get("author") or info.get("author") or "")[:200],
+        author=clean_text(meta.get("author") or info.get("author", "").replace("; ", ", "))[:200],
         date=_date(info.get("date")),
         canonical_url=_absolute(meta.get("canonical")) or _absolute(meta.get("og:url")) or base,
         tags=_tags(info.get("tags") or meta.get("keywords") or ""),
@@ -152,7 +163,7 @@ def _page_meta(page: html.HtmlElement) -> dict[str, str]:
     for tag in ("title", "h1"):
         found = next(page.iter(tag), None)
         if found is not None:
-            meta.setdefault(tag, _text(found.text_content()))
+            meta.setdefault(tag, clean_text(found.text_content()))
     return meta
 
 
@@ -174,6 +185,7 @@ def _extract(page: html.HtmlElement, *, base_url: str | None, where: str) -> str
             include_formatting=True,
             include_tables=True,
             favor_precision=True,
+            prune_xpath=_PRUNE,
         )
     except RecursionError:
         raise
@@ -203,7 +215,7 @@ def _split_output(extracted: str) -> tuple[dict[str, str], str]:
 
 
 def _title(raw: str, info: dict[str, str], meta: dict[str, str]) -> str:
-    title = _text(raw)
+    title = clean_text(raw)
     site_names = {
         name.lower()
         for name in (info.get("sitename"), info.get("hostname"), meta.get("og:site_name"))
@@ -224,187 +236,8 @@ def _date(value: str | None) -> dt.date | None:
 
 
 def _tags(value: str) -> tuple[str, ...]:
-    tags = (_text(tag) for tag in re.split(r"[;,]", value))
+    tags = (clean_text(tag) for tag in re.split(r"[;,]", value))
     return tuple(dict.fromkeys(tag for tag in tags if tag))
-
-
-def _text(value: str) -> str:
-    return _SPACE.sub(" ", xml_clean(value)).strip()
-
-
-# --- the sanitised tree → blocks -------------------------------------------------------
-
-
-class _Walker:
-    """Turns the allowlisted tree into blocks, resolving every URL against `base`."""
-
-    def __init__(self, base: str | None):
-        self.base = base
-        self.relative_urls = False
-
-    def url(self, value: str | None) -> str | None:
-        url = safe_url(value, self.base)
-        if url is None or is_tracker_url(url):
-            return None
-        if not url.startswith(("http://", "https://", "mailto:")):
-            self.relative_urls = True
-        return url
-
-    def blocks(self, root: etree._Element) -> list[Block]:
-        blocks: list[Block] = []
-        loose: list[Span | Image] = []
-
-        def flush() -> None:
-            blocks.extend(_paragraphs(loose))
-            loose.clear()
-
-        if root.text:
-            loose.append(Span(root.text))
-        for child in root:
-            tag = child.tag if isinstance(child.tag, str) else ""
-            if tag in _HEADINGS:
-                flush()
-                heading = _text(plain(_tidy(s for s in self.inline(child) if isinstance(s, Span))))
-                if heading:
-                    blocks.append(Heading(heading, level=_HEADINGS[tag]))
-            elif tag in ("ul", "ol"):
-                flush()
-                items, images = self.list_items(child)
-                if items:
-                    blocks.append(ListBlock(items=tuple(items), ordered=tag == "ol"))
-                blocks.extend(images)
-            elif tag == "blockquote":
-                flush()
-                inner = self.blocks(child)
-                paragraphs = [_block_inline(b) for b in inner if not isinstance(b, Image)]
-                paragraphs = [p for p in paragraphs if p]
-                if paragraphs:
-                    blocks.append(Quote(paragraphs=tuple(paragraphs)))
-            elif tag in ("p", "li"):
-                flush()
-                blocks.extend(_paragraphs(list(self.inline(child))))
-            else:
-                loose.extend(self.inline(child))
-            if child.tail:
-                loose.append(Span(child.tail))
-        flush()
-        return blocks
-
-    def list_items(self, element: etree._Element) -> tuple[list[Inline], list[Image]]:
-        """Items of a list; nested lists are flattened after their parent item."""
-        items: list[Inline] = []
-        images: list[Image] = []
-        for child in element:
-            if child.tag not in ("li", "ul", "ol"):
-                continue
-            nested = [grand for grand in child if grand.tag in ("ul", "ol")]
-            parts = list(self.inline(child, skip=frozenset({"ul", "ol"})))
-            images.extend(p for p in parts if isinstance(p, Image))
-            item = _tidy(p for p in parts if isinstance(p, Span))
-            if item:
-                items.append(item)
-            for sub in [*nested, *([child] if child.tag in ("ul", "ol") else [])]:
-                sub_items, sub_images = self.list_items(sub)
-                items.extend(sub_items)
-                images.extend(sub_images)
-        return items, images
-
-    def inline(
-        self,
-        element: etree._Element,
-        style: Style = (None, False, False),
-        skip: frozenset[str] = frozenset(),
-    ) -> Iterator[Span | Image]:
-        """Spans (and images) of an element's content, without its tail."""
-        tag = element.tag if isinstance(element.tag, str) else ""
-        href, bold, italic = style
-        if tag == "img":
-            src = self.url(element.get("src"))
-            if src:
-                yield Image(src=src, alt=_text(element.get("alt") or ""))
-            return
-        if tag == "br":
-            yield Span(" ")
-            return
-        if tag == "a":
-            href = self.url(element.get("href"))
-        elif tag in ("strong", "b"):
-            bold = True
-        elif tag in ("em", "i"):
-            italic = True
-        elif tag in _BLOCKS:
-            yield Span(" ")
-        inner: Style = (href, bold, italic)
-        if element.text:
-            yield Span(element.text, *inner)
-        for child in element:
-            if child.tag not in skip:
-                yield from self.inline(child, inner, skip)
-            if child.tail:
-                yield Span(child.tail, *inner)
-        if tag in _BLOCKS:
-            yield Span(" ")
-
-
-def _paragraphs(parts: list[Span | Image]) -> list[Block]:
-    """Paragraphs from inline content, split wherever an image sits inside it."""
-    blocks: list[Block] = []
-    spans: list[Span] = []
-    for part in [*parts, None]:
-        if isinstance(part, Span):
-            spans.append(part)
-            continue
-        inline = _tidy(spans)
-        if inline:
-            blocks.append(Paragraph(inline))
-        spans = []
-        if part is not None:
-            blocks.append(part)
-    return blocks
-
-
-def _tidy(spans: Iterator[Span] | list[Span]) -> Inline:
-    """Collapse whitespace as a browser would, merge equal runs, link bare URLs."""
-    merged: list[Span] = []
-    for span in spans:
-        text = _SPACE.sub(" ", xml_clean(span.text))
-        if not text:
-            continue
-        if merged and merged[-1].text.endswith(" ") and text.startswith(" "):
-            text = text[1:]
-            if not text:
-                continue
-        last = merged[-1] if merged else None
-        if last and (last.href, last.bold, last.italic) == (span.href, span.bold, span.italic):
-            merged[-1] = replace(last, text=last.text + text)
-        else:
-            merged.append(replace(span, text=text))
-    if merged:
-        merged[0] = replace(merged[0], text=merged[0].text.lstrip())
-        merged[-1] = replace(merged[-1], text=merged[-1].text.rstrip())
-    result: list[Span] = []
-    for span in merged:
-        if not span.text:
-            continue
-        if span.href or not span.text.strip():
-            result.append(span if span.text.strip() else Span(span.text))
-            continue
-        result.extend(
-            replace(part, bold=span.bold, italic=span.italic) for part in linkify(span.text)
-        )
-    return tuple(result) if plain(tuple(result)).strip() else ()
-
-
-def _block_inline(block: Block) -> Inline:
-    if isinstance(block, Paragraph):
-        return block.inline
-    if isinstance(block, Heading):
-        return (Span(block.text, bold=True),)
-    if isinstance(block, ListBlock):
-        return tuple(span for item in block.items for span in (Span("• "), *item, Span(" ")))
-    if isinstance(block, Quote):
-        return tuple(span for p in block.paragraphs for span in (*p, Span(" ")))
-    return ()
 
 
 # --- article structure -----------------------------------------------------------------
@@ -443,7 +276,7 @@ def _split_sources(blocks: list[Block]) -> tuple[list[Block], tuple[Source, ...]
     if first:
         sources.extend(parse_source(part) for part in first.split(";") if part.strip())
     for block in blocks[index + 1 :]:
-        inlines = block.items if isinstance(block, ListBlock) else (_block_inline(block),)
+        inlines = block.items if isinstance(block, ListBlock) else (block_inline(block),)
         for inline in inlines:
             source = parse_source(plain(inline))
             link = next((s.href for s in inline if s.href), None)
@@ -453,12 +286,12 @@ def _split_sources(blocks: list[Block]) -> tuple[list[Block], tuple[Source, ...]
 
 
 def _hero(
-    blocks: list[Block], meta: dict[str, str], base: str | None, walker: _Walker
+    blocks: list[Block], meta: dict[str, str], walker: BlockReader
 ) -> tuple[str | None, str, list[Block]]:
     """og:image (or the first image of the article); that image leaves the body."""
     declared = meta.get("og:image") or meta.get("og:image:url") or meta.get("twitter:image")
     hero = walker.url(declared) if declared else None
-    alt = _text(meta.get("og:image:alt") or meta.get("twitter:image:alt") or "")
+    alt = clean_text(meta.get("og:image:alt") or meta.get("twitter:image:alt") or "")
     images = [b for b in blocks if isinstance(b, Image)]
     first = images[0] if images else None
     if hero is None and first is not None:
@@ -469,9 +302,9 @@ def _hero(
     if hero and not alt:
         alt = next(
             (
-                _text(v)
+                clean_text(v)
                 for k, v in meta.items()
-                if k.startswith("alt:") and safe_url(k[4:], base) == hero
+                if k.startswith("alt:") and _same_image(k[4:], hero)
             ),
             "",
         )
@@ -479,7 +312,16 @@ def _hero(
 
 
 def _same_image(a: str, b: str | None) -> bool:
-    return b is not None and a.split("?")[0].rstrip("/") == b.split("?")[0].rstrip("/")
+    """Same picture, possibly another size or CDN: compare the file names."""
+    return b is not None and _file_name(a) != "" and _file_name(a) == _file_name(b)
+
+
+def _file_name(url: str) -> str:
+    try:
+        name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1].lower()
+    except ValueError:
+        return ""
+    return _SIZE_SUFFIX.sub("", name)  # WordPress resizes: photo-1024x683.jpg, photo-scaled.jpg
 
 
 def _sections(blocks: list[Block]) -> tuple[Section, ...]:

@@ -6,7 +6,9 @@ All pure functions of their inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from newsletter.articles.model import (
@@ -31,6 +33,8 @@ _CTA = re.compile(
     r"|visit us|talk to (us|our team))\b",
     re.I,
 )
+# What XML 1.0 forbids (tab and newline stay), C1 controls, lone surrogates, stray BOMs.
+_NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
 _SOURCES_LINE = re.compile(r"^\s*(sources?|references?|citations?)\s*:\s*(.*)$", re.I)
 
 
@@ -41,15 +45,19 @@ def safe_url(href: str | None, base: str | None = None) -> str | None:
     href = "".join(href.split())  # whitespace inside URLs is never meaningful
     if href.startswith("#"):
         return None
-    scheme = urlsplit(href).scheme.lower()
-    if not scheme and base:
-        href = urljoin(base, href)
+    try:
         scheme = urlsplit(href).scheme.lower()
+        if not scheme and base:
+            href = urljoin(base, href)
+            scheme = urlsplit(href).scheme.lower()
+        netloc = urlsplit(href).netloc
+    except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
+        return None
     if scheme == "mailto":
         return href if "@" in href else None
     if scheme not in SAFE_SCHEMES:
         return None if scheme else href  # relative without base: kept, flagged by `check`
-    return href if urlsplit(href).netloc else None
+    return href if netloc else None
 
 
 def linkify(text: str) -> Inline:
@@ -59,7 +67,7 @@ def linkify(text: str) -> Inline:
     for match in _BARE_URL.finditer(text):
         if match.start() > position:
             spans.append(Span(text[position : match.start()]))
-        spans.append(Span(match.group(0), href=match.group(0)))
+        spans.append(Span(match.group(0), href=safe_url(match.group(0))))
         position = match.end()
     if position < len(text):
         spans.append(Span(text[position:]))
@@ -73,7 +81,7 @@ def is_sources_marker(line: str) -> re.Match[str] | None:
 def parse_source(text: str) -> Source:
     text = text.strip().lstrip("-*•·").strip()
     url_match = _BARE_URL.search(text)
-    url = url_match.group(0) if url_match else None
+    url = safe_url(url_match.group(0)) if url_match else None
     return Source(text=text, url=url)
 
 
@@ -98,8 +106,30 @@ def inline_is_blank(inline: Inline) -> bool:
     return not plain(inline).strip()
 
 
+def xml_clean(text: str) -> str:
+    """Text any XML/HTML template can hold (once it escapes it): no control characters."""
+    return _NOT_XML.sub("", text)
+
+
+def _xml_clean_all(value: Any) -> Any:
+    if isinstance(value, str):
+        return xml_clean(value)
+    if isinstance(value, tuple):
+        return tuple(_xml_clean_all(item) for item in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {
+            f.name: _xml_clean_all(getattr(value, f.name)) for f in dataclasses.fields(value)
+        }
+        return dataclasses.replace(value, **changes)
+    return value
+
+
 def complete(article: Article, *, where: str) -> Article:
-    """Final checks every importer applies: a title and at least one paragraph of text."""
+    """Final checks every importer applies: a title and at least one paragraph of text.
+
+    Control characters that slipped through an importer are dropped first, so no Article
+    carries a string an XML template would choke on."""
+    article = _xml_clean_all(article)
     if not article.title.strip():
         raise ArticleError(
             "the article has no title",

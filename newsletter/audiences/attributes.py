@@ -234,7 +234,7 @@ def load_attributes(path: Path) -> dict[str, AttributeSpec]:
             fields[field] = (str(node.value).strip(), node)
         if "type" not in fields:
             raise fail(
-                decl,
+                name_node,
                 f"attribute {name!r}: missing `type`",
                 f"add `type:` with one of {', '.join(ATTRIBUTE_TYPES)}",
             )
@@ -245,7 +245,7 @@ def load_attributes(path: Path) -> dict[str, AttributeSpec]:
                 f"attribute {name!r}: type {type_!r} is not one of {', '.join(ATTRIBUTE_TYPES)}",
                 "use string, number, boolean or date",
             )
-        description, description_node = fields.get("description", ("", decl))
+        description, description_node = fields.get("description", ("", name_node))
         if not description:
             raise fail(
                 description_node,
@@ -273,6 +273,14 @@ _CLINICAL_FIX = (
 
 
 def _check_name(name: str, node: yaml.Node, fail: _Fail) -> None:
+    term = clinical_term(name)
+    if term is not None:
+        raise fail(
+            node,
+            f"attribute {name!r} looks like health or sensitive personal information "
+            f"(matches {term!r}) and cannot be declared",
+            _CLINICAL_FIX,
+        )
     if not _NAME.fullmatch(name) or len(name) > MAX_NAME_LENGTH:
         raise fail(
             node,
@@ -285,14 +293,6 @@ def _check_name(name: str, node: yaml.Node, fail: _Fail) -> None:
             node,
             f"{name!r} is a built-in column, not an attribute",
             f"remove it; built-in columns are {', '.join(sorted(RESERVED_COLUMNS))}",
-        )
-    term = clinical_term(name)
-    if term is not None:
-        raise fail(
-            node,
-            f"attribute {name!r} looks like health or sensitive personal information "
-            f"(matches {term!r}) and cannot be declared",
-            _CLINICAL_FIX,
         )
 
 

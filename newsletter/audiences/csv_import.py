@@ -68,7 +68,21 @@ DELIMITERS = (",", ";", "\t")
 #: Header names (lowercase, punctuation → "_") → built-in field.
 HEADER_ALIASES: dict[str, str] = {
     **dict.fromkeys(
-        ("email", "e_mail", "email_address", "e_mail_address", "mail", "emailaddress"), "email"
+        (
+            "email",
+            "e_mail",
+            "email_address",
+            "e_mail_address",
+            "emailaddress",
+            "mail",
+            "e_mail_adresse",
+            "emailadresse",
+            "courriel",
+            "adresse_e_mail",
+            "correo",
+            "correo_electronico",
+        ),
+        "email",
     ),
     **dict.fromkeys(
         ("first_name", "firstname", "first", "given_name", "givenname", "forename"), "first_name"
@@ -116,7 +130,7 @@ class CsvHeader:
     ignored: list[str]  # header cells of undeclared columns: reported, not stored
     line: int = 1  # physical line of the header
     delimiter: str = ","
-    encoding: str = "utf-8"
+    encoding: str = "UTF-8"
 
 
 def open_subscribers_csv(
@@ -199,7 +213,16 @@ class SubscriberCsv:
             big = self.total_bytes >= POOL_MIN_BYTES and (os.cpu_count() or 1) >= 2
             workers = 2 if big else 1
         self.workers = max(1, workers)
-        self._raw: BinaryIO = self.path.open("rb")
+        if not self.path.is_file():
+            raise ValidationError(
+                "not a file", where=self._where, fix="give the path of a .csv file"
+            )
+        try:
+            self._raw: BinaryIO = self.path.open("rb")
+        except OSError as error:
+            raise ValidationError(
+                f"cannot read the file ({error.strerror})", where=self._where, fix="check it"
+            ) from None
         try:
             self._open(encoding, delimiter)
         except BaseException:
@@ -228,11 +251,13 @@ class SubscriberCsv:
             self._quote: Any = '"'
             self._newline: Any = "\n"
             self._delim: Any = ","
+            self._simple: Any = None
         else:
             self._readline = self._raw.readline
             self._quote = b'"'
             self._newline = b"\n"
             self._delim = b","
+            self._simple = None
         self._encoding = encoding
         self._encoding_label = _encoding_label(encoding)
 
@@ -251,6 +276,11 @@ class SubscriberCsv:
             )
         self._delimiter = delimiter
         self._delim = delimiter if self._text_mode else delimiter.encode(self._encoding)
+        # One complete line of plain or well-quoted fields: the record ends with the line.
+        d = re.escape(delimiter)
+        field = rf'(?:"(?:[^"]|"")*"|[^"{d}\r\n]*)'
+        simple = rf"{field}(?:{d}{field})*\r?\n"
+        self._simple = re.compile(simple if self._text_mode else simple.encode(self._encoding))
         try:
             cells = next(csv.reader([header_text], delimiter=delimiter))
         except (csv.Error, StopIteration) as error:
@@ -301,18 +331,7 @@ class SubscriberCsv:
                 line=sample.count(b"\n", 0, nul) + 1,
             )
         if codec.name == "utf-8":
-            try:
-                sample.decode("utf-8")
-            except UnicodeDecodeError as error:
-                # A sequence cut by the end of the sample is fine.
-                if not (error.reason == "unexpected end of data" and len(sample) == SAMPLE_BYTES):
-                    bad = sample[error.start : error.start + 1].hex()
-                    raise self._error(
-                        f"the file is not UTF-8 (byte 0x{bad} cannot be decoded)",
-                        "if Excel saved it as plain 'CSV', pass --encoding cp1252; "
-                        "or save it again as 'CSV UTF-8'",
-                        line=sample.count(b"\n", 0, error.start) + 1,
-                    ) from None
+            self._check_utf8(sample)
         if b"\r" in sample and b"\n" not in sample[:MAX_ROW_BYTES]:
             raise self._error(
                 "the file uses old Mac line endings (CR only)",
@@ -320,6 +339,33 @@ class SubscriberCsv:
                 line=None,
             )
         return codec.name, 0
+
+    def _check_utf8(self, sample: bytes) -> None:
+        """Fail fast when the first megabyte is not UTF-8 (decoded 64 KB at a time)."""
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        view = memoryview(sample)
+        for offset in range(0, len(sample), MAX_ROW_BYTES):
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(view[offset : offset + MAX_ROW_BYTES])
+            except UnicodeDecodeError as error:
+                position = max(offset - pending + error.start, 0)
+                bad = sample[position : position + 1].hex()
+                raise self._error(
+                    f"the file is not UTF-8 (byte 0x{bad} cannot be decoded)",
+                    "if Excel saved it as plain 'CSV', pass --encoding cp1252; "
+                    "or save it again as 'CSV UTF-8'",
+                    line=sample.count(b"\n", 0, position) + 1,
+                ) from None
+        if len(sample) < SAMPLE_BYTES:  # the whole file: it must not end mid-character
+            try:
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                raise self._error(
+                    "the file is not UTF-8 (it ends in the middle of a character)",
+                    "if Excel saved it as plain 'CSV', pass --encoding cp1252",
+                    line=sample.count(b"\n") + 1,
+                ) from None
 
     def _read_header_record(self) -> tuple[str, int]:
         """The first non-blank record, decoded, and its line number."""
@@ -415,6 +461,7 @@ class SubscriberCsv:
     def _records(self) -> Iterator[tuple[Any, ...]]:
         """Yield (line, raw record) or (line, prefix, reason) for unusable records."""
         readline, quote, newline, delim = self._readline, self._quote, self._newline, self._delim
+        simple = self._simple.fullmatch if self._simple is not None else (lambda _: None)
         limit = MAX_ROW_BYTES + 1
         line = self._line
         while True:
@@ -424,7 +471,7 @@ class SubscriberCsv:
             complete = piece[-1:] == newline
             if complete:
                 line += 1
-                if quote not in piece:  # the common case: one line, no quotes
+                if quote not in piece or simple(piece):  # the common case: a one-line record
                     self._line = line
                     yield (line, piece)
                     continue
@@ -675,6 +722,11 @@ def _parse_chunk(plan: _Plan, records: list[tuple[Any, ...]]) -> list[tuple[Any,
     encoding, delimiter = plan.encoding, plan.delimiter
     email_index, email_column = plan.email
     width = plan.width
+    # Equal values share one object within a chunk: pickle then sends each once, which
+    # makes unpickling in the main process ~3× cheaper (dates are especially costly).
+    strings: dict[str, str] = {}
+    tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
+    coerced: dict[tuple[str, str], object] = {}
     for record in records:
         line, data = record[0], record[1]
         if len(record) == 3:
@@ -728,7 +780,11 @@ def _parse_chunk(plan: _Plan, records: list[tuple[Any, ...]]) -> list[tuple[Any,
             except ValueError as error:
                 problems.append(f"{email_column}: {error}")
         first = _name(cells, plan.first_name, problems)
+        if first is not None:
+            first = strings.setdefault(first, first)
         last = _name(cells, plan.last_name, problems)
+        if last is not None:
+            last = strings.setdefault(last, last)
         tz = None
         if plan.time_zone is not None:
             raw_tz = _unescape(cells[plan.time_zone[0]].strip())
@@ -740,15 +796,22 @@ def _parse_chunk(plan: _Plan, records: list[tuple[Any, ...]]) -> list[tuple[Any,
                         "(use an IANA name such as America/New_York)"
                     )
         tags = _values(cells, plan.tags, plan.split_values, problems)
+        tags = tuples.setdefault(tags, tags)
         topics = _values(cells, plan.topics, plan.split_values, problems)
+        topics = tuples.setdefault(topics, topics)
         attrs: dict[str, object] = {}
         for index, spec, column in plan.attributes:
             value = _unescape(cells[index].strip())
             if value:
-                try:
-                    attrs[spec.name] = coerce(spec, value)
-                except ValueError as error:
-                    problems.append(f"{column}: {error}")
+                memo_key = (spec.name, value)
+                result = coerced.get(memo_key, coerced)
+                if result is coerced:
+                    try:
+                        result = coerced[memo_key] = coerce(spec, value)
+                    except ValueError as error:
+                        problems.append(f"{column}: {error}")
+                        continue
+                attrs[spec.name] = result
         if problems:
             out.append((line, "; ".join(problems), raw_email[:320]))
             continue

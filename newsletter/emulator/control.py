@@ -8,6 +8,8 @@ import re
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+import orjson
+
 from newsletter.emulator.core import (
     M_AUTH_REQUIRED,
     M_FORBIDDEN,
@@ -22,7 +24,7 @@ JSON = {"Content-Type": "application/json"}
 
 
 def json_reply(data: Any, status: int = 200) -> Reply:
-    return Reply(status, dict(JSON), json.dumps(data, separators=(",", ":")).encode("utf-8"))
+    return Reply(status, dict(JSON), orjson.dumps(data))
 
 
 def _body(raw: bytes) -> Any:

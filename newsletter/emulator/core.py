@@ -16,8 +16,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from newsletter.emulator.config import EmulatorConfig
-from newsletter.emulator.events import AcceptedJob, expand, make_event
+from newsletter.emulator.events import AcceptedJob, encode_event, expand, make_event
 from newsletter.emulator.faults import Fault, Faults, TokenBucket
 from newsletter.emulator.log import MessageLog, build_record
 from newsletter.emulator.suppressions import Suppressions
@@ -217,12 +219,12 @@ class Emulator:
                 return self._note(error_reply(413, "content too large"))
         # 5. decoding
         try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return self._note(error_reply(400, "Invalid UTF8 in request."))
-        try:
-            body = json.loads(text)
-        except ValueError:
+            body = orjson.loads(raw)  # strict: rejects invalid UTF-8, NaN, trailing garbage
+        except orjson.JSONDecodeError:
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                return self._note(error_reply(400, "Invalid UTF8 in request."))
             return self._note(error_reply(400, "Bad Request"))
         # 6. credits and sender identity
         sandbox = is_sandbox(body)
@@ -307,7 +309,7 @@ class Emulator:
             target = "blocks" if spec.get("type") == "blocked" else "bounces"
             self.suppressions.add(target, email, now, reason=str(spec.get("reason", "bounced")),
                                   status=str(spec.get("status", "5.0.0")))  # fmt: skip
-        self.webhook.enqueue([(0, event)])
+        self.webhook.enqueue([encode_event(event)])
         return event
 
     def snapshot_stats(self) -> dict[str, Any]:

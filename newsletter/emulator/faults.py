@@ -53,6 +53,7 @@ class WebhookFaults:
     new_event_id_on_retry: bool = False
     stale_timestamp_s: int = 0
     p_bad_signature: float = 0.0
+    drops_done: int = field(default=0, init=False)  # posts dropped so far under drop_first
 
 
 @dataclass
@@ -111,7 +112,7 @@ def parse_faults(spec: dict[str, Any]) -> FaultPlan:
     latency = (float(lat[0]), float(lat[1])) if isinstance(lat, list) else (float(lat), float(lat))
     regex = spec.get("reject_regex")
     wh = spec.get("webhook") or {}
-    unknown = set(wh) - set(WebhookFaults.__dataclass_fields__)
+    unknown = set(wh) - {f for f, d in WebhookFaults.__dataclass_fields__.items() if d.init}
     if unknown:
         raise ValueError(f"unknown webhook fault knobs: {sorted(unknown)}")
     return FaultPlan(

@@ -26,9 +26,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from newsletter.emulator.substitutions import apply_substitutions
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+def encode_line(record: dict) -> bytes:
+    """One compact JSON line (UTF-8). Lone surrogates, which UTF-8 cannot carry, fall back to
+    ASCII escapes."""
+    try:
+        return orjson.dumps(record) + b"\n"
+    except orjson.JSONEncodeError:
+        return json.dumps(record, separators=(",", ":")).encode("ascii") + b"\n"
 
 
 def sg_message_id(x_message_id: str, p: int, r: int) -> str:
@@ -60,7 +69,8 @@ def _template_of(body: dict) -> dict:
 
 
 def render(template: dict, personalization: dict) -> dict[str, Any]:
-    """The final subject, text and html of one personalization (substitutions applied)."""
+    """The final subject, text, html and reply_to of one personalization (substitutions
+    apply to those, not to headers or custom_args)."""
     subs = personalization.get("substitutions") or {}
     subject = personalization.get("subject", template.get("subject", ""))
     text = html = None
@@ -70,7 +80,16 @@ def render(template: dict, personalization: dict) -> dict[str, Any]:
             text = apply_substitutions(part.get("value", ""), subs)
         elif ctype == "text/html" and html is None:
             html = apply_substitutions(part.get("value", ""), subs)
-    return {"subject": apply_substitutions(subject, subs), "text": text, "html": html}
+    reply_to = template.get("reply_to")
+    if isinstance(reply_to, dict) and subs:
+        reply_to = {k: apply_substitutions(v, subs) if isinstance(v, str) else v
+                    for k, v in reply_to.items()}  # fmt: skip
+    return {
+        "subject": apply_substitutions(subject, subs),
+        "text": text,
+        "html": html,
+        "reply_to": reply_to,
+    }
 
 
 def build_record(
@@ -120,7 +139,7 @@ class MessageLog:
         self._file = open(self.path, "ab")  # noqa: SIM115  (closed in close())
 
     def append(self, record: dict) -> None:
-        line = _dumps(record).encode("utf-8") + b"\n"
+        line = encode_line(record)
         with self._lock:
             self._file.write(line)
             self._file.flush()
@@ -151,7 +170,7 @@ def read_log(path: Path | str) -> Iterator[dict]:
     with open(path, "rb") as fh:
         for line in fh:
             if line.endswith(b"\n"):
-                yield json.loads(line)
+                yield orjson.loads(line)
 
 
 def iter_recipients(path: Path | str) -> Iterator[dict[str, Any]]:
@@ -186,7 +205,7 @@ def messages_to(path: Path | str, address: str) -> list[dict[str, Any]]:
         for line in fh:
             if not line.endswith(b"\n") or needle not in line.lower():
                 continue
-            rec = json.loads(line)
+            rec = orjson.loads(line)
             tpl = rec["template"]
             for pers in rec["personalizations"]:
                 for (kind, email), smid in zip(
@@ -204,7 +223,6 @@ def messages_to(path: Path | str, address: str) -> list[dict[str, Any]]:
                             "time": rec["time"],
                             **rendered,
                             "from": pers.get("from", tpl.get("from")),
-                            "reply_to": tpl.get("reply_to"),
                             "headers": {
                                 **(tpl.get("headers") or {}),
                                 **(pers.get("headers") or {}),

@@ -45,6 +45,9 @@ M_CONTENT_REQUIRED = (
     "Unless a valid template_id is provided, the content parameter is required. There must "
     "be at least one defined content block."
 )
+M_TOO_MANY_PERSONALIZATIONS = "You may not have more than 1000 personalizations per API request."
+M_SUBJECT_STRING = "The subject must be a string at least one character in length."
+M_SUBS_TYPE = "Substitutions must be an object of string values."
 M_TOO_MANY_RECIPIENTS = "The total number of recipients (to, cc, bcc) must be at most 1000."
 M_DUPLICATE = "We found the first duplicate instance of"  # (obs)
 M_UNIQUE = (  # (obs)
@@ -88,13 +91,25 @@ def utf8_len(s: str) -> int:
 
 
 def strings_size(d: dict) -> int:
-    return sum(utf8_len(k) + (utf8_len(v) if isinstance(v, str) else 0) for k, v in d.items())
+    """UTF-8 bytes of all keys and string values (two C-level joins, no per-item calls)."""
+    keys = "".join(d)
+    values = "".join(v for v in d.values() if isinstance(v, str))
+    return utf8_len(keys) + utf8_len(values)
+
+
+_GOOD_HEADER_KEYS: dict[str, str] = {}  # valid, non-reserved names seen before → lower case
 
 
 def check_headers(value: Any, field: str, errors: list[Error]) -> None:
     if not isinstance(value, dict):
         errors.append((field, "Headers must be an object of header names to string values."))
         return
+    if len(value) <= 8 and all(
+        _GOOD_HEADER_KEYS.get(k) and isinstance(v, str) for k, v in value.items()
+    ):
+        lows = [_GOOD_HEADER_KEYS[k] for k in value]
+        if len(set(lows)) == len(lows):
+            return  # fast path: known-good names, string values, no duplicates
     seen: set[str] = set()
     for key, val in value.items():
         low = key.lower()
@@ -104,6 +119,8 @@ def check_headers(value: Any, field: str, errors: list[Error]) -> None:
             errors.append((field, f"The header {key!r} is reserved and cannot be set."))
         elif low in seen:
             errors.append((field, f"Duplicate header {key!r}."))
+        elif len(_GOOD_HEADER_KEYS) < 1024:
+            _GOOD_HEADER_KEYS[key] = low
         if not isinstance(val, str):
             errors.append((field, f"The value of header {key!r} must be a string."))
         seen.add(low)

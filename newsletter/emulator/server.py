@@ -9,10 +9,12 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import signal
 import socket
 import struct
 import tempfile
 import threading
+import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -104,7 +106,11 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, qs = self.path.partition("?")
         try:
             if path.rstrip("/") == MAIL_SEND:
-                raw, too_large = self._read_body(emu.config.body_max_bytes)
+                try:
+                    raw, too_large = self._read_body(emu.config.body_max_bytes)
+                except ValueError as exc:
+                    self._respond(error_reply(400, f"Bad Request: {exc}"))
+                    return
                 if self.command != "POST":
                     reply = error_reply(405, "method not allowed")
                 else:
@@ -115,15 +121,17 @@ class _Handler(BaseHTTPRequestHandler):
                         content_encoding=self.headers.get("Content-Encoding"),
                     )
             else:
-                raw, _ = self._read_body(None)
-                if path.startswith("/_emulator/"):
-                    reply = control(emu, self.command, path, parse_query(qs), raw)
-                else:
-                    reply = v3(emu, self.command, path, parse_query(qs), raw,
-                               self.headers.get("Authorization"))  # fmt: skip
-        except (ValueError, KeyError, TypeError) as exc:
-            reply = error_reply(400, f"Bad Request: {exc}")
+                try:
+                    raw, _ = self._read_body(None)
+                    if path.startswith("/_emulator/"):
+                        reply = control(emu, self.command, path, parse_query(qs), raw)
+                    else:
+                        reply = v3(emu, self.command, path, parse_query(qs), raw,
+                                   self.headers.get("Authorization"))  # fmt: skip
+                except (ValueError, KeyError, TypeError) as exc:  # bad JSON or parameters
+                    reply = error_reply(400, f"Bad Request: {exc}")
         except Exception:
+            traceback.print_exc()  # an emulator bug: say so loudly, answer 500
             reply = error_reply(500, "internal server error")
         self._respond(reply)
 
@@ -250,9 +258,15 @@ def run_emulator(config: EmulatorConfig | None = None, port: int = 0) -> Iterato
         handle.stop()
 
 
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(port: int, config: EmulatorConfig | None = None) -> None:
     """Run in the foreground until interrupted (the `newsletter emulator` command)."""
     handle = start_emulator(config, port)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_interrupt)
     print(json.dumps({"base_url": handle.base_url, "log": str(handle.log_path),
                       "public_key": handle.public_key}), flush=True)  # fmt: skip
     try:

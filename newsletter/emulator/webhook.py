@@ -9,7 +9,6 @@ with exponential backoff; redirects are never followed.
 from __future__ import annotations
 
 import base64
-import json
 import random
 import threading
 import time
@@ -22,13 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from newsletter.emulator.config import WebhookConfig
-from newsletter.emulator.events import new_event_id
+from newsletter.emulator.events import Encoded, new_event_id
 from newsletter.emulator.faults import Faults
 
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
-
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 class Signer:
@@ -49,13 +46,19 @@ class Signer:
 
 
 class _Pending:
-    __slots__ = ("attempt", "due", "event", "not_before")
+    __slots__ = ("attempt", "due", "event_id", "not_before", "raw")
 
-    def __init__(self, event: dict, due: float, not_before: float, attempt: int = 0) -> None:
-        self.event = event
+    def __init__(self, raw: bytes, event_id: str, due: float, not_before: float) -> None:
+        self.raw = raw  # the event's compact JSON
+        self.event_id = event_id
         self.due = due  # monotonic: lag window / retry backoff
         self.not_before = not_before  # emulated epoch: scheduled sends (send_at)
-        self.attempt = attempt
+        self.attempt = 0
+
+    def set_event_id(self, event_id: str) -> None:
+        old = f'"sg_event_id":"{self.event_id}"'.encode()
+        self.raw = self.raw.replace(old, f'"sg_event_id":"{event_id}"'.encode(), 1)
+        self.event_id = event_id
 
 
 class WebhookDispatcher:
@@ -89,15 +92,15 @@ class WebhookDispatcher:
         self._thread.start()
 
     # -- queueing ----------------------------------------------------------------------------
-    def enqueue(self, items: list[tuple[float, dict]]) -> None:
-        """Queue (not_before_epoch, event) pairs, applying the duplicate/delay knobs."""
+    def enqueue(self, items: list[Encoded]) -> None:
+        """Queue encoded events (see `events.expand`), applying the duplicate/delay knobs."""
         if not self.url or not items:
             return
         wf = self.faults.plan.webhook
         due = time.monotonic() + self.config.lag_s + wf.delay_s
-        entries = [_Pending(ev, due, nb) for nb, ev in items]
+        entries = [_Pending(raw, eid, due, nb) for nb, raw, eid in items]
         if wf.duplicate_factor > 1:
-            entries += [_Pending(dict(e.event), due, e.not_before) for e in entries
+            entries += [_Pending(e.raw, e.event_id, due, e.not_before) for e in entries
                         for _ in range(wf.duplicate_factor - 1)]  # fmt: skip
         with self._cond:
             self._queue.extend(entries)
@@ -130,7 +133,7 @@ class WebhookDispatcher:
 
         def fits(p: _Pending) -> bool:
             nonlocal size
-            size += len(_dumps(p.event)) + 1
+            size += len(p.raw) + 1
             return not batch or (len(batch) < max_events and size <= max_bytes)
 
         if self._later:
@@ -167,14 +170,14 @@ class WebhookDispatcher:
                 self.config.retry_max_s, self.config.retry_base_s * 2 ** (p.attempt - 1)
             )
             if wf.new_event_id_on_retry:
-                p.event = {**p.event, "sg_event_id": new_event_id()}
+                p.set_event_id(new_event_id())
         keep = [p for p in batch if p.attempt < self.config.retry_max_attempts]
         with self._cond:
             self._later.extend(keep)
 
     def _post(self, batch: list[_Pending]) -> bool:
         wf = self.faults.plan.webhook
-        body = b"[" + b",".join(_dumps(p.event).encode("utf-8") for p in batch) + b"]"
+        body = b"[" + b",".join(p.raw for p in batch) + b"]"
         if self.config.append_crlf:
             body += b"\r\n"
         ts = str(int(self.clock()) - wf.stale_timestamp_s)
@@ -189,9 +192,9 @@ class WebhookDispatcher:
             "bad_signature": bad, "status": None, "error": None, "dropped": False,
             "body": body.decode("utf-8"),
         }  # fmt: skip
-        dropped = (wf.drop_first and self.stats["posts"] < wf.drop_first) or self.faults.chance(
-            wf.p_drop
-        )
+        dropped = wf.drops_done < wf.drop_first or self.faults.chance(wf.p_drop)
+        if wf.drops_done < wf.drop_first:
+            wf.drops_done += 1
         self.stats["posts"] += 1
         ok = False
         if dropped:
@@ -243,7 +246,13 @@ class WebhookDispatcher:
                     self._cond.wait(timeout=0.05)
                     continue
             with self._post_lock:
-                self._post(batch)
+                try:
+                    self._post(batch)
+                except Exception as exc:  # never let the delivery thread die
+                    self.deliveries.append(
+                        {"error": f"{type(exc).__name__}: {exc}", "events": len(batch)}
+                    )
+                    self._retry(batch)
 
     def close(self) -> None:
         with self._cond:

@@ -6,7 +6,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
 
@@ -18,7 +17,8 @@ from newsletter.domain.subscribers import (
     SubscriberStatus,
     email_hash,
 )
-from newsletter.storage.audience_queries import chunked, insert_ignoring_conflicts, name_ids
+from newsletter.storage.audience_queries import chunked, name_ids
+from newsletter.storage.bulk import bulk_insert, lookup
 from newsletter.storage.segment_sql import attribute_value_columns
 from newsletter.storage.tables import (
     consent_records,
@@ -33,6 +33,7 @@ from newsletter.storage.tables import (
 )
 
 _PROFILE = ("first_name", "last_name", "time_zone")
+_ATTRIBUTE_COLUMNS = ("subscriber_id", "name", "value_text", "value_number", "value_date")
 
 
 @dataclass(frozen=True)
@@ -48,32 +49,26 @@ class ChunkContext:
     now: datetime
 
 
-def _in(conn: Connection, query_for, values: Sequence[Any]) -> list[Any]:
-    rows: list[Any] = []
-    for part in chunked(list(values)):
-        rows.extend(conn.execute(query_for(part)))
-    return rows
-
-
 def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) -> dict[str, int]:
     """Upsert the rows; returns counts (added, updated, unchanged, skipped)."""
     by_email: dict[str, ImportRow] = {}
-    for row in rows:  # later duplicates in the file win, like sequential upserts
+    for row in rows:  # the reader drops in-file duplicates; keep the last one if any slip by
         by_email[row.email] = row
     counts = {"added": 0, "updated": 0, "unchanged": len(rows) - len(by_email), "skipped": 0}
     hashes = {email: email_hash(ctx.key, email) for email in by_email}
     suppressed = {
         r[0]
-        for r in _in(
+        for r in lookup(
             conn,
-            lambda p: select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(p)),
+            lambda cond: select(suppressions.c.email_hash).where(cond),
+            suppressions.c.email_hash,
             list(hashes.values()),
         )
     }
     existing = {
         r.email: r
-        for r in _in(
-            conn, lambda p: select(subscribers).where(subscribers.c.email.in_(p)), list(by_email)
+        for r in lookup(
+            conn, lambda cond: select(subscribers).where(cond), subscribers.c.email, list(by_email)
         )
     }
     pending_new = ctx.double_opt_in and not ctx.consent_confirmed
@@ -92,75 +87,63 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) 
     updated_ids = _update_existing(conn, ctx, changed) if changed else set()
     counts["updated"] = len(updated_ids)
     counts["unchanged"] += len(changed) - len(updated_ids)
+    source = f"import:{ctx.batch_id}" + (":consent-confirmed" if ctx.consent_confirmed else "")
+    source += f" by {ctx.staff_user}"
     consent = [
-        {
-            "subscriber_id": sid,
-            "email": email,
-            "event": ConsentEvent.IMPORTED.value,
-            "occurred_at": ctx.now,
-            "method": ConsentMethod.CSV_IMPORT.value,
-            "source": f"import:{ctx.batch_id}"
-            + (":consent-confirmed" if ctx.consent_confirmed else "")
-            + f" by {ctx.staff_user}",
-            "list_id": ctx.list_id,
-            "consent_text_version": ctx.consent_text_version,
-            "ip": None,
-            "user_agent": None,
-        }
+        (sid, email, ConsentEvent.IMPORTED.value, ctx.now, ConsentMethod.CSV_IMPORT.value,
+         source, ctx.list_id, ctx.consent_text_version)
         for sid, email in [*ids.items(), *((i, changed[i][0].email) for i in updated_ids)]
-    ]
-    if consent:
-        conn.execute(consent_records.insert(), consent)
+    ]  # fmt: skip
+    bulk_insert(
+        conn,
+        consent_records,
+        ("subscriber_id", "email", "event", "occurred_at", "method", "source", "list_id",
+         "consent_text_version"),
+        consent,
+    )  # fmt: skip
     return counts
 
 
 def _insert_new(conn, ctx, rows, hashes, status) -> dict[int, str]:
     now = ctx.now
-    values = [
-        {
-            "email": r.email,
-            "email_hash": hashes[r.email],
-            "first_name": r.first_name or None,
-            "last_name": r.last_name or None,
-            "status": status.value,
-            "time_zone": r.time_zone or None,
-            "signed_up_at": now,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for r in rows
-    ]
-    result = conn.execute(
-        subscribers.insert().returning(subscribers.c.id, subscribers.c.email), values
+    bulk_insert(
+        conn,
+        subscribers,
+        ("email", "email_hash", "first_name", "last_name", "status", "time_zone",
+         "signed_up_at", "created_at", "updated_at"),
+        [(r.email, hashes[r.email], r.first_name or None, r.last_name or None, status.value,
+          r.time_zone or None, now, now, now) for r in rows],
+    )  # fmt: skip
+    found = lookup(
+        conn,
+        lambda cond: select(subscribers.c.id, subscribers.c.email).where(cond),
+        subscribers.c.email,
+        [r.email for r in rows],
     )
-    ids = {sid: email for sid, email in result}
-    id_of = {email: sid for sid, email in ids.items()}
-    conn.execute(
-        subscriptions.insert(),
-        [
-            {
-                "subscriber_id": sid,
-                "list_id": ctx.list_id,
-                "status": status.value,
-                "created_at": now,
-                "updated_at": now,
-                "confirmed_at": None if status == SubscriberStatus.PENDING else now,
-                "unsubscribed_at": None,
-            }
-            for sid in ids
-        ],
+    ids = {sid: email for sid, email in found}
+    id_of = {email: sid for sid, email in found}
+    confirmed = None if status == SubscriberStatus.PENDING else now
+    bulk_insert(
+        conn,
+        subscriptions,
+        ("subscriber_id", "list_id", "status", "created_at", "updated_at", "confirmed_at"),
+        [(sid, ctx.list_id, status.value, now, now, confirmed) for sid in ids],
     )
     pairs = [(id_of[r.email], r) for r in rows if r.email in id_of]
     _add_names(conn, pairs)
-    attrs = [
-        {"subscriber_id": sid, "name": name, **attribute_value_columns(ctx.kinds[name], value)}
-        for sid, r in pairs
-        for name, value in (r.attributes or {}).items()
-        if name in ctx.kinds and value is not None
-    ]
-    if attrs:
-        conn.execute(subscriber_attributes.insert(), attrs)
+    bulk_insert(conn, subscriber_attributes, _ATTRIBUTE_COLUMNS, _attribute_rows(ctx, pairs))
     return ids
+
+
+def _attribute_rows(ctx: ChunkContext, pairs) -> list[tuple]:
+    rows = []
+    for sid, r in pairs:
+        for name, value in (r.attributes or {}).items():
+            if name in ctx.kinds and value is not None:
+                columns = attribute_value_columns(ctx.kinds[name], value)
+                rows.append((sid, name, columns["value_text"], columns["value_number"],
+                             columns["value_date"]))  # fmt: skip
+    return rows
 
 
 def _add_names(conn: Connection, pairs: Sequence[tuple[int, ImportRow]]) -> None:
@@ -172,18 +155,14 @@ def _add_names(conn: Connection, pairs: Sequence[tuple[int, ImportRow]]) -> None
         if not wanted:
             continue
         ids = name_ids(conn, table, wanted)
-        links = [
-            {"subscriber_id": sid, key: ids[n]}
-            for sid, r in pairs
-            for n in dict.fromkeys(getattr(r, attr) or ())
-        ]
-        insert_ignoring_conflicts(conn, link, links)
+        links = [(sid, ids[n]) for sid, r in pairs for n in dict.fromkeys(getattr(r, attr) or ())]
+        bulk_insert(conn, link, ("subscriber_id", key), links, ignore_conflicts=True)
 
 
 def _names_by_subscriber(conn, link, table, key, ids) -> defaultdict[int, set[str]]:
     found: defaultdict[int, set[str]] = defaultdict(set)
     query = select(link.c.subscriber_id, table.c.name).join(table, table.c.id == link.c[key])
-    for sid, name in _in(conn, lambda p: query.where(link.c.subscriber_id.in_(p)), ids):
+    for sid, name in lookup(conn, query.where, link.c.subscriber_id, ids):
         found[sid].add(name)
     return found
 
@@ -195,18 +174,12 @@ def _update_existing(conn: Connection, ctx: ChunkContext, changed: dict) -> set[
     have_topics = _names_by_subscriber(conn, subscriber_topics, topics, "topic_id", ids)
     have_attrs = {}
     attr_query = select(subscriber_attributes).where
-    for r in _in(conn, lambda p: attr_query(subscriber_attributes.c.subscriber_id.in_(p)), ids):
+    for r in lookup(conn, attr_query, subscriber_attributes.c.subscriber_id, ids):
         have_attrs[(r.subscriber_id, r.name)] = (r.value_text, r.value_number, r.value_date)
-    memberships = {
-        sid: status
-        for sid, status in _in(
-            conn,
-            lambda p: select(subscriptions.c.subscriber_id, subscriptions.c.status).where(
-                subscriptions.c.list_id == ctx.list_id, subscriptions.c.subscriber_id.in_(p)
-            ),
-            ids,
-        )
-    }
+    member_query = select(subscriptions.c.subscriber_id, subscriptions.c.status).where(
+        subscriptions.c.list_id == ctx.list_id
+    )
+    memberships = dict(lookup(conn, member_query.where, subscriptions.c.subscriber_id, ids))
     activate = not ctx.double_opt_in or ctx.consent_confirmed
     profile_updates, name_pairs, attr_rows, new_subs, touched = [], [], [], [], set()
     for sid, (old, row) in changed.items():
@@ -224,17 +197,12 @@ def _update_existing(conn: Connection, ctx: ChunkContext, changed: dict) -> set[
         if set(row.tags or ()) - have_tags[sid] or set(row.topics or ()) - have_topics[sid]:
             name_pairs.append((sid, row))
             touched.add(sid)
-        for name, value in (row.attributes or {}).items():
-            if name not in ctx.kinds or value is None:
-                continue
-            columns = attribute_value_columns(ctx.kinds[name], value)
-            stored = (columns["value_text"], columns["value_number"], columns["value_date"])
-            if have_attrs.get((sid, name)) != stored:
-                attr_rows.append({"subscriber_id": sid, "name": name, **columns})
+        for values in _attribute_rows(ctx, [(sid, row)]):
+            if have_attrs.get((sid, values[1])) != values[2:]:
+                attr_rows.append(values)
                 touched.add(sid)
         if sid not in memberships:
-            member_status = status if status in ("active", "pending") else "pending"
-            new_subs.append((sid, member_status))
+            new_subs.append((sid, status if status in ("active", "pending") else "pending"))
             touched.add(sid)
     if profile_updates:
         conn.execute(
@@ -249,25 +217,15 @@ def _update_existing(conn: Connection, ctx: ChunkContext, changed: dict) -> set[
         )
     _add_names(conn, name_pairs)
     if attr_rows:
-        keys = [(r["subscriber_id"], r["name"]) for r in attr_rows]
-        for part in chunked(keys, 400):
-            conn.execute(
-                delete(subscriber_attributes).where(
-                    tuple_(subscriber_attributes.c.subscriber_id, subscriber_attributes.c.name).in_(
-                        part
-                    )
-                )
-            )
-        conn.execute(subscriber_attributes.insert(), attr_rows)
-    if new_subs:
-        now = ctx.now
-        conn.execute(
-            subscriptions.insert(),
-            [
-                {"subscriber_id": sid, "list_id": ctx.list_id, "status": st, "created_at": now,
-                 "updated_at": now, "confirmed_at": now if st == "active" else None,
-                 "unsubscribed_at": None}
-                for sid, st in new_subs
-            ],
-        )  # fmt: skip
+        attribute_key = tuple_(subscriber_attributes.c.subscriber_id, subscriber_attributes.c.name)
+        for part in chunked([(r[0], r[1]) for r in attr_rows], 400):
+            conn.execute(delete(subscriber_attributes).where(attribute_key.in_(part)))
+        bulk_insert(conn, subscriber_attributes, _ATTRIBUTE_COLUMNS, attr_rows)
+    now = ctx.now
+    bulk_insert(
+        conn,
+        subscriptions,
+        ("subscriber_id", "list_id", "status", "created_at", "updated_at", "confirmed_at"),
+        [(sid, ctx.list_id, st, now, now, now if st == "active" else None) for sid, st in new_subs],
+    )
     return touched

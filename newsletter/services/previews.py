@@ -60,13 +60,8 @@ class Preview:
         }
 
 
-def signing_keys(settings: Settings) -> dict[str, str]:
-    assert settings.secret_key is not None, "load_settings() always provides a key"
-    return {"a": settings.secret_key.get_secret_value()}
-
-
 def sample_recipient(settings: Settings, first_name: str | None = SAMPLE_FIRST_NAME) -> Recipient:
-    key = signing_keys(settings)["a"]
+    key = settings.signing_keys["a"]
     return Recipient(
         first_name=first_name,
         unsubscribe_token=tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
@@ -75,7 +70,7 @@ def sample_recipient(settings: Settings, first_name: str | None = SAMPLE_FIRST_N
 
 
 def expectations(settings: Settings) -> Expectations:
-    keys = signing_keys(settings)
+    keys = settings.signing_keys
     return Expectations(
         public_url=settings.public_url,
         postal_address=settings.postal_address,

@@ -47,7 +47,8 @@ def name_ids(conn: Connection, table: Table, names: Iterable[str]) -> dict[str, 
     insert_ignoring_conflicts(conn, table, [{"name": n} for n in wanted])
     found: dict[str, int] = {}
     for part in chunked(wanted):
-        found.update(conn.execute(select(table.c.name, table.c.id).where(table.c.name.in_(part))))
+        query = select(table.c.name, table.c.id).where(table.c.name.in_(part))
+        found.update((name, id_) for name, id_ in conn.execute(query))
     return found
 
 

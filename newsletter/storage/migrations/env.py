@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from alembic import context
 
-from newsletter.storage.tables import metadata
+from newsletter.storage import sending_tables  # noqa: F401  (registers its tables)
+from newsletter.storage.tables import UTCDateTime, metadata
 
 config = context.config
+
+
+def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+    """Render custom column types as their storage type: migrations never import app code."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime()"
+    return False
 
 
 def _run(connection) -> None:  # type: ignore[no-untyped-def]
@@ -16,6 +24,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()

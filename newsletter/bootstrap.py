@@ -1,0 +1,86 @@
+"""Composition root: the only module (besides tests) that builds concrete adapters.
+
+Entry points (CLI, web, engine, Dramatiq worker) call these to get a database and a delivery
+backend, configured from one Settings object.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from newsletter.config import Settings
+from newsletter.delivery.base import DeliveryBackend
+from newsletter.errors import ConfigurationError
+from newsletter.storage.database import Database
+from newsletter.storage.schema import ensure_schema
+
+if TYPE_CHECKING:
+    from newsletter.dispatch.base import Dispatcher
+    from newsletter.services.send_batch import SendContext
+
+
+def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
+    """The database, refusing to work on an outdated schema (see `newsletter db upgrade`)."""
+    db = Database.from_url(settings.database_url)
+    if check_schema:
+        try:
+            ensure_schema(db)
+        except BaseException:
+            db.close()
+            raise
+    return db
+
+
+def delivery_backend(settings: Settings) -> DeliveryBackend:
+    kind = settings.delivery_backend
+    if kind == "sendgrid":
+        if settings.sendgrid_api_key is None:
+            raise ConfigurationError(
+                "the sendgrid backend needs an API key",
+                where="NEWSLETTER_SENDGRID_API_KEY",
+                fix="set NEWSLETTER_SENDGRID_API_KEY, or NEWSLETTER_DELIVERY=outbox for local use",
+            )
+        from newsletter.delivery.sendgrid import SendGridBackend
+
+        return SendGridBackend(
+            settings.sendgrid_api_key.get_secret_value(),
+            base_url=settings.sendgrid_base_url,
+            timeout=settings.sendgrid_timeout,
+        )
+    if kind == "smtp":
+        from newsletter.delivery.smtp import SmtpBackend
+
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        return SmtpBackend(settings.smtp_host, settings.smtp_port, tls=settings.smtp_tls,
+                           username=settings.smtp_username, password=password)
+    from newsletter.delivery.outbox import OutboxBackend
+
+    return OutboxBackend(settings.outbox_dir)
+
+
+def send_context(settings: Settings, db: Database) -> SendContext:
+    """What `send_batch` needs, wired from settings: database, backend, clock, rate limit."""
+    from datetime import UTC, datetime
+
+    from newsletter.services.send_batch import SendContext
+
+    limiter = None
+    if settings.send_rate:
+        from newsletter.services.rate_limit import TokenBucket
+
+        limiter = TokenBucket(settings.send_rate, burst=max(settings.send_rate,
+                                                            settings.batch_size))
+    return SendContext(db=db, settings=settings, backend=delivery_backend(settings),
+                       clock=lambda: datetime.now(UTC), limiter=limiter)
+
+
+def dispatcher(settings: Settings, ctx: SendContext) -> Dispatcher:
+    from newsletter.services.runner import worker_id
+
+    if settings.dispatcher == "dramatiq":
+        from newsletter.dispatch.dramatiq import DramatiqDispatcher
+
+        return DramatiqDispatcher(settings)
+    from newsletter.dispatch.local import ThreadPoolDispatcher
+
+    return ThreadPoolDispatcher(ctx, threads=settings.send_threads, worker_id=worker_id())

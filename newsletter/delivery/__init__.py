@@ -1,0 +1,1 @@
+"""Delivery backends behind one protocol: SendGrid (production), SMTP, and an outbox folder."""

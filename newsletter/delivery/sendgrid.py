@@ -1,0 +1,128 @@
+"""SendGrid v3 Mail Send: a pure payload builder and a thin call through the official client.
+
+The only module that imports `sendgrid`. Privacy (docs/privacy.md): the payload carries the
+address, the rendered content, per-recipient substitutions (first name, personal URL tokens),
+the List-Unsubscribe headers and one opaque `send_id` — nothing else; SendGrid's own
+tracking is switched off.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import threading
+import urllib.error
+from typing import Any
+
+from newsletter.delivery.base import OutgoingBatch
+from newsletter.domain.sending import ProviderResult
+
+MAX_PERSONALIZATIONS = 1000
+TRACKING_OFF = {
+    "click_tracking": {"enable": False, "enable_text": False},
+    "open_tracking": {"enable": False},
+    "subscription_tracking": {"enable": False},
+    "ganalytics": {"enable": False},
+}
+
+
+def build_payload(batch: OutgoingBatch) -> dict[str, Any]:
+    """The Mail Send body for one batch: content once, one personalization per recipient."""
+    if not 1 <= len(batch.recipients) <= MAX_PERSONALIZATIONS:
+        raise ValueError(f"a request carries 1..{MAX_PERSONALIZATIONS} recipients")
+    return {
+        "from": {"email": batch.sender_email, "name": batch.sender_name},
+        "reply_to": {"email": batch.reply_to},
+        "subject": batch.subject,
+        "content": [  # text/plain must come before text/html (RFC 1341 §7.2)
+            {"type": "text/plain", "value": batch.text},
+            {"type": "text/html", "value": batch.html},
+        ],
+        "personalizations": [
+            {
+                "to": [{"email": r.email}],
+                "substitutions": r.substitutions,
+                "headers": {
+                    "List-Unsubscribe": f"<{r.list_unsubscribe}>",
+                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                },
+                "custom_args": {"send_id": r.send_id},
+            }
+            for r in batch.recipients
+        ],
+        "headers": {"List-Id": batch.list_id},
+        "categories": ["newsletter"],
+        "tracking_settings": TRACKING_OFF,
+    }
+
+
+class SendGridBackend:
+    name = "sendgrid"
+    max_batch = MAX_PERSONALIZATIONS
+
+    def __init__(self, api_key: str, *, base_url: str, timeout: float):
+        self._api_key = api_key
+        self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
+        self._local = threading.local()  # the client mutates shared headers: one per thread
+
+    def __repr__(self) -> str:  # never show the key
+        return f"SendGridBackend(base_url={self._base_url!r})"
+
+    def _client(self) -> Any:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            from sendgrid import SendGridAPIClient
+
+            client = SendGridAPIClient(api_key=self._api_key, host=self._base_url)
+            client.client.timeout = self._timeout
+            self._local.client = client
+        return client
+
+    def send(self, batch: OutgoingBatch) -> ProviderResult:
+        return self.post(build_payload(batch))
+
+    def post(self, payload: dict[str, Any]) -> ProviderResult:
+        from python_http_client.exceptions import HTTPError
+
+        try:
+            response = self._client().client.mail.send.post(request_body=payload)
+        except HTTPError as exc:
+            body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(
+                exc.body or ""
+            )
+            return ProviderResult(status=exc.status_code, headers=_headers(exc.headers),
+                                  body=body)
+        except urllib.error.URLError as exc:
+            return _transport_failure(exc.reason)
+        except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException,
+                OSError) as exc:
+            return _transport_failure(exc)
+        headers = _headers(response.headers)
+        return ProviderResult(status=response.status_code, headers=headers,
+                              message_id=headers.get("x-message-id"))
+
+
+def _headers(raw: Any) -> dict[str, str]:
+    try:
+        return {str(k).lower(): str(v) for k, v in dict(raw or {}).items()}
+    except (TypeError, ValueError):
+        return {}
+
+
+def _transport_failure(reason: Any) -> ProviderResult:
+    """Refused before sending → nothing left us; anything later → maybe sent."""
+    if isinstance(reason, ConnectionRefusedError):
+        return ProviderResult(failure="refused", detail=str(reason))
+    if isinstance(reason, socket.gaierror):
+        return ProviderResult(failure="refused", detail=f"DNS: {reason}")
+    if isinstance(reason, TimeoutError | socket.timeout):
+        return ProviderResult(failure="timeout", detail=str(reason))
+    if isinstance(reason, ConnectionResetError | http.client.RemoteDisconnected | BrokenPipeError):
+        return ProviderResult(failure="reset", detail=str(reason))
+    return ProviderResult(failure="error", detail=f"{type(reason).__name__}: {reason}")
+
+
+def payload_size(payload: dict[str, Any]) -> int:
+    return len(json.dumps(payload, separators=(",", ":")).encode())

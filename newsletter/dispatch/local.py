@@ -1,0 +1,44 @@
+"""Thread-pool dispatcher: batches run in this process (the single-machine default)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from newsletter.services.send_batch import SendContext, send_batch
+
+log = logging.getLogger(__name__)
+
+
+class ThreadPoolDispatcher:
+    def __init__(self, ctx: SendContext, *, threads: int, worker_id: str):
+        self._ctx = ctx
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
+        self._worker_id = worker_id
+        self._running: set[Future[str]] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, batch_id: int) -> None:
+        future = self._pool.submit(self._run, batch_id)
+        with self._lock:
+            self._running.add(future)
+        future.add_done_callback(self._done)
+
+    def _run(self, batch_id: int) -> str:
+        try:
+            return send_batch(self._ctx, batch_id, worker=self._worker_id)
+        except Exception:  # the batch stays claimable or unknown; the next tick retries
+            log.exception("batch %s failed in the engine; it will be retried", batch_id)
+            return "error"
+
+    def _done(self, future: Future[str]) -> None:
+        with self._lock:
+            self._running.discard(future)
+
+    def idle(self) -> bool:
+        with self._lock:
+            return not self._running
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)

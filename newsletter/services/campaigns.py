@@ -1,0 +1,279 @@
+"""Campaign use cases: create, start, pause, resume, cancel, retry-failed, status, test sends.
+
+A campaign stores its article and its compiled email when it is created, so later edits to
+the article file change nothing that was approved. Every status change is a compare-and-set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from newsletter import tokens
+from newsletter.articles import load_article
+from newsletter.config import Settings
+from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
+from newsletter.domain.campaigns import TERMINAL, CampaignStatus
+from newsletter.domain.sending import Action, BatchStatus, DeliveryStatus, classify
+from newsletter.errors import ValidationError
+from newsletter.rendering.checks import run_checks
+from newsletter.rendering.compose import CompiledEmail, compile_email
+from newsletter.rendering.links import Link
+from newsletter.rendering.placeholders import UNSUBSCRIBE_TOKEN, FillableText, Recipient
+from newsletter.services.previews import expectations, sample_recipient
+from newsletter.services.segments import get_segment
+from newsletter.storage import campaign_store
+from newsletter.storage.database import Database
+from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
+
+
+@dataclass(frozen=True)
+class CampaignReport:
+    id: int
+    key: str
+    status: str
+    segment: str
+    subject: str
+    pause_reason: str | None
+    to_send: int
+    deliveries: dict[str, int]
+    batches: dict[str, int]
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def create_campaign(
+    db: Database,
+    settings: Settings,
+    *,
+    articles: Sequence[Path],
+    segment: str,
+    template: str = "article",
+    subject: str | None = None,
+    campaign_key: str | None = None,
+    scheduled_at: datetime | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Store a draft campaign with its article(s) and compiled email; refuse unknown segments."""
+    now = now or datetime.now(UTC)
+    get_segment(settings.audiences_dir, segment)  # NotFound / ValidationError with file+line
+    loaded = [load_article(path) for path in articles]
+    compiled = compile_email(loaded, settings, template=template, campaign_key=campaign_key,
+                             subject=subject, today=now.date())
+    with db.write() as conn:
+        return campaign_store.insert_campaign(conn, {
+            "key": compiled.campaign_key,
+            "status": CampaignStatus.DRAFT.value,
+            "template": template,
+            "segment": segment,
+            "subject": compiled.subject,
+            "preheader": compiled.preheader,
+            "sender_name": compiled.sender_name,
+            "sender_email": compiled.sender_email,
+            "reply_to": compiled.reply_to,
+            "articles_json": json.dumps([dataclasses.asdict(a) for a in loaded], default=str),
+            "html": compiled.html.source,
+            "text": compiled.text.source,
+            "links_json": json.dumps([dataclasses.asdict(link) for link in compiled.links]),
+            "batch_size": settings.batch_size,
+            "unknown_policy": settings.effective_unknown_policy,
+            "scheduled_at": scheduled_at,
+            "late_send_window_s": settings.late_send_window_s,
+            "to_send": 0,
+            "created_at": now,
+        })
+
+
+def compiled_email(row: Any, settings: Settings) -> CompiledEmail:
+    """The stored email of a campaign, ready to personalise (never recompiled)."""
+    return CompiledEmail(
+        template=row.template, subject=row.subject, preheader=row.preheader,
+        sender_name=row.sender_name, sender_email=row.sender_email, reply_to=row.reply_to,
+        html=FillableText(row.html), text=FillableText(row.text),
+        links=tuple(Link(**link) for link in json.loads(row.links_json)),
+        campaign_key=row.key, unsubscribe_url=f"{settings.public_url}/u/{UNSUBSCRIBE_TOKEN}",
+        first_name_fallback=settings.first_name_fallback,
+    )
+
+
+def preflight(row: Any, settings: Settings) -> None:
+    """A campaign whose email fails the pre-send checklist cannot be sent."""
+    email = compiled_email(row, settings).personalize(sample_recipient(settings))
+    failed = [c for c in run_checks(email, expectations(settings)) if c.status == "fail"]
+    if failed:
+        raise ValidationError(
+            "the email fails the pre-send checklist: "
+            + "; ".join(f"{c.name}: {c.detail}" for c in failed),
+            where=f"campaign {row.id}",
+            fix="fix the article, template or settings, then create the campaign again",
+        )
+
+
+def start_now(db: Database, settings: Settings, campaign_id: int, *, now: datetime) -> str:
+    """Schedule a draft for now (after the checklist). Returns the status it is in."""
+    with db.read() as conn:
+        row = campaign_store.get_campaign(conn, campaign_id)
+    if row.status == CampaignStatus.DRAFT.value:
+        preflight(row, settings)
+        with db.write() as conn:
+            campaign_store.transition(conn, campaign_id, CampaignStatus.SCHEDULED,
+                                      only_from=[CampaignStatus.DRAFT.value], scheduled_at=now)
+    with db.read() as conn:
+        return str(campaign_store.get_campaign(conn, campaign_id).status)
+
+
+def schedule(db: Database, settings: Settings, campaign_id: int, *, at: datetime) -> None:
+    with db.read() as conn:
+        row = campaign_store.get_campaign(conn, campaign_id)
+    preflight(row, settings)
+    with db.write() as conn:
+        if not campaign_store.transition(conn, campaign_id, CampaignStatus.SCHEDULED,
+                                         only_from=[CampaignStatus.DRAFT.value], scheduled_at=at):
+            raise ValidationError(f"campaign {campaign_id} is {row.status}, not a draft",
+                                  fix="only drafts can be scheduled")
+
+
+def pause(db: Database, campaign_id: int, *, reason: str = "paused by a person") -> None:
+    _change(db, campaign_id, CampaignStatus.PAUSED, pause_reason=reason)
+
+
+def resume(db: Database, campaign_id: int) -> None:
+    _change(db, campaign_id, CampaignStatus.SENDING, only_from=[CampaignStatus.PAUSED.value],
+            pause_reason=None)
+
+
+def cancel(db: Database, campaign_id: int, *, now: datetime) -> None:
+    """Stop for good: batches not yet in flight and their recipients are cancelled."""
+    with db.write() as conn:
+        if not campaign_store.transition(conn, campaign_id, CampaignStatus.CANCELLED,
+                                         finished_at=now):
+            row = campaign_store.get_campaign(conn, campaign_id)
+            raise ValidationError(f"campaign {campaign_id} is {row.status}",
+                                  fix="only campaigns that have not ended can be cancelled")
+        conn.execute(
+            update(send_batches)
+            .where(send_batches.c.campaign_id == campaign_id,
+                   send_batches.c.status.in_((BatchStatus.PENDING.value,
+                                              BatchStatus.RETRY_WAIT.value)))
+            .values(status=BatchStatus.CANCELLED.value)
+        )
+        conn.execute(
+            update(deliveries)
+            .where(deliveries.c.campaign_id == campaign_id,
+                   deliveries.c.status == DeliveryStatus.PENDING.value,
+                   ~deliveries.c.batch_seq.in_(
+                       select(send_batches.c.seq).where(
+                           send_batches.c.campaign_id == campaign_id,
+                           send_batches.c.status.in_((BatchStatus.IN_FLIGHT.value,
+                                                      BatchStatus.UNKNOWN.value)))))
+            .values(status=DeliveryStatus.CANCELLED.value)
+        )
+
+
+def retry_failed(db: Database, campaign_id: int) -> int:
+    """Take a sent_with_errors campaign back to sending, for its failed recipients only."""
+    with db.write() as conn:
+        row = campaign_store.get_campaign(conn, campaign_id)
+        if row.status != CampaignStatus.SENT_WITH_ERRORS.value:
+            raise ValidationError(f"campaign {campaign_id} is {row.status}",
+                                  fix="retry-failed applies to campaigns sent with errors")
+        failed = list(conn.scalars(
+            select(deliveries.c.id).where(deliveries.c.campaign_id == campaign_id,
+                                          deliveries.c.status == DeliveryStatus.FAILED.value)
+            .order_by(deliveries.c.subscriber_id)))
+        top = conn.scalar(select(func.max(send_batches.c.seq))
+                          .where(send_batches.c.campaign_id == campaign_id)) or 0
+        size = row.batch_size
+        for index in range(0, len(failed), size):
+            seq = top + 1 + index // size
+            conn.execute(send_batches.insert().values(
+                campaign_id=campaign_id, seq=seq, status=BatchStatus.PENDING.value, attempts=0))
+            conn.execute(update(deliveries)
+                         .where(deliveries.c.id.in_(failed[index:index + size]))
+                         .values(status=DeliveryStatus.PENDING.value, batch_seq=seq,
+                                 last_error=None))
+        campaign_store.transition(conn, campaign_id, CampaignStatus.SENDING,
+                                  only_from=[CampaignStatus.SENT_WITH_ERRORS.value],
+                                  finished_at=None)
+        return len(failed)
+
+
+def _change(db: Database, campaign_id: int, target: CampaignStatus,
+            only_from: list[str] | None = None, **values: Any) -> None:
+    with db.write() as conn:
+        if not campaign_store.transition(conn, campaign_id, target, only_from=only_from,
+                                         **values):
+            row = campaign_store.get_campaign(conn, campaign_id)
+            raise ValidationError(f"campaign {campaign_id} is {row.status}; cannot become "
+                                  f"{target.value}", fix="see `newsletter campaign status`")
+
+
+def report(db: Database, campaign_id: int) -> CampaignReport:
+    with db.read() as conn:
+        row = campaign_store.get_campaign(conn, campaign_id)
+        return CampaignReport(
+            id=row.id, key=row.key, status=row.status, segment=row.segment,
+            subject=row.subject, pause_reason=row.pause_reason, to_send=row.to_send,
+            deliveries=campaign_store.delivery_counts(conn, campaign_id),
+            batches=campaign_store.batch_counts(conn, campaign_id),
+        )
+
+
+def list_campaigns(db: Database) -> list[Any]:
+    with db.read() as conn:
+        return list(conn.execute(
+            select(campaigns.c.id, campaigns.c.key, campaigns.c.status, campaigns.c.segment,
+                   campaigns.c.subject, campaigns.c.created_at).order_by(campaigns.c.id)))
+
+
+def send_test(db: Database, settings: Settings, backend: DeliveryBackend, campaign_id: int,
+              addresses: Sequence[str]) -> None:
+    """Send the campaign to a seed list, marked [TEST]; no ledger rows, links inert."""
+    if not addresses:
+        raise ValidationError("no test address given", fix="pass --to ADDRESS")
+    valid = [_valid_address(a) for a in addresses]
+    with db.read() as conn:
+        row = campaign_store.get_campaign(conn, campaign_id)
+    compiled = compiled_email(row, settings)
+    key = settings.signing_keys["a"]
+    recipients = []
+    for address in valid:
+        recipient = Recipient(None, tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
+                              tokens.sign("click", tokens.new_random_id(), key=key))
+        recipients.append(OutgoingRecipient(
+            email=address, substitutions=compiled.substitutions(recipient),
+            list_unsubscribe=f"{settings.public_url}/u/{recipient.unsubscribe_token}",
+            send_id=tokens.new_random_id()))
+    for index in range(0, len(recipients), backend.max_batch):
+        batch = OutgoingBatch(
+            subject=f"[TEST] {compiled.subject}", html=compiled.html.source,
+            text=compiled.text.source, sender_name=compiled.sender_name,
+            sender_email=compiled.sender_email, reply_to=compiled.reply_to,
+            list_id=settings.list_id, recipients=tuple(recipients[index:index + backend.max_batch]))
+        result = backend.send(batch)
+        decision = classify(result, live=len(batch.recipients), now=datetime.now(UTC).timestamp())
+        if decision.action != Action.ACCEPTED:
+            raise ValidationError(f"the test send was not accepted: {decision.reason}",
+                                  fix="check the delivery settings")
+
+
+def _valid_address(address: str) -> str:
+    from newsletter.audiences.emails import validate_email
+
+    try:
+        return validate_email(address)
+    except ValueError as exc:
+        raise ValidationError(f"{address!r} is not an email address: {exc}",
+                              where="--to") from None

@@ -1,0 +1,75 @@
+"""One engine tick, and a foreground loop that drives one campaign to its end.
+
+The tick is the whole engine: process webhook events, reap expired leases, resolve unknown
+batches, start due campaigns, dispatch due batches, finish settled campaigns. APScheduler
+(engine.py) only calls it on a clock; `newsletter campaign send` calls it in a loop.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from newsletter.dispatch.base import Dispatcher
+from newsletter.domain.campaigns import TERMINAL, CampaignStatus
+from newsletter.services import recovery
+from newsletter.services.send_batch import SendContext
+from newsletter.storage import campaign_store
+
+SETTLED = {*TERMINAL, CampaignStatus.NEEDS_REVIEW, CampaignStatus.PAUSED}
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+@dataclass
+class Tick:
+    reaped: int
+    resolved: dict[str, int]
+    started: list[int]
+    dispatched: int
+    finished: list[tuple[int, str]]
+
+
+def tick(ctx: SendContext, dispatcher: Dispatcher, *, campaign_id: int | None = None,
+         process_events: Callable[[], object] | None = None) -> Tick:
+    settings = ctx.settings
+    if process_events is not None:
+        process_events()
+    now = ctx.clock()
+    reaped = recovery.reap_expired(ctx.db, now=now)
+    resolved = recovery.resolve_unknown(ctx.db, now=now,
+                                        grace=timedelta(seconds=settings.webhook_grace_s))
+    started = recovery.start_due(ctx.db, settings.audiences_dir, now=now)
+    due = recovery.due_batches(ctx.db, now=ctx.clock(),
+                               lease=timedelta(seconds=settings.lease_seconds),
+                               campaign_id=campaign_id)
+    for batch_id in due:
+        dispatcher.submit(batch_id)
+    finished = recovery.finish_campaigns(ctx.db, now=ctx.clock())
+    return Tick(reaped, resolved, started, len(due), finished)
+
+
+def drive(ctx: SendContext, dispatcher: Dispatcher, campaign_id: int, *,
+          on_progress: Callable[[dict[str, int], str], None] | None = None,
+          process_events: Callable[[], object] | None = None,
+          poll_s: float = 0.2, stop: Callable[[], bool] = lambda: False) -> str:
+    """Tick until the campaign is terminal, paused or needs review; returns its status."""
+    while True:
+        tick(ctx, dispatcher, campaign_id=campaign_id, process_events=process_events)
+        with ctx.db.read() as conn:
+            status = campaign_store.get_campaign(conn, campaign_id).status
+            counts = campaign_store.delivery_counts(conn, campaign_id)
+        if on_progress is not None:
+            on_progress(counts, status)
+        if status in SETTLED and dispatcher.idle():
+            return str(status)
+        if stop():
+            return str(status)
+        time.sleep(poll_s)

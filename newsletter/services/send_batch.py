@@ -1,0 +1,163 @@
+"""The unit of work: `send_batch(ctx, batch_id, worker=…)`, identical in a thread or a worker.
+
+claim (CAS + lease) → re-check eligibility → give recipients their ids → note "requested" →
+call the provider with no transaction open → record the evidence (unfenced) → apply the
+decision (fenced by lease owner and attempt). A duplicate call, a crash at any line, or a
+lost lease can delay a batch but never send it twice without evidence, nor lose it.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from newsletter import tokens
+from newsletter.config import Settings
+from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
+from newsletter.domain.campaigns import CampaignStatus
+from newsletter.domain.sending import (
+    Action,
+    BatchStatus,
+    Decision,
+    DeliveryStatus,
+    ProviderResult,
+    classify,
+    retry_delay,
+    split,
+)
+from newsletter.failpoints import failpoint
+from newsletter.rendering.placeholders import Recipient, substitutions
+from newsletter.services.rate_limit import TokenBucket
+from newsletter.storage import batch_store, campaign_store
+from newsletter.storage.database import Database
+
+MAX_RETRY_WINDOW = timedelta(minutes=30)
+
+
+@dataclass
+class SendContext:
+    """Everything `send_batch` needs, built once per process by the composition root."""
+
+    db: Database
+    settings: Settings
+    backend: DeliveryBackend
+    clock: Callable[[], datetime]
+    rng: random.Random = field(default_factory=random.Random)
+    limiter: TokenBucket | None = None
+    _content: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def content(self, conn: Any, campaign_id: int) -> dict[str, Any]:
+        """A campaign's immutable content, read once per process."""
+        with self._lock:
+            cached = self._content.get(campaign_id)
+        if cached is None:
+            row = campaign_store.get_campaign(conn, campaign_id)
+            cached = {name: getattr(row, name) for name in (
+                "subject", "html", "text", "sender_name", "sender_email", "reply_to")}
+            with self._lock:
+                self._content[campaign_id] = cached
+        return cached
+
+
+def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
+    """Run one batch if it can be claimed; returns what happened (for logs and tests)."""
+    settings = ctx.settings
+    lease = timedelta(seconds=settings.lease_seconds)
+    with ctx.db.write() as conn:
+        batch = batch_store.claim(conn, batch_id, worker=worker, now=ctx.clock(), lease=lease)
+        if batch is None:
+            return "not-claimed"
+        batch_store.skip_ineligible(conn, batch)
+        rows = batch_store.live_recipients(conn, batch)
+        content = ctx.content(conn, batch.campaign_id)
+        if not rows:
+            batch_store.finish_batch(conn, batch, worker=worker, status=BatchStatus.ACCEPTED,
+                                     delivery_status=None, now=ctx.clock(),
+                                     last_error="nobody left to send to")
+            return "empty"
+    failpoint("after_claim")
+
+    outgoing = _outgoing(settings, content, rows)
+    with ctx.db.write() as conn:
+        batch_store.mark_requested(conn, batch, now=ctx.clock())
+    failpoint("before_request")
+    if ctx.limiter is not None:
+        ctx.limiter.take(len(rows))
+    result = ctx.backend.send(outgoing)
+    failpoint("after_api_before_commit")
+
+    now = ctx.clock()
+    decision = classify(result, live=len(rows), now=now.timestamp())
+    with ctx.db.write() as conn:
+        batch_store.record_attempt(conn, batch, now=now, outcome=decision.action.value,
+                                   http_status=result.status, message_id=result.message_id,
+                                   detail=decision.reason)
+        applied = _apply(ctx, conn, batch, worker, decision, result, [r.id for r in rows], now)
+    failpoint("after_commit")
+    return decision.action.value if applied else "lease-lost"
+
+
+def _outgoing(settings: Settings, content: dict[str, Any], rows: list[Any]) -> OutgoingBatch:
+    key = settings.signing_keys["a"]
+    recipients = []
+    for row in rows:
+        unsubscribe = tokens.sign("unsubscribe", row.token_id, key=key)
+        values = substitutions(
+            Recipient(row.first_name, unsubscribe, tokens.sign("click", row.token_id, key=key)),
+            fallback=settings.first_name_fallback,
+        )
+        recipients.append(OutgoingRecipient(
+            email=row.email, substitutions=values,
+            list_unsubscribe=f"{settings.public_url}/u/{unsubscribe}", send_id=row.send_id))
+    return OutgoingBatch(
+        subject=content["subject"], html=content["html"], text=content["text"],
+        sender_name=content["sender_name"], sender_email=content["sender_email"],
+        reply_to=content["reply_to"], list_id=settings.list_id, recipients=tuple(recipients))
+
+
+def _apply(ctx: SendContext, conn: Any, batch: Any, worker: str, decision: Decision,
+           result: ProviderResult, delivery_ids: list[int], now: datetime) -> bool:
+    action = decision.action
+    if action == Action.ACCEPTED:
+        return batch_store.finish_batch(
+            conn, batch, worker=worker, status=BatchStatus.ACCEPTED,
+            delivery_status=DeliveryStatus.ACCEPTED, now=now,
+            provider_message_id=result.message_id, last_error=None)
+    if action == Action.UNKNOWN:
+        return batch_store.finish_batch(
+            conn, batch, worker=worker, status=BatchStatus.UNKNOWN, delivery_status=None,
+            now=now, unknown_at=now, last_error=decision.reason)
+    if action == Action.FAIL:
+        return batch_store.finish_batch(
+            conn, batch, worker=worker, status=BatchStatus.FAILED,
+            delivery_status=DeliveryStatus.FAILED, now=now, last_error=decision.reason)
+    if action == Action.SPLIT:
+        groups = split(delivery_ids, decision.bad_indexes)
+        return batch_store.split_batch(conn, batch, worker=worker, groups=groups,
+                                       reason=decision.reason)
+    if action == Action.PAUSE:
+        moved = batch_store.finish_batch(
+            conn, batch, worker=worker, status=BatchStatus.PENDING, delivery_status=None,
+            now=now, attempts=batch.attempts - 1, last_error=decision.reason)
+        campaign_store.transition(conn, batch.campaign_id, CampaignStatus.PAUSED,
+                                  only_from=[CampaignStatus.SENDING.value],
+                                  pause_reason=f"provider refused: {decision.reason}")
+        return moved
+    # RETRY: definitely not accepted.
+    settings = ctx.settings
+    first = batch.first_attempt_at or now
+    if batch.attempts >= settings.max_attempts or now - first > MAX_RETRY_WINDOW:
+        return batch_store.finish_batch(
+            conn, batch, worker=worker, status=BatchStatus.FAILED,
+            delivery_status=DeliveryStatus.FAILED, now=now,
+            last_error=f"gave up after {batch.attempts} attempts: {decision.reason}")
+    delay = retry_delay(batch.attempts, not_before_s=decision.not_before_s,
+                        base=settings.retry_base_s, cap=settings.retry_cap_s, rng=ctx.rng)
+    return batch_store.finish_batch(
+        conn, batch, worker=worker, status=BatchStatus.RETRY_WAIT, delivery_status=None,
+        now=now, next_attempt_at=now + timedelta(seconds=delay), last_error=decision.reason)

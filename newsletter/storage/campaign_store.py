@@ -1,0 +1,70 @@
+"""Campaign rows: creation, compare-and-set transitions, and the ledger's counts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy.engine import Row
+
+from newsletter.domain.campaigns import CampaignStatus, sources_of
+from newsletter.errors import NotFound
+from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
+
+
+def insert_campaign(conn: Connection, values: dict[str, Any]) -> int:
+    return int(conn.execute(insert(campaigns).values(**values)).inserted_primary_key[0])
+
+
+def get_campaign(conn: Connection, campaign_id: int) -> Row:
+    row = conn.execute(select(campaigns).where(campaigns.c.id == campaign_id)).first()
+    if row is None:
+        raise NotFound(f"no campaign {campaign_id}", fix="`newsletter campaign list` shows them")
+    return row
+
+
+def transition(
+    conn: Connection,
+    campaign_id: int,
+    target: CampaignStatus,
+    *,
+    only_from: Iterable[str] | None = None,
+    **values: Any,
+) -> bool:
+    """Compare-and-set: move to `target` only from a status allowed to reach it."""
+    allowed = tuple(only_from) if only_from is not None else sources_of(target)
+    result = conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id, campaigns.c.status.in_(allowed))
+        .values(status=target.value, **values)
+    )
+    return result.rowcount == 1
+
+
+def delivery_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
+    rows = conn.execute(
+        select(deliveries.c.status, func.count())
+        .where(deliveries.c.campaign_id == campaign_id)
+        .group_by(deliveries.c.status)
+    )
+    return {status: int(count) for status, count in rows}
+
+
+def batch_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
+    rows = conn.execute(
+        select(send_batches.c.status, func.count())
+        .where(send_batches.c.campaign_id == campaign_id)
+        .group_by(send_batches.c.status)
+    )
+    return {status: int(count) for status, count in rows}
+
+
+def campaigns_in(conn: Connection, statuses: Iterable[str]) -> list[Row]:
+    return list(
+        conn.execute(
+            select(campaigns.c.id, campaigns.c.status, campaigns.c.scheduled_at)
+            .where(campaigns.c.status.in_(tuple(statuses)))
+            .order_by(campaigns.c.id)
+        )
+    )

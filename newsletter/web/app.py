@@ -1,0 +1,94 @@
+"""The product's web app: SendGrid Event Webhook intake, unsubscribe and opt-in confirmation.
+
+`create_app(settings, db)` builds it; `newsletter serve` runs it under uvicorn with one worker.
+State the routes share lives on `app.state`: `settings`, `db`, `clock` (unix seconds; tests
+replace it to check the webhook freshness window) and `webhook_stats` (rejection counters).
+Errors are mapped to pages once, here: a NewsletterError becomes a 400 (NotFound a 404) page
+with its message, anything else a bare 500 page; clients never see a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from newsletter.config import Settings
+from newsletter.errors import NewsletterError, NotFound
+from newsletter.storage.database import Database
+from newsletter.web import public, webhooks
+from newsletter.web.public import now_of, page
+
+log = logging.getLogger(__name__)
+
+__all__ = ["create_app", "now_of"]
+
+
+def create_app(
+    settings: Settings,
+    db: Database,
+    *,
+    clock: Callable[[], float] | None = None,
+    process_on_startup: bool = True,
+) -> FastAPI:
+    """The web app. On start-up (lifespan) it processes any webhook batch stored but not yet
+    processed, e.g. after a crash between the inbox insert and the processing (W-09)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if process_on_startup:
+            counts = await run_in_threadpool(webhooks.process_pending, app)
+            if counts.rows or counts.failed_rows:
+                log.info("start-up: processed %s pending webhook batch(es)", counts.rows)
+        yield
+
+    app = FastAPI(
+        title=f"{settings.clinic_name} newsletter",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    app.state.clock = clock or time.time
+    app.state.webhook_stats = Counter()
+    app.include_router(webhooks.router)
+    app.include_router(public.router)
+    _install_error_pages(app, settings)
+    return app
+
+
+def _install_error_pages(app: FastAPI, settings: Settings) -> None:
+    @app.exception_handler(NewsletterError)
+    async def newsletter_error(request: Request, error: NewsletterError) -> Response:
+        status = 404 if isinstance(error, NotFound) else 400
+        detail = error.message + (f" {error.fix}" if error.fix else "")
+        return page(settings, "Sorry", detail, status_code=status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 404:
+            return public.not_found(settings)
+        headers = dict(error.headers or {})
+        return page(settings, "Sorry", "This request cannot be handled.",
+                    status_code=error.status_code, headers=headers)  # fmt: skip
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, error: RequestValidationError) -> Response:
+        return page(settings, "Sorry", "This request is not valid.", status_code=400)
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, error: Exception) -> Response:
+        route = getattr(request.scope.get("route"), "path", "?")  # the template: no tokens
+        log.exception("unhandled error on %s %s", request.method, route)
+        return page(settings, "Sorry", "Something went wrong on our side. Please try again "
+                    "later.", status_code=500)  # fmt: skip

@@ -1,0 +1,151 @@
+"""Every importer is total: any bytes, under any name, give an Article or an ArticleError.
+
+An Article must be usable as is (a title, a paragraph, safe URLs, XML-clean strings); an
+ArticleError must say how to fix the input. Anything else escaping is a bug.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from urllib.parse import urlsplit
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from newsletter.articles import parse_article
+from newsletter.articles.model import Article, Image
+from newsletter.errors import ArticleError
+
+NAMES = st.sampled_from(["article.txt", "article.md", "article.html", "article"])
+# XML 1.0 forbids these; C1 controls and lone surrogates are never article text either.
+FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+PROPERTY = settings(
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+_WORDS = st.sampled_from([
+    "Anxiety", "therapy", "helps", "Ketamine", "the brain", "sleep.", "Why?", "&", "<", "\t",
+    "contact us at the clinic.", "Book a consultation", "https://ok.example/a?b=1&c=2",
+    "\x00", "\x0b", "\x1f", "\x85", "\u2028", "\ufeff", "\ufffe", "é", "“quoted”", "🧠",
+])  # fmt: skip
+_TEXT = st.lists(_WORDS, max_size=12).map(" ".join)
+
+HTML_FRAGMENTS = [
+    "<!doctype html>", "<html>", "<head>", "</head>", "<body>", "</body>", "</html>",
+    "<title>A Clinic Post | Calm Clinic</title>", "<h1>", "</h1>", "<h2>", "</h2>", "<h5>",
+    "<p>", "</p>", "<div class='entry-content'>", "<div class='share-buttons'>", "</div>",
+    "<article>", "</article>", "<nav>Home Blog</nav>", "<footer>© Clinic</footer>",
+    "<ul>", "<ol>", "<li>", "</li>", "</ul>", "<blockquote>", "</blockquote>", "<br>",
+    "<strong>", "</strong>", "<em>", "<i>", "<table><tr><td>a</td><td>b</td></tr></table>",
+    "<a href='javascript:alert(1)'>x</a>", "<a href=\"../up/\">rel</a>", "<a href='#top'>",
+    "<a href='mailto:'>m</a>", "<a href='mailto:a@b.example'>mail</a>", "</a>",
+    "<a href='http://[::1'>bad</a>", "<a href='https://ok.example/x'>", "<a href=' h t t p : '>",
+    "<img src='data:image/png;base64,AAAA' alt='d'>", "<img src='/x.jpg' alt='rel'>",
+    "<img src='https://www.facebook.com/tr?id=1' width=1 height=1>", "<img>",
+    "<img src='https://cdn.example/p.jpg' alt='A \x01 photo'>", "<img src='//cdn.example/a.png'>",
+    "<iframe src='https://www.googletagmanager.com/ns.html'></iframe>", "<script>var a=1<2;",
+    "</script>", "<style>p{}</style>", "<form><input></form>", "<svg><text>s</text></svg>",
+    "<meta property='og:image' content='javascript:x'>", "<meta name='description' content='",
+    "<meta property='og:title' content='OG &amp; title'>", "<link rel=canonical href='/rel'>",
+    "<link rel='canonical' href='https://clinic.example/blog/post/'>", "<base href='https://x/'>",
+    "&amp;", "&lt;", "&#0;", "&#x1;", "&#xD800;", "&#65535;", "&nbsp;", "&bogus;", "&",
+    "<!--", "-->", "<![CDATA[", "]]>", "<?xml version='1.0' encoding='utf-8'?>", "<", ">", "\"",
+    "<p>Sources:</p>", "<h3>References</h3>", "<p>If you need help, contact us today.</p>",
+    "<div>" * 40, "</div>" * 40, "<p>" * 30, "<li><ul><li>", "\x00", "\x0c", "\r\n", "\u2028",
+]  # fmt: skip
+MARKDOWN_FRAGMENTS = [
+    "---\n", "title: A Title\n", "title: [1, 2]\n", "title: !!binary AAAA\n", "title:\n",
+    "date: 2024-13-45\n", "date: 2024-01-02\n", "tags: {a: b}\n", "tags: [x, 1, null]\n",
+    "image: javascript:alert(1)\n", "image: data:image/png;base64,AA\n", "cta: 5\n",
+    "cta: {text: Call us, url: 'javascript:x'}\n", "sources: [a, {text: b, url: 'ftp://x'}]\n",
+    "sources: 7\n", "summary: &anchor x\n", "key: *alias\n", ": :\n", "...\n", "\t- x\n",
+    "# ", "## ", "### ", "#", "Heading\n", "===\n", "\n\n", "\n", "- ", "* ", "1. ", "> ",
+    "**", "*", "_", "`", "```\ncode\n```\n", "    indented code\n", "[link](javascript:x)",
+    "[rel](../rel)", "[ok](https://ok.example)", "![img](data:image/png;base64,AA)",
+    "![alt](https://cdn.example/a.jpg)", "<https://auto.example>", "[ref]: https://r.example\n",
+    "<div>raw html</div>", "<script>x</script>", "&amp;", "&#0;", "\\", "|a|b|\n|-|-|\n",
+    "Sources:\n", "References: a; b\n", "If you are interested, contact us at the clinic.\n",
+    "\x00", "\x0b", "\x7f", "\u2028", "\r", "[", "](", ")", "<", ">",
+]  # fmt: skip
+
+
+def fragments(pieces: list[str]) -> st.SearchStrategy[str]:
+    return st.lists(st.sampled_from(pieces) | _TEXT, max_size=40).map("".join)
+
+
+def check(data: bytes, name: str) -> None:
+    try:
+        article = parse_article(data, name=name, where=name)
+    except ArticleError as error:
+        message = str(error)
+        assert message.strip()
+        assert "Fix:" in message, message
+        return
+    assert isinstance(article, Article)
+    assert article.title.strip()
+    assert any(p.text.strip() for p in article.paragraphs)
+    for url in urls(article):
+        scheme = urlsplit(url).scheme.lower()
+        assert scheme in ("http", "https", "mailto", ""), url
+        assert not FORBIDDEN.search(url) and not any(c.isspace() for c in url), repr(url)
+    for text in strings(article):
+        assert not FORBIDDEN.search(text), repr(text)
+
+
+def urls(article: Article) -> list[str]:
+    images = [b.src for s in article.sections for b in s.blocks if isinstance(b, Image)]
+    found = [article.hero_image, article.canonical_url, *images, *article.links()]
+    return [url for url in found if url is not None]
+
+
+def strings(value: object) -> list[str]:
+    """Every string inside an Article (fields, tuples, nested dataclasses)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, tuple | list):
+        return [s for item in value for s in strings(item)]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [s for f in dataclasses.fields(value) for s in strings(getattr(value, f.name))]
+    assert value is None or isinstance(value, bool | int | dt.date), type(value)
+    return []
+
+
+@PROPERTY
+@given(data=st.binary(max_size=3000), name=NAMES)
+def test_any_bytes(data: bytes, name: str) -> None:
+    check(data, name)
+
+
+@PROPERTY
+@given(text=st.text(max_size=2000), name=NAMES, bom=st.sampled_from(["", "\ufeff"]))
+def test_any_text(text: str, name: str, bom: str) -> None:
+    check((bom + text).encode("utf-8", "surrogatepass"), name)
+    check(text.encode("utf-16"), name)
+
+
+@PROPERTY
+@given(text=fragments(HTML_FRAGMENTS), name=NAMES)
+def test_html_like_text(text: str, name: str) -> None:
+    check(text.encode("utf-8", "surrogatepass"), name)
+
+
+@PROPERTY
+@given(text=fragments(MARKDOWN_FRAGMENTS), name=NAMES)
+def test_markdown_like_text(text: str, name: str) -> None:
+    check(text.encode("utf-8", "surrogatepass"), name)
+
+
+@PROPERTY
+@given(
+    title=_TEXT,
+    body=st.lists(fragments(HTML_FRAGMENTS + MARKDOWN_FRAGMENTS), min_size=1, max_size=6),
+    name=NAMES,
+)
+def test_plausible_articles(title: str, body: list[str], name: str) -> None:
+    """A title line and paragraphs, each salted with markup: more inputs get past the checks."""
+    text = f"{title}\n\n" + "\n\n".join(f"Therapy can help many people. {b}" for b in body)
+    check(text.encode("utf-8", "surrogatepass"), name)

@@ -1,0 +1,179 @@
+"""Staff operations, suppression, double opt-in and GDPR export/erase on both databases."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from newsletter.audiences.attributes import AttributeSpec
+from newsletter.domain.subscribers import SuppressionReason, email_hash
+from newsletter.errors import NotFound, ValidationError
+from newsletter.services.double_opt_in import confirm_subscription, request_confirmation
+from newsletter.services.lists import create_list, list_lists
+from newsletter.services.privacy import erase_subscriber, gdpr_export
+from newsletter.services.subscribers import (
+    add_subscriber,
+    edit_subscriber,
+    subscriber_profile,
+    tag_subscriber,
+)
+from newsletter.services.suppressions import (
+    eligible_subscriber_ids,
+    is_suppressed,
+    resubscribe,
+    suppress_address,
+    unsubscribe,
+)
+from newsletter.storage.tables import consent_records, subscriber_events, suppressions
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+SPECS = {"city": AttributeSpec("city", "string", "City, for event invitations")}
+XSS = '"><img src=x onerror=alert(1)>'
+SQLI = "Robert'); DROP TABLE subscribers;--"
+
+
+@pytest.fixture
+def key(settings):
+    return settings.secret_key.get_secret_value()
+
+
+@pytest.fixture
+def staffed(db, key):
+    create_list(db, "newsletter", now=NOW)
+    add_subscriber(
+        db, key=key, email=" Ann@Example.COM", consent_text="I agree", staff_user="alice",
+        list_name="newsletter", first_name=SQLI, last_name=XSS, tags=[XSS], topics=["events"],
+        attributes={"city": SQLI}, specs=SPECS, now=NOW,
+    )  # fmt: skip
+    return db
+
+
+def test_add_show_edit_tag_store_strings_verbatim(staffed):
+    db = staffed
+    profile = subscriber_profile(db, "ann@example.com")
+    assert profile["first_name"] == SQLI and profile["last_name"] == XSS
+    assert profile["tags"] == [XSS] and profile["attributes"] == {"city": SQLI}
+    assert profile["status"] == "active" and profile["lists"] == {"newsletter": "active"}
+    edit_subscriber(db, "ANN@example.com", first_name="Ann", attributes={"city": "Boston"},
+                    specs=SPECS)  # fmt: skip
+    assert subscriber_profile(db, "ann@example.com")["attributes"] == {"city": "Boston"}
+    assert tag_subscriber(db, "ann@example.com", add=["vip"], remove=[XSS]) == ["vip"]
+    assert [(i.name, i.active) for i in list_lists(db)] == [("newsletter", 1)]
+
+
+def test_add_refuses_duplicates_unknown_attributes_and_lists(staffed, key):
+    with pytest.raises(ValidationError, match="already a subscriber"):
+        add_subscriber(staffed, key=key, email="ann@example.com", consent_text="x",
+                       staff_user="a")  # fmt: skip
+    with pytest.raises(ValidationError, match="unknown attribute 'diagnosis'"):
+        add_subscriber(staffed, key=key, email="b@example.com", consent_text="x", staff_user="a",
+                       attributes={"diagnosis": "x"}, specs=SPECS)  # fmt: skip
+    with pytest.raises(NotFound, match="unknown list 'nope'"):
+        add_subscriber(staffed, key=key, email="b@example.com", consent_text="x", staff_user="a",
+                       list_name="nope")  # fmt: skip
+    with pytest.raises(NotFound):
+        subscriber_profile(staffed, "nobody@example.com")
+
+
+def test_unsubscribe_suppresses_and_resubscribe_needs_new_consent(staffed, key):
+    db = staffed
+    ann_id = subscriber_profile(db, "ann@example.com")["id"]
+    assert eligible_subscriber_ids(db, [ann_id, 999]) == {ann_id}
+    unsubscribe(db, key=key, email="ann@example.com", source="alice", now=NOW)
+    assert is_suppressed(db, key=key, email="ANN@example.com")
+    assert eligible_subscriber_ids(db, [ann_id]) == set()
+    with pytest.raises(ValidationError, match="consent"):
+        resubscribe(db, key=key, email="ann@example.com", consent_text="", source="alice")
+    resubscribe(db, key=key, email="ann@example.com", consent_text="I agree again",
+                source="alice", now=NOW)  # fmt: skip
+    assert eligible_subscriber_ids(db, [ann_id]) == {ann_id}
+    with db.read() as conn:
+        events = list(conn.scalars(select(consent_records.c.event).order_by(consent_records.c.id)))
+    assert events == ["consent_given", "withdrawn", "resubscribed"]
+
+
+def test_bounced_or_complained_can_never_be_resubscribed(staffed, key):
+    suppress_address(staffed, key=key, email="ann@example.com",
+                     reason=SuppressionReason.COMPLAINT, source="webhook", now=NOW)  # fmt: skip
+    assert subscriber_profile(staffed, "ann@example.com")["status"] == "complained"
+    with pytest.raises(ValidationError, match="cannot be resubscribed"):
+        resubscribe(staffed, key=key, email="ann@example.com", consent_text="yes", source="a")
+
+
+def test_erase_leaves_only_a_keyed_hash_and_blocks_the_address(staffed, key):
+    db = staffed
+    data = gdpr_export(db, "ann@example.com")
+    json.dumps(data)  # JSON-ready
+    assert data["profile"]["email"] == "ann@example.com"
+    assert data["consent_history"][0]["consent_text"] == "I agree"
+    assert data["memberships"][0]["list"] == "newsletter"
+    erase_subscriber(db, key=key, email="ann@example.com", source="staff:alice", now=NOW)
+    with pytest.raises(NotFound):
+        subscriber_profile(db, "ann@example.com")
+    with db.read() as conn:
+        rows = conn.execute(select(suppressions)).all()
+        assert conn.scalar(select(func.count()).select_from(consent_records)) == 0
+    assert len(rows) == 1 and rows[0].email is None and rows[0].reason == "erasure"
+    assert rows[0].email_hash == email_hash(key, "ann@example.com")
+    with pytest.raises(ValidationError, match="suppressed"):
+        add_subscriber(db, key=key, email="ann@example.com", consent_text="x", staff_user="a")
+    with pytest.raises(NotFound):
+        erase_subscriber(db, key=key, email="never@example.com", source="staff:alice")
+
+
+def test_double_opt_in_flow_and_rate_limits(db, settings, tmp_path):
+    create_list(db, "events", double_opt_in=True, now=NOW)
+
+    def ask(at):
+        return request_confirmation(
+            db, settings, email="Vic@Example.com", list_name="events", consent_text="Yes please",
+            source="form:signup", first_name="Vic", ip="203.0.113.9", user_agent="UA", now=at,
+        )  # fmt: skip
+
+    first = ask(NOW)
+    assert first.sent and first.eml_path.exists()
+    eml = first.eml_path.read_text()
+    assert "vic@example.com" in eml and first.token not in ("", None)
+    assert "vic@example.com" not in first.token
+    assert subscriber_profile(db, "vic@example.com")["status"] == "pending"
+    assert ask(NOW + timedelta(minutes=5)).reason == "rate limited"  # < 10 min apart
+    assert ask(NOW + timedelta(minutes=11)).sent
+    assert ask(NOW + timedelta(minutes=22)).sent
+    assert ask(NOW + timedelta(minutes=40)).reason == "rate limited"  # 4th within 24 h
+    assert ask(NOW + timedelta(hours=24, minutes=1)).sent
+    with pytest.raises(ValidationError, match="invalid or has expired"):
+        confirm_subscription(db, settings, first.token[:-2] + "xx", now=NOW)
+    with pytest.raises(ValidationError, match="invalid or has expired"):
+        confirm_subscription(db, settings, first.token, now=NOW + timedelta(days=8))
+    assert confirm_subscription(db, settings, first.token, ip="203.0.113.9",
+                                now=NOW + timedelta(hours=1)) == "vic@example.com"  # fmt: skip
+    assert subscriber_profile(db, "vic@example.com")["status"] == "active"
+    assert subscriber_profile(db, "vic@example.com")["lists"] == {"events": "active"}
+    assert ask(NOW + timedelta(days=3)).reason == "already subscribed"
+
+
+def test_suppressed_address_gets_no_confirmation(db, settings, key):
+    create_list(db, "events", double_opt_in=True, now=NOW)
+    suppress_address(db, key=key, email="x@example.com", reason=SuppressionReason.HARD_BOUNCE,
+                     source="webhook", now=NOW)  # fmt: skip
+    outcome = request_confirmation(db, settings, email="x@example.com", list_name="events",
+                                   consent_text="Yes", source="form", now=NOW)  # fmt: skip
+    assert not outcome.sent and outcome.eml_path is None
+
+
+def test_engagement_rows_are_erased_with_the_person(staffed, key):
+    db = staffed
+    ann_id = subscriber_profile(db, "ann@example.com")["id"]
+    with db.write() as conn:
+        conn.execute(
+            subscriber_events.insert().values(
+                subscriber_id=ann_id, event="click", link_kind="article", occurred_at=NOW
+            )
+        )
+    assert gdpr_export(db, "ann@example.com")["engagement"][0]["event"] == "click"
+    erase_subscriber(db, key=key, email="ann@example.com", source="staff:alice", now=NOW)
+    with db.read() as conn:
+        assert conn.scalar(select(func.count()).select_from(subscriber_events)) == 0
