@@ -11,6 +11,7 @@ the reading half of the import budget (1M rows in < 60 s including the writes).
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -21,6 +22,11 @@ from newsletter.audiences.attributes import load_attributes
 from newsletter.audiences.csv_import import ImportRow, open_subscribers_csv
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def _cpu(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 def read_once(path: Path, workers: int, attributes: dict) -> tuple[float, int, int]:
@@ -46,17 +52,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.csv} does not exist; run bench/generate_subscribers.py first")
     attributes = load_attributes(REPO / "audiences" / "attributes.yaml")
     size = args.csv.stat().st_size
-    print(f"{args.csv} ({size / 1e6:.1f} MB)")
+    load = os.getloadavg()[0]
+    print(f"{args.csv} ({size / 1e6:.1f} MB); load average {load:.1f} on {os.cpu_count()} CPUs")
     for workers in args.workers:
         times = []
+        main_cpu, pool_cpu = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
         for _ in range(args.runs):
             seconds, rows, rejects = read_once(args.csv, workers, attributes)
             times.append(seconds)
+        main_cpu = (_cpu(resource.RUSAGE_SELF) - main_cpu) / args.runs
+        pool_cpu = (_cpu(resource.RUSAGE_CHILDREN) - pool_cpu) / args.runs
         median = statistics.median(times)
         total = rows + rejects
         print(
             f"workers={workers}: {total / median:,.0f} rows/s  median {median:.2f} s "
             f"of {', '.join(f'{t:.2f}' for t in times)}  ({rows:,} rows, {rejects:,} rejects)"
+            f"\n  CPU per run: main {main_cpu:.1f} s, workers {pool_cpu:.1f} s"
         )
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024

@@ -33,7 +33,6 @@ from typing import Any
 from unittest import mock
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 
 COMPILE_SCRIPT = REPO / "tools" / "mjml-compile.mjs"
 SEED_TEXT = REPO / "articles" / "neuroplasticity-ketamine.txt"

@@ -51,8 +51,13 @@ def delivery_backend(settings: Settings) -> DeliveryBackend:
         from newsletter.delivery.smtp import SmtpBackend
 
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
-        return SmtpBackend(settings.smtp_host, settings.smtp_port, tls=settings.smtp_tls,
-                           username=settings.smtp_username, password=password)
+        return SmtpBackend(
+            settings.smtp_host,
+            settings.smtp_port,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=password,
+        )
     from newsletter.delivery.outbox import OutboxBackend
 
     return OutboxBackend(settings.outbox_dir)
@@ -68,10 +73,16 @@ def send_context(settings: Settings, db: Database) -> SendContext:
     if settings.send_rate:
         from newsletter.services.rate_limit import TokenBucket
 
-        limiter = TokenBucket(settings.send_rate, burst=max(settings.send_rate,
-                                                            settings.batch_size))
-    return SendContext(db=db, settings=settings, backend=delivery_backend(settings),
-                       clock=lambda: datetime.now(UTC), limiter=limiter)
+        limiter = TokenBucket(
+            settings.send_rate, burst=max(settings.send_rate, settings.batch_size)
+        )
+    return SendContext(
+        db=db,
+        settings=settings,
+        backend=delivery_backend(settings),
+        clock=lambda: datetime.now(UTC),
+        limiter=limiter,
+    )
 
 
 def dispatcher(settings: Settings, ctx: SendContext) -> Dispatcher:

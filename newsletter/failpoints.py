@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Callable
 
 ENV = "NEWSLETTER_FAILPOINTS"
 POINTS = (
@@ -33,11 +34,31 @@ def _parse(spec: str) -> dict[str, float]:
     return points
 
 
+class SimulatedCrash(BaseException):
+    """Raised instead of exiting by in-process torture tests: escapes every `except
+    Exception`, and unwinding rolls back any open transaction as a killed process would."""
+
+
+def _exit() -> None:
+    os._exit(137)
+
+
 _active = _parse(os.environ.get(ENV, ""))
 _rng = random.Random(os.environ.get(ENV + "_SEED"))
+_action: Callable[[], None] = _exit
+
+
+def configure(spec: str, *, seed: int | None = None, crash: Callable[[], None] = _exit) -> None:
+    """Set the active failpoints (tests); `crash` replaces the process exit."""
+    global _active, _rng, _action
+    _active, _rng, _action = _parse(spec), random.Random(seed), crash
+
+
+def raise_crash() -> None:
+    raise SimulatedCrash
 
 
 def failpoint(name: str) -> None:
     probability = _active.get(name)
     if probability and _rng.random() < probability:
-        os._exit(137)
+        _action()

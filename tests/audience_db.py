@@ -55,6 +55,7 @@ def _postgres_url() -> str:
         name = f"newsletter_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         try:
             with psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+                _drop_orphans(conn)
                 conn.execute(f'CREATE DATABASE "{name}"')
         except psycopg.OperationalError as exc:
             _state["postgres"] = exc
@@ -69,6 +70,21 @@ def _postgres_url() -> str:
     if isinstance(value, Exception):
         pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL}: {value}")
     return value  # type: ignore[return-value]
+
+
+def _drop_orphans(conn: psycopg.Connection) -> None:
+    """Drop test databases left by sessions that were killed (their pid is gone)."""
+    rows = conn.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'newsletter\\_test\\_%'"
+    ).fetchall()
+    for (name,) in rows:
+        try:
+            pid = int(name.split("_")[2])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except (ValueError, IndexError, PermissionError):
+            continue
 
 
 def _drop(name: str) -> None:

@@ -10,6 +10,7 @@ call to action, sources, completeness) come from `inference`.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import replace
 from urllib.parse import urlsplit
@@ -42,6 +43,7 @@ from newsletter.articles.sanitize import (
     block_inline,
     clean_text,
     drop_trackers,
+    resolve_bad_char_refs,
 )
 from newsletter.errors import ArticleError
 
@@ -62,6 +64,11 @@ _PRUNE = "//*[not(self::html or self::body or self::main or self::article)][not(
     " or ".join(f"contains(@class, '{word}') or contains(@id, '{word}')" for word in _WIDGETS)
 )
 
+# trafilatura logs each page it rejects; the ArticleError says so already, and without a
+# handler Python would print those records on stderr.
+for _logger in ("trafilatura", "htmldate", "courlan", "justext"):
+    logging.getLogger(_logger).addHandler(logging.NullHandler())
+
 
 def parse_html(text: str, *, where: str, base_url: str | None) -> Article:
     if len(text) > MAX_HTML_CHARS:
@@ -72,7 +79,7 @@ def parse_html(text: str, *, where: str, base_url: str | None) -> Article:
             "'Web Page, HTML only')",
         )
     try:
-        return _parse(xml_clean(text), where=where, base_url=base_url)
+        return _parse(resolve_bad_char_refs(xml_clean(text)), where=where, base_url=base_url)
     except RecursionError:
         raise ArticleError(
             "the page is nested too deeply to read", where=where, fix=_NO_TEXT_FIX

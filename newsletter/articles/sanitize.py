@@ -75,10 +75,26 @@ _STYLE_DIMENSION = re.compile(r"(?:^|;)\s*(width|height)\s*:\s*(\d+(?:\.\d+)?)\s
 # text keeps its own paragraph instead of running into its neighbours.
 _RENAME = {"h5": "h4", "h6": "h4", "pre": "p", "dt": "p", "dd": "p", "figcaption": "p"}
 _CELL_SEPARATOR = " · "
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));?")
 _SPACE = re.compile(r"\s+")
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4}
 _BLOCKS = {"p", "ul", "ol", "li", "blockquote", *_HEADINGS}
 Style = tuple[str | None, bool, bool]  # href, bold, italic
+
+
+def resolve_bad_char_refs(page: str) -> str:
+    """Replace character references lxml would decode into characters it then refuses
+    to handle ("&#x1;" in an href): C1 ones mean Windows-1252, as browsers read them."""
+
+    def replacement(match: re.Match[str]) -> str:
+        code = int(match.group(1), 16) if match.group(1) else int(match.group(2))
+        if 0x80 <= code <= 0x9F:
+            return bytes([code]).decode("cp1252", errors="ignore")
+        if code > 0x10FFFF or xml_clean(chr(code)) != chr(code):
+            return ""
+        return match.group(0)
+
+    return _CHAR_REF.sub(replacement, page)
 
 
 def is_tracker_url(url: str | None) -> bool:

@@ -93,7 +93,7 @@ _CLINICAL_STEMS: tuple[str, ...] = (
     "hospital",
 )
 # Whole words only: too short to be safe as stems.
-_CLINICAL_WORDS = frozenset({"ptsd", "hiv", "aids", "dob", "ssn", "mdd", "ocd", "adhd", "phi"})
+_CLINICAL_WORDS = frozenset({"ptsd", "hiv", "dob", "ssn", "mdd", "ocd", "adhd", "phi"})
 _CLINICAL_PHRASES: tuple[str, ...] = ("mental health", "social security", "date of birth")
 
 

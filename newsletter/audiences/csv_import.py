@@ -270,7 +270,7 @@ class SubscriberCsv:
             delimiter = _sniff_delimiter(header_text)
         elif len(delimiter) != 1 or delimiter in '"\r\n':
             raise self._error(
-                f"delimiter {delimiter!r} is not one character",
+                f"{delimiter!r} cannot be the delimiter (one character, not a quote or newline)",
                 "use --delimiter ',' or ';' or a tab",
                 line=None,
             )
@@ -427,7 +427,7 @@ class SubscriberCsv:
         index = {name: ix[0] for name, ix in fields.items() if not name.startswith("\0")}
 
         def column(name: str) -> tuple[int, str] | None:
-            return (index[name], columns[index[name]]) if name in index else None
+            return (index[name], _short(columns[index[name]], 60)) if name in index else None
 
         self._plan = _Plan(
             encoding=None if self._text_mode else self._encoding,
@@ -442,7 +442,7 @@ class SubscriberCsv:
             tags=column("tags"),
             topics=column("topics"),
             attributes=tuple(
-                (index[name], self._attributes[name], columns[index[name]])
+                (index[name], self._attributes[name], _short(columns[index[name]], 60))
                 for name in self._attributes
                 if name in index
             ),
@@ -477,9 +477,9 @@ class SubscriberCsv:
                     continue
             # A quoted field, an over-long line or a last line without newline.
             start = line if complete else line + 1
-            pieces: list[Any] | None = [piece]
-            prefix = piece[:2048]
             size = len(piece)
+            pieces: list[Any] | None = [piece] if size <= MAX_ROW_BYTES else None
+            prefix = piece[:2048]
             state = _scan(piece, _START, quote, delim)
             while not complete or state == _QUOTED:
                 piece = readline(limit)
@@ -715,6 +715,18 @@ def _zones() -> dict[str, str]:
     return _ZONES
 
 
+def _time_zone(name: str) -> str | None:
+    """The canonical IANA name (any case), or None if unknown."""
+    zones = _zones()
+    if zones:
+        return zones.get(name.lower())
+    try:  # no listable tz database (e.g. Windows without tzdata): ask zoneinfo itself
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+    return name
+
+
 def _parse_chunk(plan: _Plan, records: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Raw records → (line, email, first, last, tz, tags, topics, attributes, hash) for good
     rows, (line, reason, email cell) for rejects; blank rows are dropped. Runs in a worker."""
@@ -789,7 +801,7 @@ def _parse_chunk(plan: _Plan, records: list[tuple[Any, ...]]) -> list[tuple[Any,
         if plan.time_zone is not None:
             raw_tz = _unescape(cells[plan.time_zone[0]].strip())
             if raw_tz:
-                tz = _zones().get(raw_tz.lower())
+                tz = _time_zone(raw_tz)
                 if tz is None:
                     problems.append(
                         f"{plan.time_zone[1]}: unknown time zone {_short(raw_tz)!r} "

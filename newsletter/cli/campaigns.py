@@ -32,22 +32,30 @@ def _open():  # type: ignore[no-untyped-def]
 
 @campaign_app.command("create")
 def create(
-    article: Annotated[list[Path], typer.Option("--article", help="Article file (repeat for "
-                                                 "a digest).")],
+    article: Annotated[
+        list[Path], typer.Option("--article", help="Article file (repeat for a digest).")
+    ],
     segment: Annotated[str, typer.Option("--segment", help="Segment name (audiences/NAME.yaml).")],
     subject: Annotated[str | None, typer.Option(help="Subject (default: the title).")] = None,
     template: Annotated[str, typer.Option(help="article, digest, or your own.")] = "article",
-    campaign_key: Annotated[str | None, typer.Option("--campaign-key", help="Neutral "
-                                                      "utm_campaign key.")] = None,
+    campaign_key: Annotated[
+        str | None, typer.Option("--campaign-key", help="Neutral utm_campaign key.")
+    ] = None,
 ) -> None:
     """Create a draft campaign; prints its id alone on the last line."""
     from newsletter.services.campaigns import create_campaign
 
     settings, db = _open()
     try:
-        campaign_id = create_campaign(db, settings, articles=article, segment=segment,
-                                      template=template, subject=subject,
-                                      campaign_key=campaign_key)
+        campaign_id = create_campaign(
+            db,
+            settings,
+            articles=article,
+            segment=segment,
+            template=template,
+            subject=subject,
+            campaign_key=campaign_key,
+        )
     finally:
         db.close()
     console.print(f"Created draft campaign for segment {segment!r}.", highlight=False)
@@ -70,8 +78,11 @@ def send(
         row = service.report(db, campaign_id)
         if row.status == "draft":
             audience = count_segment(db, get_segment(settings.audiences_dir, row.segment))
-            console.print(f"Campaign {campaign_id} “{row.subject}” → segment {row.segment!r}: "
-                          f"{audience:,} recipient(s) now.", highlight=False)
+            console.print(
+                f"Campaign {campaign_id} “{row.subject}” → segment {row.segment!r}: "
+                f"{audience:,} recipient(s) now.",
+                highlight=False,
+            )
             if not yes and sys.stdin.isatty() and not typer.confirm("Send it now?"):
                 raise typer.Exit(EXIT_BAD_INPUT)
         status = service.start_now(db, settings, campaign_id, now=datetime.now(UTC))
@@ -81,16 +92,26 @@ def send(
         ctx = send_context(settings, db)
         pool = dispatcher(settings, ctx)
         events = _event_processor(settings, db)
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
-                      TimeElapsedColumn(), console=console, transient=False) as progress:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
             task = progress.add_task(f"Campaign {campaign_id}", total=None, detail="")
 
             def show(counts: dict[str, int], status: str) -> None:
                 done = sum(v for k, v in counts.items() if k != "pending")
-                progress.update(task, total=sum(counts.values()) or None, completed=done,
-                                detail=f"{status} · " + ", ".join(
-                                    f"{k} {v:,}" for k, v in sorted(counts.items())))
+                progress.update(
+                    task,
+                    total=sum(counts.values()) or None,
+                    completed=done,
+                    detail=f"{status} · "
+                    + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())),
+                )
 
             try:
                 final = drive(ctx, pool, campaign_id, on_progress=show, process_events=events)
@@ -122,11 +143,17 @@ def schedule(
     try:
         when = datetime.fromisoformat(at)
     except ValueError:
-        raise ValidationError(f"{at!r} is not a date and time", where="--at",
-                              fix="write e.g. 2026-12-01T09:00:00-05:00") from None
+        raise ValidationError(
+            f"{at!r} is not a date and time",
+            where="--at",
+            fix="write e.g. 2026-12-01T09:00:00-05:00",
+        ) from None
     if when.tzinfo is None:
-        raise ValidationError("the time has no UTC offset", where="--at",
-                              fix="add the offset, e.g. 2026-12-01T09:00:00-05:00")
+        raise ValidationError(
+            "the time has no UTC offset",
+            where="--at",
+            fix="add the offset, e.g. 2026-12-01T09:00:00-05:00",
+        )
     settings, db = _open()
     try:
         service.schedule(db, settings, campaign_id, at=when.astimezone(UTC))
@@ -169,8 +196,10 @@ def retry_failed(campaign_id: CampaignId) -> None:
         count = service.retry_failed(db, campaign_id)
     finally:
         db.close()
-    console.print(f"{count} failed recipient(s) queued again; run `newsletter campaign send "
-                  f"{campaign_id}` or let the engine send them.")
+    console.print(
+        f"{count} failed recipient(s) queued again; run `newsletter campaign send "
+        f"{campaign_id}` or let the engine send them."
+    )
 
 
 @campaign_app.command("status")
@@ -218,8 +247,14 @@ def list_() -> None:
         db.close()
     table = Table("Id", "Status", "Segment", "Key", "Subject", "Created")
     for row in rows:
-        table.add_row(str(row.id), row.status, row.segment, row.key, row.subject,
-                      f"{row.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            str(row.id),
+            row.status,
+            row.segment,
+            row.key,
+            row.subject,
+            f"{row.created_at:%Y-%m-%d %H:%M}",
+        )
     console.print(table)
 
 

@@ -44,3 +44,35 @@ def lists_list() -> None:
             f"{row.created_at:%Y-%m-%d}",
         )
     console.print(table)
+
+
+@lists_app.command("add")
+def lists_add(
+    name: Annotated[str, typer.Argument(help="List name.")],
+    email: Annotated[str, typer.Argument(help="An existing, active subscriber.")],
+    consent: Annotated[str, typer.Option("--consent", help="The exact consent wording.")],
+) -> None:
+    """Add an existing subscriber to a single opt-in list, with their consent."""
+    from newsletter.cli.subscribers import staff_user
+    from newsletter.services.subscribers import add_to_list
+
+    with open_database() as db:
+        add_to_list(db, email, name, consent_text=consent, staff_user=staff_user())
+    console.print(f"{email} is on {name!r}.", markup=False, highlight=False)
+
+
+@lists_app.command("remove")
+def lists_remove(
+    name: Annotated[str, typer.Argument(help="List name.")],
+    email: Annotated[str, typer.Argument(help="The subscriber's address.")],
+) -> None:
+    """Take a subscriber off one list (recorded as a withdrawal for that list)."""
+    from newsletter.cli.subscribers import staff_user
+    from newsletter.config import load_settings
+    from newsletter.services.suppressions import unsubscribe
+
+    settings = load_settings()
+    key = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    with open_database(settings) as db:
+        unsubscribe(db, key=key, email=email, source=staff_user(), list_name=name)
+    console.print(f"{email} left {name!r}.", markup=False, highlight=False)

@@ -36,7 +36,7 @@ LastName = Annotated[str | None, typer.Option("--last-name")]
 TimeZone = Annotated[str | None, typer.Option("--time-zone", help="IANA zone, America/New_York.")]
 
 
-def _staff() -> str:
+def staff_user() -> str:
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -84,7 +84,7 @@ def add(
     settings, key = _key()
     with open_database(settings) as db:
         _id, status = subscribers.add_subscriber(
-            db, key=key, email=email, consent_text=consent, staff_user=_staff(),
+            db, key=key, email=email, consent_text=consent, staff_user=staff_user(),
             list_name=list_name, consent_confirmed=consent_confirmed, first_name=first_name,
             last_name=last_name, time_zone=time_zone, tags=tag or (), topics=topic or (),
             attributes=_attrs(attr), specs=declared_attributes(settings.audiences_dir),
@@ -93,7 +93,7 @@ def add(
         if status == "pending" and list_name:
             outcome = double_opt_in.request_confirmation(
                 db, settings, email=email, list_name=list_name, consent_text=consent,
-                source=f"staff:{_staff()}", first_name=first_name,
+                source=f"staff:{staff_user()}", first_name=first_name,
             )  # fmt: skip
             if outcome.sent:
                 _say(f"Confirmation email written to {outcome.eml_path}.")
@@ -153,7 +153,7 @@ def import_csv(
         summary = imports.import_subscribers(
             db, file, key=key, list_name=list_name, consent_text=consent or "",
             specs=declared_attributes(settings.audiences_dir), consent_confirmed=consent_confirmed,
-            encoding=encoding, delimiter=delimiter, rejects_path=rejects, staff_user=_staff(),
+            encoding=encoding, delimiter=delimiter, rejects_path=rejects, staff_user=staff_user(),
             progress_cb=lambda done, total: progress.update(task, completed=done, total=total),
         )  # fmt: skip
     if summary.ignored_columns:
@@ -193,7 +193,7 @@ def unsubscribe(email: Email, list_name: ListName = None) -> None:
     settings, key = _key()
     with open_database(settings) as db:
         suppression_service.unsubscribe(
-            db, key=key, email=email, source=_staff(), list_name=list_name
+            db, key=key, email=email, source=staff_user(), list_name=list_name
         )
     _say(f"Unsubscribed {email}" + (f" from {list_name}." if list_name else " (suppressed)."))
 
@@ -204,7 +204,7 @@ def resubscribe(email: Email, consent: Consent, list_name: ListName = None) -> N
     settings, key = _key()
     with open_database(settings) as db:
         suppression_service.resubscribe(
-            db, key=key, email=email, consent_text=consent, source=_staff(), list_name=list_name
+            db, key=key, email=email, consent_text=consent, source=staff_user(), list_name=list_name
         )
     _say(f"Resubscribed {email}.")
 
@@ -230,7 +230,7 @@ def erase(
         raise typer.Abort()
     settings, key = _key()
     with open_database(settings) as db:
-        privacy.erase_subscriber(db, key=key, email=email, source=f"staff:{_staff()}")
+        privacy.erase_subscriber(db, key=key, email=email, source=f"staff:{staff_user()}")
     _say(f"Erased {email}; a hashed suppression keeps the address from being mailed again.")
 
 

@@ -42,3 +42,8 @@ class DeliveryBackend(Protocol):
     max_batch: int  # the largest batch one call may carry
 
     def send(self, batch: OutgoingBatch) -> ProviderResult: ...
+
+    def request_test_event(self) -> bool:
+        """Ask the provider to post a test event to our webhook (proof the feed flows, used
+        before re-sending an unknown batch on a quiet system); False if unsupported."""
+        ...

@@ -25,6 +25,7 @@ def build_message(batch: OutgoingBatch, recipient: OutgoingRecipient) -> EmailMe
     message["List-Unsubscribe"] = f"<{recipient.list_unsubscribe}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(apply_substitutions(batch.text, values), cte="quoted-printable")
-    message.add_alternative(apply_substitutions(batch.html, values), subtype="html",
-                            cte="quoted-printable")
+    message.add_alternative(
+        apply_substitutions(batch.html, values), subtype="html", cte="quoted-printable"
+    )
     return message

@@ -89,19 +89,30 @@ class SendGridBackend:
         try:
             response = self._client().client.mail.send.post(request_body=payload)
         except HTTPError as exc:
-            body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else str(
-                exc.body or ""
+            body = (
+                exc.body.decode("utf-8", "replace")
+                if isinstance(exc.body, bytes)
+                else str(exc.body or "")
             )
-            return ProviderResult(status=exc.status_code, headers=_headers(exc.headers),
-                                  body=body)
+            return ProviderResult(status=exc.status_code, headers=_headers(exc.headers), body=body)
         except urllib.error.URLError as exc:
             return _transport_failure(exc.reason)
-        except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException,
-                OSError) as exc:
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
             return _transport_failure(exc)
         headers = _headers(response.headers)
-        return ProviderResult(status=response.status_code, headers=headers,
-                              message_id=headers.get("x-message-id"))
+        return ProviderResult(
+            status=response.status_code, headers=headers, message_id=headers.get("x-message-id")
+        )
+
+    def request_test_event(self) -> bool:
+        """POST /v3/user/webhooks/event/test: SendGrid posts a sample event to our webhook."""
+        from python_http_client.exceptions import HTTPError
+
+        try:
+            response = self._client().client.user.webhooks.event.test.post()
+        except (HTTPError, urllib.error.URLError, OSError, http.client.HTTPException):
+            return False
+        return 200 <= response.status_code < 300
 
 
 def _headers(raw: Any) -> dict[str, str]:

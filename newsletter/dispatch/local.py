@@ -17,6 +17,7 @@ class ThreadPoolDispatcher:
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="send")
         self._worker_id = worker_id
         self._running: set[Future[str]] = set()
+        self._failures: list[Exception] = []
         self._lock = threading.Lock()
 
     def submit(self, batch_id: int) -> None:
@@ -28,8 +29,10 @@ class ThreadPoolDispatcher:
     def _run(self, batch_id: int) -> str:
         try:
             return send_batch(self._ctx, batch_id, worker=self._worker_id)
-        except Exception:  # the batch stays claimable or unknown; the next tick retries
+        except Exception as exc:  # the batch stays claimable or unknown; the next tick retries
             log.exception("batch %s failed in the engine; it will be retried", batch_id)
+            with self._lock:
+                self._failures.append(exc)
             return "error"
 
     def _done(self, future: Future[str]) -> None:
@@ -39,6 +42,12 @@ class ThreadPoolDispatcher:
     def idle(self) -> bool:
         with self._lock:
             return not self._running
+
+    def check(self) -> None:
+        with self._lock:
+            failures, self._failures = self._failures, []
+        if failures:
+            raise failures[0]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

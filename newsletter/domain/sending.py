@@ -12,8 +12,8 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from email.utils import parsedate_to_datetime
+from enum import StrEnum
 from typing import Literal
 
 

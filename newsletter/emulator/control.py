@@ -109,17 +109,25 @@ def control(
 _SUPPRESSION = re.compile(r"^/v3/suppression/(" + "|".join(LISTS) + r")(?:/([^/]+))?/?$")
 _GLOBAL = re.compile(r"^/v3/asm/suppressions/global(?:/([^/]+))?/?$")
 _SIGNED = re.compile(r"^/v3/user/webhooks/event/settings/signed(?:/([^/]+))?/?$")
+_TEST_EVENT = "/v3/user/webhooks/event/test"
 
 
 def v3(emu: Emulator, method: str, path: str, query: dict[str, list[str]], raw: bytes,
        authorization: str | None) -> Reply:  # fmt: skip
     m_sup, m_glob, m_signed = _SUPPRESSION.match(path), _GLOBAL.match(path), _SIGNED.match(path)
-    if not (m_sup or m_glob or m_signed):
+    test_event = path.rstrip("/") == _TEST_EVENT
+    if not (m_sup or m_glob or m_signed or test_event):
         return error_reply(404, "not found")
     denied = _auth(emu, authorization)
     if denied is not None:
         return denied
     now = int(emu.clock.now())
+    if test_event:
+        # SendGrid posts one sample event to the configured URL: proof the feed is flowing.
+        if method != "POST":
+            return error_reply(405, "method not allowed")
+        emu.inject_event("processed", {"email": "example@test.com"})
+        return Reply(204, {}, b"")
     if m_signed:
         if method not in ("GET", "PATCH"):
             return error_reply(405, "method not allowed")

@@ -228,8 +228,7 @@ class Emulator:
             return self._note(error_reply(400, "Bad Request"))
         # 6. credits and sender identity
         sandbox = is_sandbox(body)
-        n_recipients = count_recipients(body)
-        if not sandbox and self.credits is not None and n_recipients > self.credits:
+        if not sandbox and self.credits is not None and count_recipients(body) > self.credits:
             return self._note(error_reply(401, M_CREDITS))
         if not self._sender_verified(body):
             return self._note(error_reply(403, M_UNVERIFIED, "from"))
@@ -237,26 +236,30 @@ class Emulator:
         errors = validate(body, self.config, self.clock.now(), self.faults.plan.reject_regex)
         if errors:
             reply = Reply(400, {"Content-Type": "application/json"}, error_body(errors))
-            return self._note(reply, n_recipients, errors=len(errors))
+            return self._note(reply, count_recipients(body), errors=len(errors))
         # 8. accept
         if sandbox:
+            n_recipients = count_recipients(body)
             with self._lock:
                 self.stats["sandbox_requests"] += 1
                 self.sandbox.append({"time": self.clock.now(), "recipients": n_recipients})
             return self._note(Reply(200, rl_headers), n_recipients, sandbox=True)
-        return self._accept(key, raw, body, n_recipients, fault, rl_headers)
+        return self._accept(key, raw, body, fault, rl_headers)
 
-    def _accept(self, key: str, raw: bytes, body: dict, n: int, fault: Fault | None,
+    def _accept(self, key: str, raw: bytes, body: dict, fault: Fault | None,
                 rl_headers: dict[str, str]) -> Reply:  # fmt: skip
         xmid = new_message_id()
         now = self.clock.now()
+        n = count_recipients(body) if self.credits is not None else 0
         with self._lock:
-            if self.credits is not None:
-                if n > self.credits:
-                    return self._note(error_reply(401, M_CREDITS))
-                self.credits -= n
-            self.seq += 1
-            seq = self.seq
+            no_credit = self.credits is not None and n > self.credits
+            if not no_credit:
+                if self.credits is not None:
+                    self.credits -= n
+                self.seq += 1
+                seq = self.seq
+        if no_credit:  # another request took the last credits since the step-6 check
+            return self._note(error_reply(401, M_CREDITS))
         fingerprint = hashlib.sha256(key.encode()).hexdigest()[:12]
         record, total = build_record(
             seq, xmid, now, fingerprint, raw, body, self.config.full_bodies
@@ -266,7 +269,7 @@ class Emulator:
             self.stats["accepted_requests"] += 1
             self.stats["accepted_recipients"] += total
         if self.webhook.url:
-            self._queue_events(xmid, int(now), body)
+            self._queue_events(xmid, int(now), body, total)
         reply = Reply(202, {"X-Message-Id": xmid, **rl_headers})
         if fault is not None and fault.action in ("timeout_after_accept", "reset_after_accept"):
             reply.action = fault.action
@@ -275,7 +278,7 @@ class Emulator:
                 self.stats["faults_injected"] += 1
         return self._note(reply, total, seq=seq, x_message_id=xmid)
 
-    def _queue_events(self, xmid: str, now: int, body: dict) -> None:
+    def _queue_events(self, xmid: str, now: int, body: dict, recipients: int) -> None:
         dropped: dict[tuple[int, int], str] = {}
         if any(self.suppressions.counts().values()):
             settings = body.get("mail_settings")
@@ -287,7 +290,7 @@ class Emulator:
                         if reason:
                             dropped[(p_index, r)] = reason
                         r += 1
-        job = AcceptedJob(xmid, now, body, dropped)
+        job = AcceptedJob(xmid, now, body, recipients, dropped)
         self.webhook.enqueue(expand(job, self.suppressions))
 
     # -- injected events -----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
 from typing import Any
 
+from newsletter.emulator.rules import only_strings
 from newsletter.emulator.suppressions import Suppressions
 
 RESERVED_EVENT_KEYS = frozenset(
@@ -38,6 +39,7 @@ class AcceptedJob:
     x_message_id: str
     time: int
     body: dict
+    recipients: int
     dropped: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
@@ -53,6 +55,8 @@ def make_event(event: str, email: str, ts: int, extra: dict[str, Any] | None = N
 
 
 def _scripted(email: str) -> str | None:
+    if "+" not in email:
+        return None
     local = email.split("@", 1)[0].lower()
     for prefix in ("bounce+", "blocked+", "defer+"):
         if local.startswith(prefix):
@@ -71,7 +75,10 @@ def encode_event(event: dict[str, Any], not_before: float = 0) -> Encoded:
 
 def _fragment(fields: dict[str, Any]) -> str:
     """`"k":v,` for every field: a JSON object body to splice into events."""
-    return "".join(f"{_enc(k)}:{_enc(v)}," for k, v in fields.items())
+    if only_strings(fields.values()):
+        esc = encode_basestring_ascii
+        return "".join([f"{esc(k)}:{esc(v)}," for k, v in fields.items()])
+    return "".join([f"{_enc(k)}:{_enc(v)}," for k, v in fields.items()])
 
 
 def expand(job: AcceptedJob, suppressions: Suppressions) -> list[Encoded]:
@@ -90,9 +97,7 @@ def expand(job: AcceptedJob, suppressions: Suppressions) -> list[Encoded]:
     if cats:
         head += f'"category":{_enc(cats)},'
     pool_frag = f'"pool":{_enc({"name": pool, "id": 1})},' if pool else ""
-    n_ids = 2 * sum(
-        len(p.get(k) or ()) for p in body["personalizations"] for k in ("to", "cc", "bcc")
-    )
+    n_ids = 2 * job.recipients
     ids = base64.urlsafe_b64encode(os.urandom(17 * n_ids)).decode("ascii")  # 22+ chars each
     k = 0
     out: list[Encoded] = []

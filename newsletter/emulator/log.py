@@ -106,10 +106,13 @@ def build_record(
     pers_out = []
     total = 0
     for p_index, pers in enumerate(body["personalizations"]):
-        n = sum(len(pers.get(k) or ()) for k in ("to", "cc", "bcc"))
+        n = len(pers.get("to") or ()) + len(pers.get("cc") or ()) + len(pers.get("bcc") or ())
         total += n
         entry = dict(pers)
-        entry["sg_message_ids"] = [sg_message_id(x_message_id, p_index, r) for r in range(n)]
+        prefix = f"{x_message_id}.emulator-{p_index}-"
+        entry["sg_message_ids"] = (
+            [f"{prefix}0.0"] if n == 1 else [f"{prefix}{r}.0" for r in range(n)]
+        )
         if full_bodies:
             entry["rendered"] = render(template, pers)
         pers_out.append(entry)

@@ -25,7 +25,10 @@ from newsletter.emulator.rules import (
     check_custom_args,
     check_headers,
     check_send_at,
+    headers_fast_ok,
+    only_strings,
     strings_size,
+    within,
 )
 
 
@@ -121,23 +124,28 @@ def check_personalizations(
         if "from" in p:
             check_address_obj(p["from"], f"personalizations.{i}.from", errors, M_FROM_INVALID)
         headers = p.get("headers")
-        if headers is not None:
+        if headers is not None and not headers_fast_ok(headers):
             check_headers(headers, f"personalizations.{i}.headers", errors)
         subs = p.get("substitutions")
         if subs is not None:
-            if type(subs) is not dict or not all(type(v) is str for v in subs.values()):
+            if type(subs) is not dict or not only_strings(subs.values()):
                 err((f"personalizations.{i}.substitutions", M_SUBS_TYPE))
             elif len(subs) > max_keys:
                 err((f"personalizations.{i}.substitutions", f"At most {max_keys} substitutions."))
-            elif strings_size(subs) > max_sub_bytes:
+            elif not within(subs, max_sub_bytes):
                 err((f"personalizations.{i}.substitutions", f"Over {max_sub_bytes} bytes."))
         args = p.get("custom_args")
         if args is not None:
-            field = f"personalizations.{i}.custom_args"
-            if check_custom_args(args, field, errors):
-                size = strings_size({**top_args, **args}) if top_size else strings_size(args)
-                if size > max_args:
-                    err((field, f"Merged custom_args exceed {max_args} bytes."))
+            if type(args) is dict and args and only_strings(args.values()):
+                if not within({**top_args, **args} if top_size else args, max_args):
+                    err(
+                        (
+                            f"personalizations.{i}.custom_args",
+                            f"Merged custom_args exceed {max_args} bytes.",
+                        )
+                    )
+            else:
+                check_custom_args(args, f"personalizations.{i}.custom_args", errors)
         if "send_at" in p:
             check_send_at(p["send_at"], f"personalizations.{i}.send_at", now, errors)
         dtd = p.get("dynamic_template_data")

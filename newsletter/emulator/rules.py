@@ -90,26 +90,47 @@ def utf8_len(s: str) -> int:
     return len(s) if s.isascii() else len(s.encode("utf-8", "surrogatepass"))
 
 
+_STR_ONLY = frozenset((str,))
+
+
+def only_strings(values: Any) -> bool:
+    """All values are exactly `str` (C-level: no Python call per item)."""
+    return set(map(type, values)) <= _STR_ONLY
+
+
 def strings_size(d: dict) -> int:
-    """UTF-8 bytes of all keys and string values (two C-level joins, no per-item calls)."""
-    keys = "".join(d)
-    values = "".join(v for v in d.values() if isinstance(v, str))
-    return utf8_len(keys) + utf8_len(values)
+    """UTF-8 bytes of all keys and string values."""
+    values = (
+        d.values() if only_strings(d.values()) else [v for v in d.values() if isinstance(v, str)]
+    )
+    return utf8_len("".join(d)) + utf8_len("".join(values))
 
 
-_GOOD_HEADER_KEYS: dict[str, str] = {}  # valid, non-reserved names seen before → lower case
+def within(d: dict, max_bytes: int) -> bool:
+    """`strings_size(d) <= max_bytes` for a dict of strings, usually without encoding: UTF-8
+    needs at most 4 bytes per character."""
+    chars = len("".join(d)) + len("".join(d.values()))
+    return chars * 4 <= max_bytes or strings_size(d) <= max_bytes
+
+
+# Valid, non-reserved header names seen before, pairwise distinct ignoring case, so a request
+# whose names are all in here has no (case-insensitive) duplicate either.
+_GOOD_HEADER_KEYS: set[str] = set()
+_GOOD_HEADER_LOWER: set[str] = set()
+
+
+def headers_fast_ok(value: Any) -> bool:
+    return (
+        type(value) is dict and _GOOD_HEADER_KEYS.issuperset(value) and only_strings(value.values())
+    )
 
 
 def check_headers(value: Any, field: str, errors: list[Error]) -> None:
     if not isinstance(value, dict):
         errors.append((field, "Headers must be an object of header names to string values."))
         return
-    if len(value) <= 8 and all(
-        _GOOD_HEADER_KEYS.get(k) and isinstance(v, str) for k, v in value.items()
-    ):
-        lows = [_GOOD_HEADER_KEYS[k] for k in value]
-        if len(set(lows)) == len(lows):
-            return  # fast path: known-good names, string values, no duplicates
+    if headers_fast_ok(value):
+        return
     seen: set[str] = set()
     for key, val in value.items():
         low = key.lower()
@@ -119,8 +140,9 @@ def check_headers(value: Any, field: str, errors: list[Error]) -> None:
             errors.append((field, f"The header {key!r} is reserved and cannot be set."))
         elif low in seen:
             errors.append((field, f"Duplicate header {key!r}."))
-        elif len(_GOOD_HEADER_KEYS) < 1024:
-            _GOOD_HEADER_KEYS[key] = low
+        elif len(_GOOD_HEADER_KEYS) < 1024 and low not in _GOOD_HEADER_LOWER:
+            _GOOD_HEADER_KEYS.add(key)
+            _GOOD_HEADER_LOWER.add(low)
         if not isinstance(val, str):
             errors.append((field, f"The value of header {key!r} must be a string."))
         seen.add(low)
@@ -130,7 +152,7 @@ def check_custom_args(value: Any, field: str, errors: list[Error]) -> bool:
     if not isinstance(value, dict) or not value:
         errors.append((field, "custom_args must be a non-empty object of string values."))
         return False
-    if not all(isinstance(v, str) for v in value.values()):
+    if not only_strings(value.values()):
         errors.append((field, "custom_args values must be strings."))
         return False
     return True

@@ -14,6 +14,7 @@ import socket
 import struct
 import tempfile
 import threading
+import time
 import traceback
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,8 +31,10 @@ _DRAIN_LIMIT = 256 * 1024 * 1024  # beyond this an oversized body is not read, t
 
 
 class _Server(ThreadingHTTPServer):
-    daemon_threads = False  # joined on close, so tests end with no stray threads
-    block_on_close = True
+    # Daemon handler threads (a forgotten server never blocks interpreter exit); `close`
+    # still waits for every connection's handler to finish.
+    daemon_threads = True
+    block_on_close = False
     allow_reuse_address = True
 
     def __init__(self, port: int, emulator: Emulator) -> None:
@@ -44,12 +47,18 @@ class _Server(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:  # quiet on resets
         pass
 
-    def close_connections(self) -> None:
-        with self.conn_lock:
-            conns = list(self.connections)
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
+    def close_connections(self, timeout: float = 10.0) -> None:
+        """Wake every handler blocked on its socket, then wait until all have finished."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.conn_lock:
+                conns = list(self.connections)
+            if not conns:
+                return
+            for conn in conns:
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            time.sleep(0.01)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -220,8 +229,8 @@ class EmulatorHandle:
             return
         self._server.stopping.set()
         self._server.shutdown()
-        self._server.close_connections()
-        self._server.server_close()  # joins handler threads
+        self._server.server_close()  # no new connections
+        self._server.close_connections()  # and the open ones are finished
         self._thread.join(timeout=10)
         self.emulator.close()
         if self._tmpdir:

@@ -67,8 +67,7 @@ class WebhookReceiver:
                 self.end_headers()
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = False
-        self._server.block_on_close = True
+        self._server.daemon_threads = True  # never blocks interpreter exit; close() waits
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/sendgrid/events"
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05}, daemon=True)  # fmt: skip
@@ -101,9 +100,12 @@ class WebhookReceiver:
         self._server.shutdown()
         with self._cond:
             conns = list(self._conns)
-        for conn in conns:  # idle keep-alive connections would otherwise block the join
+        for conn in conns:  # wake handlers blocked on idle keep-alive connections
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+        deadline = time.monotonic() + 5
+        while self._conns and time.monotonic() < deadline:
+            time.sleep(0.01)
         self._server.server_close()
         self._thread.join(timeout=5)
 

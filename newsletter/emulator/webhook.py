@@ -24,6 +24,7 @@ from newsletter.emulator.config import WebhookConfig
 from newsletter.emulator.events import Encoded, new_event_id
 from newsletter.emulator.faults import Faults
 
+_KEEP_BODIES = 50
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 
@@ -129,18 +130,18 @@ class WebhookDispatcher:
         mono, epoch = time.monotonic(), self.clock()
         max_events, max_bytes = self.config.batch_max_events, self.config.batch_max_bytes
         batch: list[_Pending] = []
-        size = 2
-
-        def fits(p: _Pending) -> bool:
-            nonlocal size
-            size += len(p.raw) + 1
-            return not batch or (len(batch) < max_events and size <= max_bytes)
-
+        size = 2  # "[" and "]"; each event adds its length and a comma
         if self._later:
             keep: list[_Pending] = []
             for p in self._later:
-                if (ignore_due or p.due <= mono) and p.not_before <= epoch and fits(p):
+                n = len(p.raw) + 1
+                if (
+                    (ignore_due or p.due <= mono)
+                    and p.not_before <= epoch
+                    and (not batch or (len(batch) < max_events and size + n <= max_bytes))
+                ):
                     batch.append(p)
+                    size += n
                 else:
                     keep.append(p)
             self._later = keep
@@ -149,14 +150,14 @@ class WebhookDispatcher:
             p = queue[0]
             if not ignore_due and p.due > mono:
                 break
-            queue.popleft()
             if p.not_before > epoch:
-                self._later.append(p)
-            elif fits(p):
-                batch.append(p)
-            else:
-                queue.appendleft(p)
+                self._later.append(queue.popleft())
+                continue
+            n = len(p.raw) + 1
+            if batch and size + n > max_bytes:
                 break
+            batch.append(queue.popleft())
+            size += n
         if batch and self.faults.plan.webhook.shuffle:
             random.Random(self.faults.rng.random()).shuffle(batch)
         return batch
@@ -217,6 +218,8 @@ class WebhookDispatcher:
             self._retry(batch)
         self.deliveries.append(record)
         del self.deliveries[: -self.config.keep_deliveries]
+        if len(self.deliveries) > _KEEP_BODIES:  # bodies of older posts are dropped (memory)
+            self.deliveries[-_KEEP_BODIES - 1].pop("body", None)
         return ok
 
     def flush(self) -> dict[str, int]:

@@ -70,40 +70,55 @@ def create_campaign(
     now = now or datetime.now(UTC)
     get_segment(settings.audiences_dir, segment)  # NotFound / ValidationError with file+line
     loaded = [load_article(path) for path in articles]
-    compiled = compile_email(loaded, settings, template=template, campaign_key=campaign_key,
-                             subject=subject, today=now.date())
+    compiled = compile_email(
+        loaded,
+        settings,
+        template=template,
+        campaign_key=campaign_key,
+        subject=subject,
+        today=now.date(),
+    )
     with db.write() as conn:
-        return campaign_store.insert_campaign(conn, {
-            "key": compiled.campaign_key,
-            "status": CampaignStatus.DRAFT.value,
-            "template": template,
-            "segment": segment,
-            "subject": compiled.subject,
-            "preheader": compiled.preheader,
-            "sender_name": compiled.sender_name,
-            "sender_email": compiled.sender_email,
-            "reply_to": compiled.reply_to,
-            "articles_json": json.dumps([dataclasses.asdict(a) for a in loaded], default=str),
-            "html": compiled.html.source,
-            "text": compiled.text.source,
-            "links_json": json.dumps([dataclasses.asdict(link) for link in compiled.links]),
-            "batch_size": settings.batch_size,
-            "unknown_policy": settings.effective_unknown_policy,
-            "scheduled_at": scheduled_at,
-            "late_send_window_s": settings.late_send_window_s,
-            "to_send": 0,
-            "created_at": now,
-        })
+        return campaign_store.insert_campaign(
+            conn,
+            {
+                "key": compiled.campaign_key,
+                "status": CampaignStatus.DRAFT.value,
+                "template": template,
+                "segment": segment,
+                "subject": compiled.subject,
+                "preheader": compiled.preheader,
+                "sender_name": compiled.sender_name,
+                "sender_email": compiled.sender_email,
+                "reply_to": compiled.reply_to,
+                "articles_json": json.dumps([dataclasses.asdict(a) for a in loaded], default=str),
+                "html": compiled.html.source,
+                "text": compiled.text.source,
+                "links_json": json.dumps([dataclasses.asdict(link) for link in compiled.links]),
+                "batch_size": settings.batch_size,
+                "unknown_policy": settings.effective_unknown_policy,
+                "scheduled_at": scheduled_at,
+                "late_send_window_s": settings.late_send_window_s,
+                "to_send": 0,
+                "created_at": now,
+            },
+        )
 
 
 def compiled_email(row: Any, settings: Settings) -> CompiledEmail:
     """The stored email of a campaign, ready to personalise (never recompiled)."""
     return CompiledEmail(
-        template=row.template, subject=row.subject, preheader=row.preheader,
-        sender_name=row.sender_name, sender_email=row.sender_email, reply_to=row.reply_to,
-        html=FillableText(row.html), text=FillableText(row.text),
+        template=row.template,
+        subject=row.subject,
+        preheader=row.preheader,
+        sender_name=row.sender_name,
+        sender_email=row.sender_email,
+        reply_to=row.reply_to,
+        html=FillableText(row.html),
+        text=FillableText(row.text),
         links=tuple(Link(**link) for link in json.loads(row.links_json)),
-        campaign_key=row.key, unsubscribe_url=f"{settings.public_url}/u/{UNSUBSCRIBE_TOKEN}",
+        campaign_key=row.key,
+        unsubscribe_url=f"{settings.public_url}/u/{UNSUBSCRIBE_TOKEN}",
         first_name_fallback=settings.first_name_fallback,
     )
 
@@ -128,8 +143,13 @@ def start_now(db: Database, settings: Settings, campaign_id: int, *, now: dateti
     if row.status == CampaignStatus.DRAFT.value:
         preflight(row, settings)
         with db.write() as conn:
-            campaign_store.transition(conn, campaign_id, CampaignStatus.SCHEDULED,
-                                      only_from=[CampaignStatus.DRAFT.value], scheduled_at=now)
+            campaign_store.transition(
+                conn,
+                campaign_id,
+                CampaignStatus.SCHEDULED,
+                only_from=[CampaignStatus.DRAFT.value],
+                scheduled_at=now,
+            )
     with db.read() as conn:
         return str(campaign_store.get_campaign(conn, campaign_id).status)
 
@@ -139,10 +159,17 @@ def schedule(db: Database, settings: Settings, campaign_id: int, *, at: datetime
         row = campaign_store.get_campaign(conn, campaign_id)
     preflight(row, settings)
     with db.write() as conn:
-        if not campaign_store.transition(conn, campaign_id, CampaignStatus.SCHEDULED,
-                                         only_from=[CampaignStatus.DRAFT.value], scheduled_at=at):
-            raise ValidationError(f"campaign {campaign_id} is {row.status}, not a draft",
-                                  fix="only drafts can be scheduled")
+        if not campaign_store.transition(
+            conn,
+            campaign_id,
+            CampaignStatus.SCHEDULED,
+            only_from=[CampaignStatus.DRAFT.value],
+            scheduled_at=at,
+        ):
+            raise ValidationError(
+                f"campaign {campaign_id} is {row.status}, not a draft",
+                fix="only drafts can be scheduled",
+            )
 
 
 def pause(db: Database, campaign_id: int, *, reason: str = "paused by a person") -> None:
@@ -150,34 +177,50 @@ def pause(db: Database, campaign_id: int, *, reason: str = "paused by a person")
 
 
 def resume(db: Database, campaign_id: int) -> None:
-    _change(db, campaign_id, CampaignStatus.SENDING, only_from=[CampaignStatus.PAUSED.value],
-            pause_reason=None)
+    _change(
+        db,
+        campaign_id,
+        CampaignStatus.SENDING,
+        only_from=[CampaignStatus.PAUSED.value],
+        pause_reason=None,
+    )
 
 
 def cancel(db: Database, campaign_id: int, *, now: datetime) -> None:
     """Stop for good: batches not yet in flight and their recipients are cancelled."""
     with db.write() as conn:
-        if not campaign_store.transition(conn, campaign_id, CampaignStatus.CANCELLED,
-                                         finished_at=now):
+        if not campaign_store.transition(
+            conn, campaign_id, CampaignStatus.CANCELLED, finished_at=now
+        ):
             row = campaign_store.get_campaign(conn, campaign_id)
-            raise ValidationError(f"campaign {campaign_id} is {row.status}",
-                                  fix="only campaigns that have not ended can be cancelled")
+            raise ValidationError(
+                f"campaign {campaign_id} is {row.status}",
+                fix="only campaigns that have not ended can be cancelled",
+            )
         conn.execute(
             update(send_batches)
-            .where(send_batches.c.campaign_id == campaign_id,
-                   send_batches.c.status.in_((BatchStatus.PENDING.value,
-                                              BatchStatus.RETRY_WAIT.value)))
+            .where(
+                send_batches.c.campaign_id == campaign_id,
+                send_batches.c.status.in_(
+                    (BatchStatus.PENDING.value, BatchStatus.RETRY_WAIT.value)
+                ),
+            )
             .values(status=BatchStatus.CANCELLED.value)
         )
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.campaign_id == campaign_id,
-                   deliveries.c.status == DeliveryStatus.PENDING.value,
-                   ~deliveries.c.batch_seq.in_(
-                       select(send_batches.c.seq).where(
-                           send_batches.c.campaign_id == campaign_id,
-                           send_batches.c.status.in_((BatchStatus.IN_FLIGHT.value,
-                                                      BatchStatus.UNKNOWN.value)))))
+            .where(
+                deliveries.c.campaign_id == campaign_id,
+                deliveries.c.status == DeliveryStatus.PENDING.value,
+                ~deliveries.c.batch_seq.in_(
+                    select(send_batches.c.seq).where(
+                        send_batches.c.campaign_id == campaign_id,
+                        send_batches.c.status.in_(
+                            (BatchStatus.IN_FLIGHT.value, BatchStatus.UNKNOWN.value)
+                        ),
+                    )
+                ),
+            )
             .values(status=DeliveryStatus.CANCELLED.value)
         )
 
@@ -187,45 +230,78 @@ def retry_failed(db: Database, campaign_id: int) -> int:
     with db.write() as conn:
         row = campaign_store.get_campaign(conn, campaign_id)
         if row.status != CampaignStatus.SENT_WITH_ERRORS.value:
-            raise ValidationError(f"campaign {campaign_id} is {row.status}",
-                                  fix="retry-failed applies to campaigns sent with errors")
-        failed = list(conn.scalars(
-            select(deliveries.c.id).where(deliveries.c.campaign_id == campaign_id,
-                                          deliveries.c.status == DeliveryStatus.FAILED.value)
-            .order_by(deliveries.c.subscriber_id)))
-        top = conn.scalar(select(func.max(send_batches.c.seq))
-                          .where(send_batches.c.campaign_id == campaign_id)) or 0
+            raise ValidationError(
+                f"campaign {campaign_id} is {row.status}",
+                fix="retry-failed applies to campaigns sent with errors",
+            )
+        failed = list(
+            conn.scalars(
+                select(deliveries.c.id)
+                .where(
+                    deliveries.c.campaign_id == campaign_id,
+                    deliveries.c.status == DeliveryStatus.FAILED.value,
+                )
+                .order_by(deliveries.c.subscriber_id)
+            )
+        )
+        top = (
+            conn.scalar(
+                select(func.max(send_batches.c.seq)).where(
+                    send_batches.c.campaign_id == campaign_id
+                )
+            )
+            or 0
+        )
         size = row.batch_size
         for index in range(0, len(failed), size):
             seq = top + 1 + index // size
-            conn.execute(send_batches.insert().values(
-                campaign_id=campaign_id, seq=seq, status=BatchStatus.PENDING.value, attempts=0))
-            conn.execute(update(deliveries)
-                         .where(deliveries.c.id.in_(failed[index:index + size]))
-                         .values(status=DeliveryStatus.PENDING.value, batch_seq=seq,
-                                 last_error=None))
-        campaign_store.transition(conn, campaign_id, CampaignStatus.SENDING,
-                                  only_from=[CampaignStatus.SENT_WITH_ERRORS.value],
-                                  finished_at=None)
+            conn.execute(
+                send_batches.insert().values(
+                    campaign_id=campaign_id, seq=seq, status=BatchStatus.PENDING.value, attempts=0
+                )
+            )
+            conn.execute(
+                update(deliveries)
+                .where(deliveries.c.id.in_(failed[index : index + size]))
+                .values(status=DeliveryStatus.PENDING.value, batch_seq=seq, last_error=None)
+            )
+        campaign_store.transition(
+            conn,
+            campaign_id,
+            CampaignStatus.SENDING,
+            only_from=[CampaignStatus.SENT_WITH_ERRORS.value],
+            finished_at=None,
+        )
         return len(failed)
 
 
-def _change(db: Database, campaign_id: int, target: CampaignStatus,
-            only_from: list[str] | None = None, **values: Any) -> None:
+def _change(
+    db: Database,
+    campaign_id: int,
+    target: CampaignStatus,
+    only_from: list[str] | None = None,
+    **values: Any,
+) -> None:
     with db.write() as conn:
-        if not campaign_store.transition(conn, campaign_id, target, only_from=only_from,
-                                         **values):
+        if not campaign_store.transition(conn, campaign_id, target, only_from=only_from, **values):
             row = campaign_store.get_campaign(conn, campaign_id)
-            raise ValidationError(f"campaign {campaign_id} is {row.status}; cannot become "
-                                  f"{target.value}", fix="see `newsletter campaign status`")
+            raise ValidationError(
+                f"campaign {campaign_id} is {row.status}; cannot become {target.value}",
+                fix="see `newsletter campaign status`",
+            )
 
 
 def report(db: Database, campaign_id: int) -> CampaignReport:
     with db.read() as conn:
         row = campaign_store.get_campaign(conn, campaign_id)
         return CampaignReport(
-            id=row.id, key=row.key, status=row.status, segment=row.segment,
-            subject=row.subject, pause_reason=row.pause_reason, to_send=row.to_send,
+            id=row.id,
+            key=row.key,
+            status=row.status,
+            segment=row.segment,
+            subject=row.subject,
+            pause_reason=row.pause_reason,
+            to_send=row.to_send,
             deliveries=campaign_store.delivery_counts(conn, campaign_id),
             batches=campaign_store.batch_counts(conn, campaign_id),
         )
@@ -233,13 +309,27 @@ def report(db: Database, campaign_id: int) -> CampaignReport:
 
 def list_campaigns(db: Database) -> list[Any]:
     with db.read() as conn:
-        return list(conn.execute(
-            select(campaigns.c.id, campaigns.c.key, campaigns.c.status, campaigns.c.segment,
-                   campaigns.c.subject, campaigns.c.created_at).order_by(campaigns.c.id)))
+        return list(
+            conn.execute(
+                select(
+                    campaigns.c.id,
+                    campaigns.c.key,
+                    campaigns.c.status,
+                    campaigns.c.segment,
+                    campaigns.c.subject,
+                    campaigns.c.created_at,
+                ).order_by(campaigns.c.id)
+            )
+        )
 
 
-def send_test(db: Database, settings: Settings, backend: DeliveryBackend, campaign_id: int,
-              addresses: Sequence[str]) -> None:
+def send_test(
+    db: Database,
+    settings: Settings,
+    backend: DeliveryBackend,
+    campaign_id: int,
+    addresses: Sequence[str],
+) -> None:
     """Send the campaign to a seed list, marked [TEST]; no ledger rows, links inert."""
     if not addresses:
         raise ValidationError("no test address given", fix="pass --to ADDRESS")
@@ -250,23 +340,37 @@ def send_test(db: Database, settings: Settings, backend: DeliveryBackend, campai
     key = settings.signing_keys["a"]
     recipients = []
     for address in valid:
-        recipient = Recipient(None, tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
-                              tokens.sign("click", tokens.new_random_id(), key=key))
-        recipients.append(OutgoingRecipient(
-            email=address, substitutions=compiled.substitutions(recipient),
-            list_unsubscribe=f"{settings.public_url}/u/{recipient.unsubscribe_token}",
-            send_id=tokens.new_random_id()))
+        recipient = Recipient(
+            None,
+            tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
+            tokens.sign("click", tokens.new_random_id(), key=key),
+        )
+        recipients.append(
+            OutgoingRecipient(
+                email=address,
+                substitutions=compiled.substitutions(recipient),
+                list_unsubscribe=f"{settings.public_url}/u/{recipient.unsubscribe_token}",
+                send_id=tokens.new_random_id(),
+            )
+        )
     for index in range(0, len(recipients), backend.max_batch):
         batch = OutgoingBatch(
-            subject=f"[TEST] {compiled.subject}", html=compiled.html.source,
-            text=compiled.text.source, sender_name=compiled.sender_name,
-            sender_email=compiled.sender_email, reply_to=compiled.reply_to,
-            list_id=settings.list_id, recipients=tuple(recipients[index:index + backend.max_batch]))
+            subject=f"[TEST] {compiled.subject}",
+            html=compiled.html.source,
+            text=compiled.text.source,
+            sender_name=compiled.sender_name,
+            sender_email=compiled.sender_email,
+            reply_to=compiled.reply_to,
+            list_id=settings.list_id,
+            recipients=tuple(recipients[index : index + backend.max_batch]),
+        )
         result = backend.send(batch)
         decision = classify(result, live=len(batch.recipients), now=datetime.now(UTC).timestamp())
         if decision.action != Action.ACCEPTED:
-            raise ValidationError(f"the test send was not accepted: {decision.reason}",
-                                  fix="check the delivery settings")
+            raise ValidationError(
+                f"the test send was not accepted: {decision.reason}",
+                fix="check the delivery settings",
+            )
 
 
 def _valid_address(address: str) -> str:
@@ -275,5 +379,4 @@ def _valid_address(address: str) -> str:
     try:
         return validate_email(address)
     except ValueError as exc:
-        raise ValidationError(f"{address!r} is not an email address: {exc}",
-                              where="--to") from None
+        raise ValidationError(f"{address!r} is not an email address: {exc}", where="--to") from None

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 from sqlalchemy import select, true
 
 from newsletter.audiences.attributes import AttributeSpec
-from newsletter.audiences.csv_export import write_subscribers_csv
+from newsletter.audiences.csv_export import FORMULA_PREFIXES, MULTI_VALUE_SEPARATOR, safe_cell
 from newsletter.audiences.segments import Segment
 from newsletter.storage.database import Database
 from newsletter.storage.segment_sql import segment_condition
@@ -34,6 +35,8 @@ BASE_COLUMNS = [
     "topics",
 ]
 PAGE = 5000
+# A cell can only need the `'` prefix if it starts with one of these (csv_export.safe_cell).
+_RISKY_FIRST = frozenset(FORMULA_PREFIXES) | {"'"}
 
 
 def export_subscribers(
@@ -45,56 +48,73 @@ def export_subscribers(
     now: datetime | None = None,
 ) -> int:
     """Write a CSV of every subscriber (or the segment's members); returns the row count."""
-    columns = BASE_COLUMNS + sorted(specs)
-    return write_subscribers_csv(_rows(db, segment, now or datetime.now(UTC)), out, columns)
+    attribute_names = sorted(specs)
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow([safe_cell(c) for c in BASE_COLUMNS + attribute_names])
+    count = 0
+    for row in _rows(db, segment, now or datetime.now(UTC), attribute_names):
+        writer.writerow([safe_cell(c) if c and c[0] in _RISKY_FIRST else c for c in row])
+        count += 1
+    return count
 
 
-def _rows(db: Database, segment: Segment | None, now: datetime) -> Iterator[dict[str, Any]]:
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _rows(
+    db: Database, segment: Segment | None, now: datetime, attribute_names: list[str]
+) -> Iterator[list[str]]:
     """Keyset pages by id: constant memory, short reads, no server-side cursor needed."""
     condition = segment_condition(segment.rule, now=now) if segment is not None else true()
+    columns = [subscribers.c[name] for name in ("id", *BASE_COLUMNS[:6])]
     last_id = 0
     while True:
         with db.read() as conn:
             page = conn.execute(
-                select(subscribers)
+                select(*columns)
                 .where(condition, subscribers.c.id > last_id)
                 .order_by(subscribers.c.id)
                 .limit(PAGE)
             ).all()
             if not page:
                 return
-            first, last_id = page[0].id, page[-1].id
-            names = {
-                "tags": _names(conn, subscriber_tags, tags, "tag_id", first, last_id),
-                "topics": _names(conn, subscriber_topics, topics, "topic_id", first, last_id),
-            }
-            attributes: dict[int, dict[str, Any]] = defaultdict(dict)
-            for row in conn.execute(
-                select(subscriber_attributes).where(
-                    subscriber_attributes.c.subscriber_id.between(first, last_id)
-                )
-            ):
-                value = row.value_text
-                if value is None:
-                    value = row.value_date if row.value_date is not None else row.value_number
-                    if isinstance(value, float) and value.is_integer():
-                        value = int(value)
-                attributes[row.subscriber_id][row.name] = value
-        for row in page:
-            yield {
-                "email": row.email,
-                "first_name": row.first_name,
-                "last_name": row.last_name,
-                "status": row.status,
-                "time_zone": row.time_zone,
-                "signed_up_at": row.signed_up_at.replace(microsecond=0).isoformat(),
-                "tags": names["tags"].get(row.id, []),
-                "topics": names["topics"].get(row.id, []),
-                **attributes.get(row.id, {}),
-            }
+            first, last_id = page[0][0], page[-1][0]
+            tag_names = _names(conn, subscriber_tags, tags, "tag_id", first, last_id)
+            topic_names = _names(conn, subscriber_topics, topics, "topic_id", first, last_id)
+            attributes: dict[int, dict[str, str]] = defaultdict(dict)
+            query = select(
+                subscriber_attributes.c.subscriber_id,
+                subscriber_attributes.c.name,
+                subscriber_attributes.c.value_text,
+                subscriber_attributes.c.value_number,
+                subscriber_attributes.c.value_date,
+            ).where(subscriber_attributes.c.subscriber_id.between(first, last_id))
+            for sid, name, text, number, day in conn.execute(query):
+                value = text if text is not None else day if day is not None else number
+                attributes[sid][name] = _text(value)
+        for sid, email, first_name, last_name, status, zone, signed_up in page:
+            values = attributes.get(sid, {})
+            yield [
+                email,
+                first_name or "",
+                last_name or "",
+                status,
+                zone or "",
+                signed_up.replace(microsecond=0).isoformat(),
+                tag_names.get(sid, ""),
+                topic_names.get(sid, ""),
+                *(values.get(name, "") for name in attribute_names),
+            ]
 
 
-def _names(conn, link, table, key, first: int, last: int) -> dict[int, list[str]]:
+def _names(conn, link, table, key, first: int, last: int) -> dict[int, str]:
     found: dict[int, list[str]] = defaultdict(list)
     query = (
         select(link.c.subscriber_id, table.c.name)
@@ -104,4 +124,4 @@ def _names(conn, link, table, key, first: int, last: int) -> dict[int, list[str]
     )
     for sid, name in conn.execute(query):
         found[sid].append(name)
-    return found
+    return {sid: MULTI_VALUE_SEPARATOR.join(names) for sid, names in found.items()}

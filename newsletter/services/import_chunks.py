@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +15,6 @@ from newsletter.domain.subscribers import (
     ConsentEvent,
     ConsentMethod,
     SubscriberStatus,
-    email_hash,
 )
 from newsletter.storage.audience_queries import chunked, name_ids
 from newsletter.storage.bulk import bulk_insert, lookup
@@ -47,6 +46,7 @@ class ChunkContext:
     staff_user: str
     kinds: Mapping[str, str]  # attribute name → text | number | date | boolean
     now: datetime
+    hasher: Callable[[str], str]  # email_hasher(key), built once per import
 
 
 def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) -> dict[str, int]:
@@ -55,7 +55,8 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) 
     for row in rows:  # the reader drops in-file duplicates; keep the last one if any slip by
         by_email[row.email] = row
     counts = {"added": 0, "updated": 0, "unchanged": len(rows) - len(by_email), "skipped": 0}
-    hashes = {email: email_hash(ctx.key, email) for email in by_email}
+    hasher = ctx.hasher
+    hashes = {email: hasher(email) for email in by_email}
     suppressed = {
         r[0]
         for r in lookup(
@@ -89,9 +90,9 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) 
     counts["unchanged"] += len(changed) - len(updated_ids)
     source = f"import:{ctx.batch_id}" + (":consent-confirmed" if ctx.consent_confirmed else "")
     source += f" by {ctx.staff_user}"
+    event, method = ConsentEvent.IMPORTED.value, ConsentMethod.CSV_IMPORT.value
     consent = [
-        (sid, email, ConsentEvent.IMPORTED.value, ctx.now, ConsentMethod.CSV_IMPORT.value,
-         source, ctx.list_id, ctx.consent_text_version)
+        (sid, email, event, ctx.now, method, source, ctx.list_id, ctx.consent_text_version)
         for sid, email in [*ids.items(), *((i, changed[i][0].email) for i in updated_ids)]
     ]  # fmt: skip
     bulk_insert(
@@ -105,13 +106,13 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) 
 
 
 def _insert_new(conn, ctx, rows, hashes, status) -> dict[int, str]:
-    now = ctx.now
+    now, status_value = ctx.now, status.value
     bulk_insert(
         conn,
         subscribers,
         ("email", "email_hash", "first_name", "last_name", "status", "time_zone",
          "signed_up_at", "created_at", "updated_at"),
-        [(r.email, hashes[r.email], r.first_name or None, r.last_name or None, status.value,
+        [(r.email, hashes[r.email], r.first_name or None, r.last_name or None, status_value,
           r.time_zone or None, now, now, now) for r in rows],
     )  # fmt: skip
     found = lookup(
@@ -127,10 +128,10 @@ def _insert_new(conn, ctx, rows, hashes, status) -> dict[int, str]:
         conn,
         subscriptions,
         ("subscriber_id", "list_id", "status", "created_at", "updated_at", "confirmed_at"),
-        [(sid, ctx.list_id, status.value, now, now, confirmed) for sid in ids],
+        [(sid, ctx.list_id, status_value, now, now, confirmed) for sid in ids],
     )
     pairs = [(id_of[r.email], r) for r in rows if r.email in id_of]
-    _add_names(conn, pairs)
+    _add_names(conn, pairs, ignore_conflicts=False)  # new people have no links yet
     bulk_insert(conn, subscriber_attributes, _ATTRIBUTE_COLUMNS, _attribute_rows(ctx, pairs))
     return ids
 
@@ -146,12 +147,14 @@ def _attribute_rows(ctx: ChunkContext, pairs) -> list[tuple]:
     return rows
 
 
-def _add_names(conn: Connection, pairs: Sequence[tuple[int, ImportRow]]) -> None:
+def _add_names(
+    conn: Connection, pairs: Sequence[tuple[int, ImportRow]], *, ignore_conflicts: bool = True
+) -> None:
     for attr, link, table, key in (
         ("tags", subscriber_tags, tags, "tag_id"),
         ("topics", subscriber_topics, topics, "topic_id"),
     ):
-        wanted = {n for _sid, r in pairs for n in (getattr(r, attr) or ())}
+        wanted = {n for _sid, r in pairs for n in getattr(r, attr)}
         if not wanted:
             continue
         ids = name_ids(conn, table, wanted)

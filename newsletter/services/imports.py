@@ -22,12 +22,31 @@ from sqlalchemy import Connection, and_, select, update
 from newsletter.audiences.attributes import AttributeSpec
 from newsletter.audiences.csv_import import ImportRow, Reject, open_subscribers_csv, write_rejects
 from newsletter.audiences.segments import KIND_OF_TYPE
+from newsletter.domain.subscribers import email_hasher
 from newsletter.errors import ValidationError
 from newsletter.services.import_chunks import ChunkContext, apply_chunk
 from newsletter.services.subscribers import require_list
 from newsletter.storage.audience_queries import ensure_consent_text
+from newsletter.storage.bulk import refresh_statistics, relax_commit_durability
 from newsletter.storage.database import Database
-from newsletter.storage.tables import imports
+from newsletter.storage.tables import (
+    consent_records,
+    imports,
+    subscriber_attributes,
+    subscriber_tags,
+    subscriber_topics,
+    subscribers,
+    subscriptions,
+)
+
+IMPORTED_TABLES = (
+    subscribers,
+    subscriptions,
+    subscriber_topics,
+    subscriber_tags,
+    subscriber_attributes,
+    consent_records,
+)
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -110,7 +129,9 @@ def import_subscribers(
             staff_user=staff_user,
             kinds={name: KIND_OF_TYPE[spec.type] for name, spec in specs.items()},
             now=now,
+            hasher=email_hasher(key),
         )
+        written = 0
         for chunk in csv_file.chunks(size=chunk_size):
             rows: list[ImportRow] = []
             for item in chunk:
@@ -120,11 +141,18 @@ def import_subscribers(
                     rows.append(item)
             if rows:
                 with db.write() as conn:
+                    relax_commit_durability(conn)
                     counts = apply_chunk(conn, context, rows)
                     _advance(conn, batch_id, counts, max(r.line for r in rows))
+                    written += 1
+                    if written & (written - 1) == 0 and written >= 4:  # 4, 8, 16… chunks
+                        refresh_statistics(conn, IMPORTED_TABLES)
             if progress_cb is not None:
                 progress_cb(csv_file.bytes_read, csv_file.total_bytes)
         ignored = list(getattr(csv_file.header, "ignored", []) or [])
+    if written:
+        with db.write() as conn:
+            refresh_statistics(conn, IMPORTED_TABLES)
     summary = _finish(db, batch_id, list_name, now)
     summary.resumed_after_line = last_line
     summary.ignored_columns = ignored

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, cast, func, insert, literal, select
+from sqlalchemy import func, insert, literal, select
 
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.sending import BatchStatus, DeliveryStatus
@@ -35,12 +35,20 @@ def start_planning(db: Database, campaign_id: int, *, now: datetime) -> bool:
         late = (now - row.scheduled_at).total_seconds() if row.scheduled_at else 0
         if late > row.late_send_window_s:
             return campaign_store.transition(
-                conn, campaign_id, CampaignStatus.MISSED,
-                only_from=[CampaignStatus.SCHEDULED.value], finished_at=now,
-                pause_reason=f"{late / 3600:.1f} h late, past the late-send window")
-        moved = campaign_store.transition(conn, campaign_id, CampaignStatus.PLANNING,
-                                          only_from=[CampaignStatus.SCHEDULED.value],
-                                          started_at=now)
+                conn,
+                campaign_id,
+                CampaignStatus.MISSED,
+                only_from=[CampaignStatus.SCHEDULED.value],
+                finished_at=now,
+                pause_reason=f"{late / 3600:.1f} h late, past the late-send window",
+            )
+        moved = campaign_store.transition(
+            conn,
+            campaign_id,
+            CampaignStatus.PLANNING,
+            only_from=[CampaignStatus.SCHEDULED.value],
+            started_at=now,
+        )
     failpoint("after_campaign_cas")
     return moved
 
@@ -54,38 +62,60 @@ def plan(db: Database, audiences_dir, campaign_id: int, *, now: datetime) -> int
     segment = get_segment(audiences_dir, row.segment)
     members = segment_ids_query(segment.rule, now=now).subquery()
     number = func.row_number().over(order_by=subscribers.c.id) - 1
-    eligible = (
-        select(
-            literal(campaign_id).label("campaign_id"),
-            subscribers.c.id.label("subscriber_id"),
-            cast(number / row.batch_size, Integer).label("batch_seq"),
-            literal(DeliveryStatus.PENDING.value).label("status"),
-        )
-        .where(
-            subscribers.c.id.in_(select(members.c.id)),
-            subscribers.c.status == SubscriberStatus.ACTIVE.value,
-            ~select(suppressions.c.id)
-            .where(suppressions.c.email_hash == subscribers.c.email_hash)
-            .exists(),
-        )
+    eligible = select(
+        literal(campaign_id).label("campaign_id"),
+        subscribers.c.id.label("subscriber_id"),
+        (number // row.batch_size).label("batch_seq"),
+        literal(DeliveryStatus.PENDING.value).label("status"),
+    ).where(
+        subscribers.c.id.in_(select(members.c.id)),
+        subscribers.c.status == SubscriberStatus.ACTIVE.value,
+        ~select(suppressions.c.id)
+        .where(suppressions.c.email_hash == subscribers.c.email_hash)
+        .exists(),
     )
     with db.write() as conn:
         existing = conn.scalar(
-            select(func.count()).select_from(deliveries)
-            .where(deliveries.c.campaign_id == campaign_id))
+            select(func.count())
+            .select_from(deliveries)
+            .where(deliveries.c.campaign_id == campaign_id)
+        )
         if not existing:
-            conn.execute(insert(deliveries).from_select(
-                ["campaign_id", "subscriber_id", "batch_seq", "status"], eligible))
+            conn.execute(
+                insert(deliveries).from_select(
+                    ["campaign_id", "subscriber_id", "batch_seq", "status"], eligible
+                )
+            )
         failpoint("mid_planning")
         seqs = conn.scalars(
-            select(deliveries.c.batch_seq).where(deliveries.c.campaign_id == campaign_id)
-            .distinct()).all()
-        insert_ignoring_conflicts(conn, send_batches, [
-            {"campaign_id": campaign_id, "seq": seq, "status": BatchStatus.PENDING.value,
-             "attempts": 0} for seq in seqs])
-        total = conn.scalar(
-            select(func.count()).select_from(deliveries)
-            .where(deliveries.c.campaign_id == campaign_id)) or 0
-        campaign_store.transition(conn, campaign_id, CampaignStatus.SENDING,
-                                  only_from=[CampaignStatus.PLANNING.value], to_send=total)
+            select(deliveries.c.batch_seq).where(deliveries.c.campaign_id == campaign_id).distinct()
+        ).all()
+        insert_ignoring_conflicts(
+            conn,
+            send_batches,
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "seq": seq,
+                    "status": BatchStatus.PENDING.value,
+                    "attempts": 0,
+                }
+                for seq in seqs
+            ],
+        )
+        total = (
+            conn.scalar(
+                select(func.count())
+                .select_from(deliveries)
+                .where(deliveries.c.campaign_id == campaign_id)
+            )
+            or 0
+        )
+        campaign_store.transition(
+            conn,
+            campaign_id,
+            CampaignStatus.SENDING,
+            only_from=[CampaignStatus.PLANNING.value],
+            to_send=total,
+        )
     return int(total)

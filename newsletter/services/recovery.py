@@ -35,36 +35,54 @@ def reap_expired(db: Database, *, now: datetime) -> int:
     """In-flight batches whose lease ran out: pending if the request never left, else unknown."""
     with db.write() as conn:
         expired = conn.execute(
-            select(send_batches).where(send_batches.c.status == BatchStatus.IN_FLIGHT.value,
-                                       send_batches.c.lease_until < now)
+            select(send_batches).where(
+                send_batches.c.status == BatchStatus.IN_FLIGHT.value,
+                send_batches.c.lease_until < now,
+            )
         ).all()
         for batch in expired:
             requested = batch_store.attempt_was_requested(conn, batch)
-            values = ({"status": BatchStatus.UNKNOWN.value, "unknown_at": now,
-                       "last_error": "lease expired after the request may have been sent"}
-                      if requested else
-                      {"status": BatchStatus.PENDING.value,
-                       "last_error": "lease expired before the request was made"})
+            values = (
+                {
+                    "status": BatchStatus.UNKNOWN.value,
+                    "unknown_at": now,
+                    "last_error": "lease expired after the request may have been sent",
+                }
+                if requested
+                else {
+                    "status": BatchStatus.PENDING.value,
+                    "last_error": "lease expired before the request was made",
+                }
+            )
             conn.execute(
                 update(send_batches)
-                .where(send_batches.c.id == batch.id,
-                       send_batches.c.status == BatchStatus.IN_FLIGHT.value,
-                       send_batches.c.attempts == batch.attempts,
-                       send_batches.c.lease_until == batch.lease_until)
-                .values(lease_owner=None, lease_until=None, dispatched_at=None, **values))
+                .where(
+                    send_batches.c.id == batch.id,
+                    send_batches.c.status == BatchStatus.IN_FLIGHT.value,
+                    send_batches.c.attempts == batch.attempts,
+                    send_batches.c.lease_until == batch.lease_until,
+                )
+                .values(lease_owner=None, lease_until=None, dispatched_at=None, **values)
+            )
     return len(expired)
 
 
 def _has_event_evidence(conn, batch) -> bool:  # type: ignore[no-untyped-def]
-    return bool(conn.scalar(select(exists().where(
-        provider_events.c.send_id == deliveries.c.send_id,
-        deliveries.c.campaign_id == batch.campaign_id,
-        deliveries.c.batch_seq == batch.seq,
-    ))))
+    return bool(
+        conn.scalar(
+            select(
+                exists().where(
+                    provider_events.c.send_id == deliveries.c.send_id,
+                    deliveries.c.campaign_id == batch.campaign_id,
+                    deliveries.c.batch_seq == batch.seq,
+                )
+            )
+        )
+    )
 
 
 def resolve_unknown(db: Database, *, now: datetime, grace: timedelta) -> dict[str, int]:
-    counts = {"accepted": 0, "resend": 0, "needs_review": 0}
+    counts = {"accepted": 0, "resend": 0, "needs_review": 0, "waiting_for_feed": 0}
     with db.read() as conn:
         unknown = conn.execute(
             select(send_batches, campaigns.c.unknown_policy)
@@ -74,35 +92,54 @@ def resolve_unknown(db: Database, *, now: datetime, grace: timedelta) -> dict[st
         newest_event = conn.scalar(select(func.max(provider_events.c.received_at)))
     for batch in unknown:
         with db.write() as conn:
-            guard = and_(send_batches.c.id == batch.id,
-                         send_batches.c.status == BatchStatus.UNKNOWN.value,
-                         send_batches.c.attempts == batch.attempts)
+            guard = and_(
+                send_batches.c.id == batch.id,
+                send_batches.c.status == BatchStatus.UNKNOWN.value,
+                send_batches.c.attempts == batch.attempts,
+            )
             message_id = batch_store.has_accepted_attempt(conn, batch.id)
             if message_id is not None or _has_event_evidence(conn, batch):
-                if conn.execute(update(send_batches).where(guard).values(
-                        status=BatchStatus.ACCEPTED.value, provider_message_id=message_id,
-                        last_error="resolved as accepted from provider evidence")).rowcount:
-                    batch_store.set_deliveries(conn, batch, DeliveryStatus.ACCEPTED,
-                                               accepted_at=now)
+                if conn.execute(
+                    update(send_batches)
+                    .where(guard)
+                    .values(
+                        status=BatchStatus.ACCEPTED.value,
+                        provider_message_id=message_id,
+                        last_error="resolved as accepted from provider evidence",
+                    )
+                ).rowcount:
+                    batch_store.set_deliveries(
+                        conn, batch, DeliveryStatus.ACCEPTED, accepted_at=now
+                    )
                     counts["accepted"] += 1
                 continue
             due = batch.unknown_at + grace <= now
             policy = batch.unknown_policy
             healthy = newest_event is not None and newest_event >= batch.unknown_at + grace
-            if policy == "hold" or (policy == "events" and now - batch.unknown_at
-                                    > MAX_UNKNOWN_WAIT):
-                if conn.execute(update(send_batches).where(guard).values(
-                        status=BatchStatus.NEEDS_REVIEW.value)).rowcount:
-                    batch_store.set_deliveries(conn, batch, DeliveryStatus.NEEDS_REVIEW,
-                                               last_error=batch.last_error)
+            if policy == "hold" or (
+                policy == "events" and now - batch.unknown_at > MAX_UNKNOWN_WAIT
+            ):
+                if conn.execute(
+                    update(send_batches).where(guard).values(status=BatchStatus.NEEDS_REVIEW.value)
+                ).rowcount:
+                    batch_store.set_deliveries(
+                        conn, batch, DeliveryStatus.NEEDS_REVIEW, last_error=batch.last_error
+                    )
                     counts["needs_review"] += 1
             elif due and (policy == "resend" or healthy):
-                if conn.execute(update(send_batches).where(guard).values(
-                        status=BatchStatus.PENDING.value, next_attempt_at=None,
+                if conn.execute(
+                    update(send_batches)
+                    .where(guard)
+                    .values(
+                        status=BatchStatus.PENDING.value,
+                        next_attempt_at=None,
                         dispatched_at=None,
-                        last_error="no provider evidence after the grace period: re-sent"
-                )).rowcount:
+                        last_error="no provider evidence after the grace period: re-sent",
+                    )
+                ).rowcount:
                     counts["resend"] += 1
+            elif due:
+                counts["waiting_for_feed"] += 1  # the caller asks for a test event
     return counts
 
 
@@ -111,25 +148,37 @@ def finish_campaigns(db: Database, *, now: datetime) -> list[tuple[int, str]]:
     finished = []
     with db.read() as conn:
         candidates = conn.scalars(
-            select(campaigns.c.id).where(campaigns.c.status.in_(
-                (CampaignStatus.SENDING.value, CampaignStatus.NEEDS_REVIEW.value)))).all()
+            select(campaigns.c.id).where(
+                campaigns.c.status.in_(
+                    (CampaignStatus.SENDING.value, CampaignStatus.NEEDS_REVIEW.value)
+                )
+            )
+        ).all()
     for campaign_id in candidates:
         with db.write() as conn:
-            still_open = conn.scalar(select(exists().where(
-                send_batches.c.campaign_id == campaign_id,
-                send_batches.c.status.in_(OPEN_BATCH))))
+            still_open = conn.scalar(
+                select(
+                    exists().where(
+                        send_batches.c.campaign_id == campaign_id,
+                        send_batches.c.status.in_(OPEN_BATCH),
+                    )
+                )
+            )
             if still_open:
                 continue
             counts = campaign_store.delivery_counts(conn, campaign_id)
             if counts.get(DeliveryStatus.PENDING.value):
                 continue  # a pending delivery without an open batch would be a bug: never finish
-            status = final_status(failed=counts.get(DeliveryStatus.FAILED.value, 0),
-                                  needs_review=counts.get(DeliveryStatus.NEEDS_REVIEW.value, 0))
+            status = final_status(
+                failed=counts.get(DeliveryStatus.FAILED.value, 0),
+                needs_review=counts.get(DeliveryStatus.NEEDS_REVIEW.value, 0),
+            )
             row = campaign_store.get_campaign(conn, campaign_id)
             if row.status == status.value:
                 continue
-            if campaign_store.transition(conn, campaign_id, status, only_from=[row.status],
-                                         finished_at=now):
+            if campaign_store.transition(
+                conn, campaign_id, status, only_from=[row.status], finished_at=now
+            ):
                 finished.append((campaign_id, status.value))
     return finished
 
@@ -139,10 +188,10 @@ def start_due(db: Database, audiences_dir, *, now: datetime) -> list[int]:
     started = []
     with db.read() as conn:
         rows = campaign_store.campaigns_in(
-            conn, (CampaignStatus.SCHEDULED.value, CampaignStatus.PLANNING.value))
+            conn, (CampaignStatus.SCHEDULED.value, CampaignStatus.PLANNING.value)
+        )
     for row in rows:
-        if row.status == CampaignStatus.SCHEDULED.value and not start_planning(db, row.id,
-                                                                               now=now):
+        if row.status == CampaignStatus.SCHEDULED.value and not start_planning(db, row.id, now=now):
             continue
         with db.read() as conn:
             if campaign_store.get_campaign(conn, row.id).status != "planning":
@@ -152,20 +201,32 @@ def start_due(db: Database, audiences_dir, *, now: datetime) -> list[int]:
     return started
 
 
-def due_batches(db: Database, *, now: datetime, lease: timedelta, limit: int = 200,
-                campaign_id: int | None = None) -> list[int]:
+def due_batches(
+    db: Database,
+    *,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 200,
+    campaign_id: int | None = None,
+) -> list[int]:
     """Claimable batches of sending campaigns not dispatched within one lease; marks them."""
     with db.write() as conn:
         query = (
             select(send_batches.c.id)
             .join(campaigns, campaigns.c.id == send_batches.c.campaign_id)
-            .where(campaigns.c.status == CampaignStatus.SENDING.value,
-                   send_batches.c.status.in_((BatchStatus.PENDING.value,
-                                              BatchStatus.RETRY_WAIT.value)),
-                   or_(send_batches.c.next_attempt_at.is_(None),
-                       send_batches.c.next_attempt_at <= now),
-                   or_(send_batches.c.dispatched_at.is_(None),
-                       send_batches.c.dispatched_at < now - lease))
+            .where(
+                campaigns.c.status == CampaignStatus.SENDING.value,
+                send_batches.c.status.in_(
+                    (BatchStatus.PENDING.value, BatchStatus.RETRY_WAIT.value)
+                ),
+                or_(
+                    send_batches.c.next_attempt_at.is_(None), send_batches.c.next_attempt_at <= now
+                ),
+                or_(
+                    send_batches.c.dispatched_at.is_(None),
+                    send_batches.c.dispatched_at < now - lease,
+                ),
+            )
             .order_by(send_batches.c.campaign_id, send_batches.c.seq)
             .limit(limit)
         )
@@ -173,6 +234,7 @@ def due_batches(db: Database, *, now: datetime, lease: timedelta, limit: int = 2
             query = query.where(send_batches.c.campaign_id == campaign_id)
         ids = list(conn.scalars(query))
         if ids:
-            conn.execute(update(send_batches).where(send_batches.c.id.in_(ids))
-                         .values(dispatched_at=now))
+            conn.execute(
+                update(send_batches).where(send_batches.c.id.in_(ids)).values(dispatched_at=now)
+            )
     return ids

@@ -37,32 +37,58 @@ class Tick:
     finished: list[tuple[int, str]]
 
 
-def tick(ctx: SendContext, dispatcher: Dispatcher, *, campaign_id: int | None = None,
-         process_events: Callable[[], object] | None = None) -> Tick:
+def tick(
+    ctx: SendContext,
+    dispatcher: Dispatcher,
+    *,
+    campaign_id: int | None = None,
+    process_events: Callable[[], object] | None = None,
+) -> Tick:
     settings = ctx.settings
     if process_events is not None:
         process_events()
     now = ctx.clock()
     reaped = recovery.reap_expired(ctx.db, now=now)
-    resolved = recovery.resolve_unknown(ctx.db, now=now,
-                                        grace=timedelta(seconds=settings.webhook_grace_s))
+    resolved = recovery.resolve_unknown(
+        ctx.db, now=now, grace=timedelta(seconds=settings.webhook_grace_s)
+    )
+    if resolved["waiting_for_feed"]:
+        _heartbeat(ctx, now.timestamp())
     started = recovery.start_due(ctx.db, settings.audiences_dir, now=now)
-    due = recovery.due_batches(ctx.db, now=ctx.clock(),
-                               lease=timedelta(seconds=settings.lease_seconds),
-                               campaign_id=campaign_id)
+    due = recovery.due_batches(
+        ctx.db,
+        now=ctx.clock(),
+        lease=timedelta(seconds=settings.lease_seconds),
+        campaign_id=campaign_id,
+    )
     for batch_id in due:
         dispatcher.submit(batch_id)
     finished = recovery.finish_campaigns(ctx.db, now=ctx.clock())
     return Tick(reaped, resolved, started, len(due), finished)
 
 
-def drive(ctx: SendContext, dispatcher: Dispatcher, campaign_id: int, *,
-          on_progress: Callable[[dict[str, int], str], None] | None = None,
-          process_events: Callable[[], object] | None = None,
-          poll_s: float = 0.2, stop: Callable[[], bool] = lambda: False) -> str:
+def _heartbeat(ctx: SendContext, now: float) -> None:
+    """On a quiet system no event may arrive after an unknown batch's grace period; ask the
+    provider for a test event (at most once per grace period) so the feed can prove itself."""
+    if now - ctx.last_heartbeat >= ctx.settings.webhook_grace_s:
+        ctx.last_heartbeat = now
+        ctx.backend.request_test_event()
+
+
+def drive(
+    ctx: SendContext,
+    dispatcher: Dispatcher,
+    campaign_id: int,
+    *,
+    on_progress: Callable[[dict[str, int], str], None] | None = None,
+    process_events: Callable[[], object] | None = None,
+    poll_s: float = 0.2,
+    stop: Callable[[], bool] = lambda: False,
+) -> str:
     """Tick until the campaign is terminal, paused or needs review; returns its status."""
     while True:
         tick(ctx, dispatcher, campaign_id=campaign_id, process_events=process_events)
+        dispatcher.check()
         with ctx.db.read() as conn:
             status = campaign_store.get_campaign(conn, campaign_id).status
             counts = campaign_store.delivery_counts(conn, campaign_id)

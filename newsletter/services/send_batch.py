@@ -48,6 +48,7 @@ class SendContext:
     clock: Callable[[], datetime]
     rng: random.Random = field(default_factory=random.Random)
     limiter: TokenBucket | None = None
+    last_heartbeat: float = 0.0  # when we last asked the provider for a test event
     _content: dict[int, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -57,8 +58,10 @@ class SendContext:
             cached = self._content.get(campaign_id)
         if cached is None:
             row = campaign_store.get_campaign(conn, campaign_id)
-            cached = {name: getattr(row, name) for name in (
-                "subject", "html", "text", "sender_name", "sender_email", "reply_to")}
+            cached = {
+                name: getattr(row, name)
+                for name in ("subject", "html", "text", "sender_name", "sender_email", "reply_to")
+            }
             with self._lock:
                 self._content[campaign_id] = cached
         return cached
@@ -76,9 +79,15 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
         rows = batch_store.live_recipients(conn, batch)
         content = ctx.content(conn, batch.campaign_id)
         if not rows:
-            batch_store.finish_batch(conn, batch, worker=worker, status=BatchStatus.ACCEPTED,
-                                     delivery_status=None, now=ctx.clock(),
-                                     last_error="nobody left to send to")
+            batch_store.finish_batch(
+                conn,
+                batch,
+                worker=worker,
+                status=BatchStatus.ACCEPTED,
+                delivery_status=None,
+                now=ctx.clock(),
+                last_error="nobody left to send to",
+            )
             return "empty"
     failpoint("after_claim")
 
@@ -94,9 +103,15 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
     now = ctx.clock()
     decision = classify(result, live=len(rows), now=now.timestamp())
     with ctx.db.write() as conn:
-        batch_store.record_attempt(conn, batch, now=now, outcome=decision.action.value,
-                                   http_status=result.status, message_id=result.message_id,
-                                   detail=decision.reason)
+        batch_store.record_attempt(
+            conn,
+            batch,
+            now=now,
+            outcome=decision.action.value,
+            http_status=result.status,
+            message_id=result.message_id,
+            detail=decision.reason,
+        )
         applied = _apply(ctx, conn, batch, worker, decision, result, [r.id for r in rows], now)
     failpoint("after_commit")
     return decision.action.value if applied else "lease-lost"
@@ -111,53 +126,119 @@ def _outgoing(settings: Settings, content: dict[str, Any], rows: list[Any]) -> O
             Recipient(row.first_name, unsubscribe, tokens.sign("click", row.token_id, key=key)),
             fallback=settings.first_name_fallback,
         )
-        recipients.append(OutgoingRecipient(
-            email=row.email, substitutions=values,
-            list_unsubscribe=f"{settings.public_url}/u/{unsubscribe}", send_id=row.send_id))
+        recipients.append(
+            OutgoingRecipient(
+                email=row.email,
+                substitutions=values,
+                list_unsubscribe=f"{settings.public_url}/u/{unsubscribe}",
+                send_id=row.send_id,
+            )
+        )
     return OutgoingBatch(
-        subject=content["subject"], html=content["html"], text=content["text"],
-        sender_name=content["sender_name"], sender_email=content["sender_email"],
-        reply_to=content["reply_to"], list_id=settings.list_id, recipients=tuple(recipients))
+        subject=content["subject"],
+        html=content["html"],
+        text=content["text"],
+        sender_name=content["sender_name"],
+        sender_email=content["sender_email"],
+        reply_to=content["reply_to"],
+        list_id=settings.list_id,
+        recipients=tuple(recipients),
+    )
 
 
-def _apply(ctx: SendContext, conn: Any, batch: Any, worker: str, decision: Decision,
-           result: ProviderResult, delivery_ids: list[int], now: datetime) -> bool:
+def _apply(
+    ctx: SendContext,
+    conn: Any,
+    batch: Any,
+    worker: str,
+    decision: Decision,
+    result: ProviderResult,
+    delivery_ids: list[int],
+    now: datetime,
+) -> bool:
     action = decision.action
     if action == Action.ACCEPTED:
         return batch_store.finish_batch(
-            conn, batch, worker=worker, status=BatchStatus.ACCEPTED,
-            delivery_status=DeliveryStatus.ACCEPTED, now=now,
-            provider_message_id=result.message_id, last_error=None)
+            conn,
+            batch,
+            worker=worker,
+            status=BatchStatus.ACCEPTED,
+            delivery_status=DeliveryStatus.ACCEPTED,
+            now=now,
+            provider_message_id=result.message_id,
+            last_error=None,
+        )
     if action == Action.UNKNOWN:
         return batch_store.finish_batch(
-            conn, batch, worker=worker, status=BatchStatus.UNKNOWN, delivery_status=None,
-            now=now, unknown_at=now, last_error=decision.reason)
+            conn,
+            batch,
+            worker=worker,
+            status=BatchStatus.UNKNOWN,
+            delivery_status=None,
+            now=now,
+            unknown_at=now,
+            last_error=decision.reason,
+        )
     if action == Action.FAIL:
         return batch_store.finish_batch(
-            conn, batch, worker=worker, status=BatchStatus.FAILED,
-            delivery_status=DeliveryStatus.FAILED, now=now, last_error=decision.reason)
+            conn,
+            batch,
+            worker=worker,
+            status=BatchStatus.FAILED,
+            delivery_status=DeliveryStatus.FAILED,
+            now=now,
+            last_error=decision.reason,
+        )
     if action == Action.SPLIT:
         groups = split(delivery_ids, decision.bad_indexes)
-        return batch_store.split_batch(conn, batch, worker=worker, groups=groups,
-                                       reason=decision.reason)
+        return batch_store.split_batch(
+            conn, batch, worker=worker, groups=groups, reason=decision.reason
+        )
     if action == Action.PAUSE:
         moved = batch_store.finish_batch(
-            conn, batch, worker=worker, status=BatchStatus.PENDING, delivery_status=None,
-            now=now, attempts=batch.attempts - 1, last_error=decision.reason)
-        campaign_store.transition(conn, batch.campaign_id, CampaignStatus.PAUSED,
-                                  only_from=[CampaignStatus.SENDING.value],
-                                  pause_reason=f"provider refused: {decision.reason}")
+            conn,
+            batch,
+            worker=worker,
+            status=BatchStatus.PENDING,
+            delivery_status=None,
+            now=now,
+            last_error=decision.reason,
+        )
+        campaign_store.transition(
+            conn,
+            batch.campaign_id,
+            CampaignStatus.PAUSED,
+            only_from=[CampaignStatus.SENDING.value],
+            pause_reason=f"provider refused: {decision.reason}",
+        )
         return moved
     # RETRY: definitely not accepted.
     settings = ctx.settings
     first = batch.first_attempt_at or now
     if batch.attempts >= settings.max_attempts or now - first > MAX_RETRY_WINDOW:
         return batch_store.finish_batch(
-            conn, batch, worker=worker, status=BatchStatus.FAILED,
-            delivery_status=DeliveryStatus.FAILED, now=now,
-            last_error=f"gave up after {batch.attempts} attempts: {decision.reason}")
-    delay = retry_delay(batch.attempts, not_before_s=decision.not_before_s,
-                        base=settings.retry_base_s, cap=settings.retry_cap_s, rng=ctx.rng)
+            conn,
+            batch,
+            worker=worker,
+            status=BatchStatus.FAILED,
+            delivery_status=DeliveryStatus.FAILED,
+            now=now,
+            last_error=f"gave up after {batch.attempts} attempts: {decision.reason}",
+        )
+    delay = retry_delay(
+        batch.attempts,
+        not_before_s=decision.not_before_s,
+        base=settings.retry_base_s,
+        cap=settings.retry_cap_s,
+        rng=ctx.rng,
+    )
     return batch_store.finish_batch(
-        conn, batch, worker=worker, status=BatchStatus.RETRY_WAIT, delivery_status=None,
-        now=now, next_attempt_at=now + timedelta(seconds=delay), last_error=decision.reason)
+        conn,
+        batch,
+        worker=worker,
+        status=BatchStatus.RETRY_WAIT,
+        delivery_status=None,
+        now=now,
+        next_attempt_at=now + timedelta(seconds=delay),
+        last_error=decision.reason,
+    )

@@ -308,3 +308,72 @@ def tag_subscriber(
                 )
             )
         return tags_of(conn, row.id)
+
+
+def find_subscriber(db: Database, email: str) -> dict[str, Any] | None:
+    """id, email and status of the subscriber with this address (any case/spacing), or None."""
+    with db.read() as conn:
+        row = subscriber_by_email(conn, normalize_email(email))
+    if row is None:
+        return None
+    return {"id": row.id, "email": row.email, "status": row.status}
+
+
+def add_to_list(
+    db: Database,
+    email: str,
+    list_name: str,
+    *,
+    consent_text: str,
+    staff_user: str,
+    now: datetime | None = None,
+) -> str:
+    """Staff adds an existing, mailable subscriber to a single opt-in list, with consent.
+    Returns the membership status. (Double opt-in lists go through request_confirmation.)"""
+    now = _now(now)
+    if not consent_text.strip():
+        raise ValidationError("adding someone to a list needs the consent wording")
+    with db.write() as conn:
+        row = require_subscriber(conn, email)
+        target = require_list(conn, list_name)
+        if target.double_opt_in:
+            raise ValidationError(
+                f"{list_name!r} is a double opt-in list",
+                fix="the person must confirm by email: use `newsletter subscribers add` "
+                "(or the web form), or pass --consent-confirmed to an import",
+            )
+        if row.status != SubscriberStatus.ACTIVE:
+            raise ValidationError(
+                f"{row.email} is {row.status}", fix="only active subscribers can join a list"
+            )
+        membership = conn.scalar(
+            select(subscriptions.c.status).where(
+                subscriptions.c.subscriber_id == row.id, subscriptions.c.list_id == target.id
+            )
+        )
+        if membership == "active":
+            return "active"
+        if membership is not None:
+            raise ValidationError(
+                f"{row.email} left {list_name!r}",
+                fix=f"use `newsletter subscribers resubscribe --list {list_name}` with the "
+                "new consent wording",
+            )
+        insert_ignoring_conflicts(
+            conn,
+            subscriptions,
+            [{"subscriber_id": row.id, "list_id": target.id, "status": "active",
+              "created_at": now, "updated_at": now, "confirmed_at": now}],
+        )  # fmt: skip
+        record_consent(
+            conn,
+            subscriber_id=row.id,
+            email=row.email,
+            event=ConsentEvent.CONSENT_GIVEN,
+            method=ConsentMethod.STAFF_ENTRY,
+            source=f"staff:{staff_user}",
+            list_id=target.id,
+            consent_text=consent_text,
+            now=now,
+        )
+    return "active"

@@ -2,14 +2,12 @@
 
 Two steps, so that nothing SendGrid tells us is lost (docs/web.md):
 
-1. `ingest` stores the verified raw body in `webhook_inbox` (one short transaction; the web
-   route answers 200 right after it).
+1. `ingest` stores the verified raw body in `webhook_inbox` (the route then answers 200).
 2. `process_inbox` parses every unprocessed inbox row, stores each event once in
    `provider_events` (deduplicated by `sg_event_id` AND by the natural key
-   `sg_message_id|event|timestamp|url`, because SendGrid may change ids between retries),
-   applies the new ones, and marks the row processed, all in one transaction per row. It is
-   safe to run again at any time: after a crash, on start-up, or from `newsletter events
-   process`.
+   `sg_message_id|event|timestamp|url`: SendGrid may change ids between retries), applies
+   the new ones and marks the row processed, in one transaction per row. Safe to re-run at
+   any time: after a crash, on start-up, from `newsletter events process`.
 
 Effects are monotonic: times only move earlier, suppressions are sticky (through
 `services.suppressions.suppress_in`), a late `delivered` never clears a bounce, and no event
@@ -22,12 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.audiences.emails import normalize_email
 from newsletter.domain.subscribers import (
@@ -65,6 +65,8 @@ DROP_SUPPRESSES = {
 FRESH_CONSENT = (ConsentEvent.DOUBLE_OPTIN_CONFIRMED.value, ConsentEvent.RESUBSCRIBED.value)
 _SG_EVENT_ID_MAX = 200
 _NATURAL_KEY_MAX = 400
+#: Bounce texts sometimes quote the address ("550 <ana@…>: unknown user"): never store it.
+_ADDRESS = re.compile(r"[^\s<>()\[\]:;,\"']+@[^\s<>()\[\]:;,\"']+")
 
 
 class MalformedBatch(ValueError):
@@ -158,7 +160,7 @@ def parse_event(item: Any) -> ProviderEvent | None:
         sg_event_id=_text(item.get("sg_event_id")),
         sg_message_id=_text(item.get("sg_message_id")),
         send_id=_text(item.get("send_id"), 64),
-        reason=_text(item.get("reason"), 2000),
+        reason=_ADDRESS.sub("[address]", _text(item.get("reason"), 2000) or "") or None,
         bounce_type=(_text(item.get("type"), 16) or "").lower() or None,
         url=_text(item.get("url")),
     )
@@ -193,14 +195,9 @@ def ingest(conn: Connection, raw_body: bytes, now: datetime) -> int:
 
 
 def pending_inbox_ids(db: Database) -> list[int]:
+    query = select(webhook_inbox.c.id).where(webhook_inbox.c.processed_at.is_(None))
     with db.read() as conn:
-        return list(
-            conn.scalars(
-                select(webhook_inbox.c.id)
-                .where(webhook_inbox.c.processed_at.is_(None))
-                .order_by(webhook_inbox.c.id)
-            )
-        )
+        return list(conn.scalars(query.order_by(webhook_inbox.c.id)))
 
 
 # --- step 2: processing -----------------------------------------------------------------------
@@ -269,28 +266,18 @@ def process_row(
 
 def _store(conn: Connection, ev: ProviderEvent, *, inbox_id: int, key: str, now: datetime) -> bool:
     """Insert the event unless either dedup key is taken; True if it is new."""
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
-        insert(provider_events)
+        dialect.insert(provider_events)
         .values(
             sg_event_id=_bounded(ev.sg_event_id, _SG_EVENT_ID_MAX) if ev.sg_event_id else None,
-            natural_key=natural_key(ev, key),
-            send_id=ev.send_id,
-            event=ev.event,
-            occurred_at=ev.occurred_at,
-            received_at=now,
-            inbox_id=inbox_id,
-            reason=ev.reason,
-            bounce_type=ev.bounce_type,
-            applied=ev.event in KNOWN_EVENTS,
+            natural_key=natural_key(ev, key), send_id=ev.send_id, event=ev.event,
+            occurred_at=ev.occurred_at, received_at=now, inbox_id=inbox_id, reason=ev.reason,
+            bounce_type=ev.bounce_type, applied=ev.event in KNOWN_EVENTS,
         )
         .on_conflict_do_nothing()
         .returning(provider_events.c.id)
-    )
+    )  # fmt: skip
     return conn.execute(statement).first() is not None
 
 
@@ -399,13 +386,9 @@ def suppress_once(
 def evidence_for(conn: Connection, send_ids: Sequence[str]) -> dict[str, set[str]]:
     """Event types stored per send id (only ids with at least one event appear)."""
     found: dict[str, set[str]] = {}
+    columns = select(provider_events.c.send_id, provider_events.c.event).distinct()
     for part in chunked(sorted(set(send_ids))):
-        rows = conn.execute(
-            select(provider_events.c.send_id, provider_events.c.event)
-            .where(provider_events.c.send_id.in_(part))
-            .distinct()
-        )
-        for send_id, event in rows:
+        for send_id, event in conn.execute(columns.where(provider_events.c.send_id.in_(part))):
             found.setdefault(send_id, set()).add(event)
     return found
 

@@ -26,13 +26,16 @@ def _b64id() -> str:
     return secrets.token_urlsafe(16)  # 128 bits, 22 characters
 
 
-def claim(conn: Connection, batch_id: int, *, worker: str, now: datetime,
-          lease: timedelta) -> Row | None:
+def claim(
+    conn: Connection, batch_id: int, *, worker: str, now: datetime, lease: timedelta
+) -> Row | None:
     """Take the batch if it is claimable, due, and its campaign is sending; else None."""
     sending = (
         select(campaigns.c.id)
-        .where(campaigns.c.id == send_batches.c.campaign_id,
-               campaigns.c.status == CampaignStatus.SENDING.value)
+        .where(
+            campaigns.c.id == send_batches.c.campaign_id,
+            campaigns.c.status == CampaignStatus.SENDING.value,
+        )
         .exists()
     )
     result = conn.execute(
@@ -54,8 +57,11 @@ def claim(conn: Connection, batch_id: int, *, worker: str, now: datetime,
     if result.rowcount != 1:
         return None
     batch = conn.execute(select(send_batches).where(send_batches.c.id == batch_id)).one()
-    conn.execute(insert(send_attempts).values(
-        batch_id=batch_id, attempt=batch.attempts, worker=worker, claimed_at=now))
+    conn.execute(
+        insert(send_attempts).values(
+            batch_id=batch_id, attempt=batch.attempts, worker=worker, claimed_at=now
+        )
+    )
     return batch
 
 
@@ -63,35 +69,51 @@ def skip_ineligible(conn: Connection, batch: Row) -> int:
     """Mark pending deliveries whose person left, unsubscribed, bounced or was suppressed."""
     rows = conn.execute(
         select(deliveries.c.id, subscribers.c.status, subscribers.c.email_hash)
-        .select_from(deliveries.outerjoin(subscribers,
-                                          subscribers.c.id == deliveries.c.subscriber_id))
+        .select_from(
+            deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+        )
         .where(_in_batch(batch), deliveries.c.status == DeliveryStatus.PENDING.value)
     ).all()
     hashes = [r.email_hash for r in rows if r.email_hash]
-    suppressed = set(conn.scalars(
-        select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(hashes))
-    )) if hashes else set()
+    suppressed = (
+        set(
+            conn.scalars(
+                select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(hashes))
+            )
+        )
+        if hashes
+        else set()
+    )
     skip = [
-        r.id for r in rows
+        r.id
+        for r in rows
         if r.status != SubscriberStatus.ACTIVE.value or r.email_hash in suppressed
     ]
     if skip:
         conn.execute(
             update(deliveries)
             .where(deliveries.c.id.in_(skip), deliveries.c.status == DeliveryStatus.PENDING.value)
-            .values(status=DeliveryStatus.SKIPPED.value,
-                    last_error="not active or suppressed at send time")
+            .values(
+                status=DeliveryStatus.SKIPPED.value,
+                last_error="not active or suppressed at send time",
+            )
         )
     return len(skip)
 
 
 def live_recipients(conn: Connection, batch: Row) -> list[Row]:
     """The batch's pending deliveries with what the email needs, giving each its ids once."""
-    missing = conn.execute(
-        select(deliveries.c.id)
-        .where(_in_batch(batch), deliveries.c.status == DeliveryStatus.PENDING.value,
-               deliveries.c.send_id.is_(None))
-    ).scalars().all()
+    missing = (
+        conn.execute(
+            select(deliveries.c.id).where(
+                _in_batch(batch),
+                deliveries.c.status == DeliveryStatus.PENDING.value,
+                deliveries.c.send_id.is_(None),
+            )
+        )
+        .scalars()
+        .all()
+    )
     if missing:
         conn.execute(
             update(deliveries)
@@ -99,13 +121,20 @@ def live_recipients(conn: Connection, batch: Row) -> list[Row]:
             .values(send_id=bindparam("b_send"), token_id=bindparam("b_token")),
             [{"b_id": i, "b_send": _b64id(), "b_token": _b64id()} for i in missing],
         )
-    return list(conn.execute(
-        select(deliveries.c.id, deliveries.c.send_id, deliveries.c.token_id,
-               subscribers.c.email, subscribers.c.first_name)
-        .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-        .where(_in_batch(batch), deliveries.c.status == DeliveryStatus.PENDING.value)
-        .order_by(deliveries.c.subscriber_id)
-    ))
+    return list(
+        conn.execute(
+            select(
+                deliveries.c.id,
+                deliveries.c.send_id,
+                deliveries.c.token_id,
+                subscribers.c.email,
+                subscribers.c.first_name,
+            )
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(_in_batch(batch), deliveries.c.status == DeliveryStatus.PENDING.value)
+            .order_by(deliveries.c.subscriber_id)
+        )
+    )
 
 
 def mark_requested(conn: Connection, batch: Row, *, now: datetime) -> None:
@@ -117,14 +146,27 @@ def mark_requested(conn: Connection, batch: Row, *, now: datetime) -> None:
     )
 
 
-def record_attempt(conn: Connection, batch: Row, *, now: datetime, outcome: str,
-                   http_status: int | None, message_id: str | None, detail: str) -> None:
+def record_attempt(
+    conn: Connection,
+    batch: Row,
+    *,
+    now: datetime,
+    outcome: str,
+    http_status: int | None,
+    message_id: str | None,
+    detail: str,
+) -> None:
     """Append the evidence. Never fenced: a 202 recorded here resolves an unknown batch."""
     conn.execute(
         update(send_attempts)
         .where(send_attempts.c.batch_id == batch.id, send_attempts.c.attempt == batch.attempts)
-        .values(finished_at=now, outcome=outcome, http_status=http_status,
-                message_id=message_id, detail=detail[:2000])
+        .values(
+            finished_at=now,
+            outcome=outcome,
+            http_status=http_status,
+            message_id=message_id,
+            detail=detail[:2000],
+        )
     )
 
 
@@ -137,19 +179,30 @@ def fenced(batch: Row, *, worker: str) -> Any:
     )
 
 
-def finish_batch(conn: Connection, batch: Row, *, worker: str, status: BatchStatus,
-                 delivery_status: DeliveryStatus | None, now: datetime, **values: Any) -> bool:
+def finish_batch(
+    conn: Connection,
+    batch: Row,
+    *,
+    worker: str,
+    status: BatchStatus,
+    delivery_status: DeliveryStatus | None,
+    now: datetime,
+    **values: Any,
+) -> bool:
     """Fenced completion; moves the batch's pending deliveries along with it."""
     result = conn.execute(
-        update(send_batches).where(fenced(batch, worker=worker))
-        .values(status=status.value, lease_owner=None, lease_until=None, dispatched_at=None,
-                **values)
+        update(send_batches)
+        .where(fenced(batch, worker=worker))
+        .values(
+            status=status.value, lease_owner=None, lease_until=None, dispatched_at=None, **values
+        )
     )
     if result.rowcount != 1:
         return False
     if delivery_status is not None:
-        extra: dict[str, Any] = {"accepted_at": now} if (
-            delivery_status == DeliveryStatus.ACCEPTED) else {}
+        extra: dict[str, Any] = (
+            {"accepted_at": now} if (delivery_status == DeliveryStatus.ACCEPTED) else {}
+        )
         if "last_error" in values and delivery_status != DeliveryStatus.ACCEPTED:
             extra["last_error"] = values["last_error"]
         set_deliveries(conn, batch, delivery_status, **extra)
@@ -164,50 +217,72 @@ def set_deliveries(conn: Connection, batch: Row, status: DeliveryStatus, **value
     )
 
 
-def split_batch(conn: Connection, batch: Row, *, worker: str, groups: Sequence[Sequence[int]],
-                reason: str) -> bool:
+def split_batch(
+    conn: Connection, batch: Row, *, worker: str, groups: Sequence[Sequence[int]], reason: str
+) -> bool:
     """Replace a refused batch by child batches holding the given delivery ids."""
     result = conn.execute(
-        update(send_batches).where(fenced(batch, worker=worker))
-        .values(status=BatchStatus.SPLIT.value, lease_owner=None, lease_until=None,
-                last_error=reason)
+        update(send_batches)
+        .where(fenced(batch, worker=worker))
+        .values(
+            status=BatchStatus.SPLIT.value, lease_owner=None, lease_until=None, last_error=reason
+        )
     )
     if result.rowcount != 1:
         return False
-    top = conn.scalar(select(func.max(send_batches.c.seq))
-                      .where(send_batches.c.campaign_id == batch.campaign_id)) or 0
+    top = (
+        conn.scalar(
+            select(func.max(send_batches.c.seq)).where(
+                send_batches.c.campaign_id == batch.campaign_id
+            )
+        )
+        or 0
+    )
     for offset, group in enumerate(groups, 1):
         seq = top + offset
-        conn.execute(insert(send_batches).values(
-            campaign_id=batch.campaign_id, seq=seq, parent_id=batch.id,
-            status=BatchStatus.PENDING.value, attempts=0))
+        conn.execute(
+            insert(send_batches).values(
+                campaign_id=batch.campaign_id,
+                seq=seq,
+                parent_id=batch.id,
+                status=BatchStatus.PENDING.value,
+                attempts=0,
+            )
+        )
         conn.execute(
             update(deliveries)
-            .where(deliveries.c.id.in_(list(group)),
-                   deliveries.c.status == DeliveryStatus.PENDING.value)
+            .where(
+                deliveries.c.id.in_(list(group)),
+                deliveries.c.status == DeliveryStatus.PENDING.value,
+            )
             .values(batch_seq=seq)
         )
     return True
 
 
 def _in_batch(batch: Row) -> Any:
-    return and_(deliveries.c.campaign_id == batch.campaign_id,
-                deliveries.c.batch_seq == batch.seq)
+    return and_(deliveries.c.campaign_id == batch.campaign_id, deliveries.c.batch_seq == batch.seq)
 
 
 def has_accepted_attempt(conn: Connection, batch_id: int) -> str | None:
     """The message id of a recorded 2xx for this batch, if any attempt got one."""
     row = conn.execute(
-        select(send_attempts.c.message_id)
-        .where(send_attempts.c.batch_id == batch_id,
-               send_attempts.c.http_status.in_((200, 202)))
+        select(send_attempts.c.message_id).where(
+            send_attempts.c.batch_id == batch_id, send_attempts.c.http_status.in_((200, 202))
+        )
     ).first()
     return None if row is None else (row.message_id or "")
 
 
 def attempt_was_requested(conn: Connection, batch: Row) -> bool:
-    return bool(conn.scalar(
-        select(exists().where(send_attempts.c.batch_id == batch.id,
-                              send_attempts.c.attempt == batch.attempts,
-                              send_attempts.c.requested_at.is_not(None)))
-    ))
+    return bool(
+        conn.scalar(
+            select(
+                exists().where(
+                    send_attempts.c.batch_id == batch.id,
+                    send_attempts.c.attempt == batch.attempts,
+                    send_attempts.c.requested_at.is_not(None),
+                )
+            )
+        )
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from psycopg import sql as pgsql
@@ -50,27 +50,18 @@ def _processors(conn: Connection, table: Table, columns: Sequence[str]) -> list[
     return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
 
 
-def _convert(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple]):
-    """Apply each column's bind processor, memoised (chunks repeat `now`, list ids, etc.)."""
+def _convert(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]):
+    """Apply each column's bind processor once per distinct value, column-wise (chunks repeat
+    `now` and a few dates, so this is a set, a small dict and a C-level map per column)."""
     processors = _processors(conn, table, columns)
-    active = [(i, p, {}) for i, p in enumerate(processors) if p is not None]
-    if not active:
-        return [tuple(r) for r in rows]
-    converted = []
-    for row in rows:
-        values = list(row)
-        for i, processor, memo in active:
-            value = values[i]
-            if value is None:
-                continue
-            try:
-                values[i] = memo[value]
-            except KeyError:
-                values[i] = memo[value] = processor(value)
-            except TypeError:  # unhashable
-                values[i] = processor(value)
-        converted.append(tuple(values))
-    return converted
+    if all(p is None for p in processors):
+        return rows
+    transposed = list(zip(*rows, strict=True))
+    for i, processor in enumerate(processors):
+        if processor is not None:
+            mapping = {v: None if v is None else processor(v) for v in set(transposed[i])}
+            transposed[i] = tuple(map(mapping.__getitem__, transposed[i]))
+    return list(zip(*transposed, strict=True))
 
 
 def bulk_insert(
@@ -106,26 +97,50 @@ def bulk_insert(
 
 
 def _copy_insert(conn, table, columns, values, ignore_conflicts) -> None:
-    staging = Table(
-        f"bulk_{table.name}_{next(_temp_names)}",
-        MetaData(),
-        *(Column(name, table.c[name].type) for name in columns),
-        prefixes=["TEMPORARY"],
-        postgresql_on_commit="DROP",
-    )
-    staging.create(conn)
+    """COPY straight into the table, or via a temporary table when conflicts are skipped."""
+    target = table
+    if ignore_conflicts:
+        target = Table(
+            f"bulk_{table.name}_{next(_temp_names)}",
+            MetaData(),
+            *(Column(name, table.c[name].type) for name in columns),
+            prefixes=["TEMPORARY"],
+            postgresql_on_commit="DROP",
+        )
+        target.create(conn)
     cursor = conn.connection.dbapi_connection.cursor()
     copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN").format(
-        pgsql.Identifier(staging.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
+        pgsql.Identifier(target.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
     )
     with cursor.copy(copy_sql) as copy:
         for row in values:
             copy.write_row(row)
     cursor.close()
+    if target is table:
+        return
     statement = postgresql.insert(table).from_select(
-        list(columns), select(*(staging.c[name] for name in columns))
+        list(columns), select(*(target.c[name] for name in columns))
     )
-    if ignore_conflicts:
-        statement = statement.on_conflict_do_nothing()
-    conn.execute(statement)
-    staging.drop(conn)
+    conn.execute(statement.on_conflict_do_nothing())
+    target.drop(conn)
+
+
+def relax_commit_durability(conn: Connection) -> None:
+    """PostgreSQL: don't wait for the WAL flush at commit in this transaction (bulk imports).
+    A crash may lose the last chunks, never corrupt them; a rerun of the import redoes them."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+def refresh_statistics(conn: Connection, tables: Sequence[Table]) -> None:
+    """Update planner statistics after a bulk load. Without this, PostgreSQL keeps planning
+    for the empty tables it saw at the start of an import (sequential scans, slow FK checks)."""
+    if conn.dialect.name == "postgresql":
+        names = pgsql.SQL(", ").join(pgsql.Identifier(t.name) for t in tables)
+        cursor = conn.connection.dbapi_connection.cursor()
+        cursor.execute(pgsql.SQL("ANALYZE {}").format(names))
+        cursor.close()
+    else:
+        conn.exec_driver_sql("PRAGMA analysis_limit = 1000")  # sampled: milliseconds, not seconds
+        for table in tables:
+            conn.exec_driver_sql(f'ANALYZE "{table.name}"')

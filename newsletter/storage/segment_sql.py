@@ -136,7 +136,11 @@ def _attribute(rule: AttributeCompare) -> ColumnElement[bool]:
     value = rule.value
     if kind == "boolean" and rule.operator == "equals":
         value = 1.0 if value else 0.0
-    conditions: list[ColumnElement[bool]] = [subscriber_attributes.c.name == rule.name]
+    # `IS NOT NULL` lets both databases use the partial index of this value type.
+    conditions: list[ColumnElement[bool]] = [
+        subscriber_attributes.c.name == rule.name,
+        column.is_not(None),
+    ]
     if rule.operator == "equals":
         conditions.append(column == value)
     elif rule.operator == "in":
@@ -148,8 +152,6 @@ def _attribute(rule: AttributeCompare) -> ColumnElement[bool]:
         conditions.append(column > value)
     elif rule.operator in ("lt", "before"):
         conditions.append(column < value)
-    elif rule.operator == "exists":
-        conditions.append(column.is_not(None))
     member = subscribers.c.id.in_(select(subscriber_attributes.c.subscriber_id).where(*conditions))
     if rule.operator == "exists" and value is False:
         return not_(member)

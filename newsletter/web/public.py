@@ -92,8 +92,9 @@ def now_of(app: Any) -> datetime:
 
 
 def _button(label: str, field: str) -> str:
-    # action="" posts back to this very URL; no CSRF token: the URL token is the authority.
-    return (f'<form method="post" action=""><input type="hidden" name="{field}" value="1">'
+    # No action: the form posts back to this very URL. No CSRF token: the URL token is the
+    # authority (and a POST here only ever unsubscribes or confirms its own link's owner).
+    return (f'<form method="post"><input type="hidden" name="{field}" value="1">'
             f"<button type=\"submit\">{escape(label)}</button></form>")  # fmt: skip
 
 

@@ -15,7 +15,12 @@ from lxml import etree
 from newsletter.articles import load_article, parse_article
 from newsletter.articles.inference import xml_clean
 from newsletter.articles.model import Article, Heading, Image, ListBlock, Paragraph, Quote, plain
-from newsletter.articles.sanitize import clean_fragment, is_pixel, is_tracker_url
+from newsletter.articles.sanitize import (
+    clean_fragment,
+    is_pixel,
+    is_tracker_url,
+    resolve_bad_char_refs,
+)
 from newsletter.errors import ArticleError
 from tests.seed import REPO, SEED_FORMATS, SEED_TEXT
 
@@ -264,6 +269,7 @@ def test_no_script_pixel_or_iframe_urls_survive(name: str) -> None:
 def test_output_is_xml_clean(name: str) -> None:
     for string in all_strings(load(name)):
         assert not _NOT_XML.search(string), repr(string)
+        assert not re.search(r"[\t\n\r]", string), repr(string)  # whitespace is collapsed
         assert string == string.strip()
         etree.Element("p").text = string  # lxml refuses text that is not valid XML
 
@@ -476,3 +482,15 @@ def test_tracking_pixels_and_tracker_hosts() -> None:
 def test_xml_clean_removes_what_xml_forbids() -> None:
     assert xml_clean("a\x00b\x0bc\x1fd\ufffee\ufeff\x85\ud800f") == "abcdef"
     assert xml_clean("tab\tline\nok & <fine>") == "tab\tline\nok & <fine>"
+
+
+def test_character_references_lxml_would_refuse() -> None:
+    page = "a&#x1;b&#0;c&#146;d&#65535;e&#xD800;f&#233;g&amp;h&#x1F9E0;"
+    assert resolve_bad_char_refs(page) == "abc’def&#233;g&amp;h&#x1F9E0;"
+    article = parse_article(
+        b"<title>Refs</title><p><a href='/x&#x1;y'>Therapy&#x0b; helps &#150; a lot.</a></p>",
+        name="refs.html",
+        base_url="https://clinic.example/",
+    )
+    assert article.paragraphs[0].text == "Therapy helps – a lot."
+    assert article.links() == ["https://clinic.example/xy"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from hypothesis import HealthCheck, given, settings
@@ -17,12 +18,13 @@ from hypothesis import strategies as st
 from newsletter.articles import parse_article
 from newsletter.articles.model import Article, Image
 from newsletter.errors import ArticleError
+from tests.seed import REPO
 
 NAMES = st.sampled_from(["article.txt", "article.md", "article.html", "article"])
 # XML 1.0 forbids these; C1 controls and lone surrogates are never article text either.
 FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0d\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 PROPERTY = settings(
-    max_examples=300,
+    max_examples=500,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -149,3 +151,21 @@ def test_plausible_articles(title: str, body: list[str], name: str) -> None:
     """A title line and paragraphs, each salted with markup: more inputs get past the checks."""
     text = f"{title}\n\n" + "\n\n".join(f"Therapy can help many people. {b}" for b in body)
     check(text.encode("utf-8", "surrogatepass"), name)
+
+
+_PAGES = sorted((REPO / "tests" / "data" / "html").glob("*.html"))
+
+
+@settings(PROPERTY, max_examples=40)
+@given(
+    page=st.sampled_from(_PAGES),
+    cut=st.floats(0, 1),
+    splice=fragments(HTML_FRAGMENTS),
+    at=st.floats(0, 1),
+)
+def test_damaged_real_pages(page: Path, cut: float, splice: str, at: float) -> None:
+    """Real page markup cut short and with junk spliced in, as a failed save leaves it."""
+    text = page.read_text(encoding="utf-8")
+    text = text[: max(1, int(len(text) * cut))]
+    position = int(len(text) * at)
+    check((text[:position] + splice + text[position:]).encode("utf-8", "surrogatepass"), "p.html")

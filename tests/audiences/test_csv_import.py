@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import threading
 import tracemalloc
 from datetime import date
 from pathlib import Path
@@ -17,6 +18,7 @@ from newsletter.audiences.csv_import import (
     CsvHeader,
     ImportRow,
     Reject,
+    _mp_context,
     _scan,
     open_subscribers_csv,
     write_rejects,
@@ -512,3 +514,36 @@ def test_write_rejects_defuses_formulas(tmp_path: Path) -> None:
         ["7", "'=HYPERLINK(1)", "email: missing @"],
         ["9", "", "duplicate of line 2"],
     ]
+
+
+def test_bad_delimiter_option_and_directory(tmp_path: Path) -> None:
+    path = _file(tmp_path, "email\na@example.com\n")
+    assert "cannot be the delimiter" in open_fails(path, delimiter=";;").message
+    assert "cannot be the delimiter" in open_fails(path, delimiter='"').message
+    assert open_fails(tmp_path).message == "not a file"
+
+
+def test_over_long_last_line_without_newline(tmp_path: Path) -> None:
+    last = "b@example.com,"
+    last += "z" * (64 * 1024 + 1 - len(last))  # exactly one read of 64 KB + 1, then the end
+    path = _file(tmp_path, "email,notes\na@example.com,ok\n" + last)
+    _, rows, rejects, _ = read_all(path)
+    assert [row.line for row in rows] == [2]
+    assert rejects == [Reject(3, "row longer than 64 KB (line 3)", "b@example.com")]
+
+
+def test_pool_works_when_other_threads_run(tmp_path: Path) -> None:
+    """With other threads alive the pool uses forkserver instead of fork; same results."""
+    path = tmp_path / "3k.csv"
+    _mixed_file(path, 3_000)
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert _mp_context().get_start_method() == "forkserver"
+        _, _, _, pooled = read_all(path, size=500, workers=2)
+    finally:
+        stop.set()
+        thread.join()
+    assert _mp_context().get_start_method() == "fork"
+    assert pooled == read_all(path, size=500, workers=1)[3]

@@ -1,4 +1,11 @@
-"""Chromium for the browser tests: Debian's /usr/bin/chromium, launched once per session.
+"""Chromium for the browser tests: Debian's /usr/bin/chromium, launched once.
+
+`browser` is session-scoped. Chromium starts on first use and is closed right after the last
+test that uses it (not at the very end of the session): Playwright's sync API leaves its
+asyncio loop marked as running on the main thread while it is open, so any later test
+calling `asyncio.run()` (or another sync Playwright) would fail with "cannot be called from
+a running event loop". Should a browser test come again later (another test order), it is
+relaunched.
 
 Pages never touch the network: every image request is answered with a local PNG and every
 other request is aborted, so the seed's hero image (on mindstream.example) needs nothing.
@@ -37,20 +44,52 @@ def _png(width: int, height: int) -> bytes:
 IMAGE = _png(600, 300)
 
 
+class SharedChromium:
+    """A Playwright `Browser` stand-in that launches Chromium on first use, once."""
+
+    def __init__(self) -> None:
+        self._playwright: Any = None
+        self._browser: Any = None
+
+    def __getattr__(self, name: str) -> Any:  # new_context, new_page, version, …
+        if self._browser is None:
+            from playwright.sync_api import sync_playwright
+
+            self._playwright = sync_playwright().start()
+            self._browser = self._playwright.chromium.launch(
+                executable_path=str(CHROMIUM), args=CHROMIUM_ARGS
+            )
+        return getattr(self._browser, name)
+
+    def close(self) -> None:
+        if self._browser is not None:
+            browser, playwright = self._browser, self._playwright
+            self._browser = self._playwright = None
+            try:
+                browser.close()
+            finally:
+                playwright.stop()
+
+
+_SHARED = SharedChromium()
+
+
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[SharedChromium]:
     if not CHROMIUM.exists():
         pytest.fail(
             f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium); "
             "Playwright cannot download its own browser here",
             pytrace=False,
         )
-    from playwright.sync_api import sync_playwright
+    yield _SHARED
+    _SHARED.close()
 
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+
+@pytest.hookimpl(trylast=True)  # after the function-scoped fixtures are torn down
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None or "browser" not in getattr(nextitem, "fixturenames", ()):
+        _SHARED.close()
 
 
 def _offline(route: Any) -> None:
@@ -61,7 +100,7 @@ def _offline(route: Any) -> None:
 
 
 @pytest.fixture
-def open_email(browser: Any) -> Iterator[Callable[..., Any]]:
+def open_email(browser: SharedChromium) -> Iterator[Callable[..., Any]]:
     """open_email(html, width) → a Playwright page showing that HTML at that viewport width."""
     contexts: list[Any] = []
 

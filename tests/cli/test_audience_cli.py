@@ -103,6 +103,10 @@ def test_staff_commands(cli, workdir):
     assert cli("subscribers", "resubscribe", "vic@example.com", "--consent", "Again").code == 0
     assert "<b>Vic</b>" in cli("subscribers", "show", "vic@example.com").out
     assert "events" in cli("lists", "list").out
+    cli("lists", "create", "news")
+    assert cli("lists", "add", "news", "vic@example.com", "--consent", "News too").code == 0
+    assert cli("lists", "remove", "news", "vic@example.com").code == 0
+    assert "'news': 'unsubscribed'" in cli("subscribers", "show", "vic@example.com").out
 
 
 def test_errors_are_messages_with_exit_2_not_tracebacks(cli, workdir):

@@ -451,3 +451,13 @@ def test_config_defaults_follow_the_reference():
     assert config.custom_args_max_bytes == 10_000
     assert (config.substitutions_max_keys, config.substitutions_max_bytes) == (150, 10_000)
     assert config.rate_limit is None and config.credits is None
+
+
+def test_close_without_response_is_remote_disconnected(emu_factory):
+    import http.client
+
+    handle = emu_factory()
+    handle.set_faults(next=["timeout_before_accept"], timeout_sleep_s=0.1)
+    with pytest.raises(http.client.RemoteDisconnected):  # the client's timeout is longer
+        client_for(handle, timeout=5).send(make_mail("closed@example.org"))
+    assert handle.messages_to("closed@example.org") == []

@@ -34,6 +34,19 @@ def test_query_returns_the_final_email_with_substitutions(emu):
     assert via_http[0]["subject"] == "November news for Ana & Bo"
 
 
+def test_substitutions_apply_to_reply_to_but_not_headers_or_custom_args(emu):
+    body = make_mail(
+        "rt@example.org", reply_to={"email": "desk@clinic.example", "name": "-fn_text- desk"}
+    )
+    body["personalizations"][0]["headers"]["X-Tag"] = "-rt-"
+    body["personalizations"][0]["custom_args"] = {"send_id": "-rt-"}
+    client_for(emu).send(body)
+    [msg] = emu.messages_to("rt@example.org")
+    assert msg["reply_to"] == {"email": "desk@clinic.example", "name": "Ana & Bo desk"}
+    assert msg["headers"]["X-Tag"] == "-rt-"
+    assert msg["custom_args"] == {"send_id": "-rt-"}
+
+
 def test_log_is_written_before_the_202_and_holds_one_line_per_request(emu):
     sg = client_for(emu)
     for _ in range(3):

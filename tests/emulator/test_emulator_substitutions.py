@@ -81,3 +81,16 @@ def test_insertion_order_does_not_matter(text, subs):
 @given(text=st.text(alphabet="abc ", max_size=30))
 def test_text_without_keys_is_unchanged(text):
     assert apply_substitutions(text, {"-fn-": "Ana", "{{x}}": "y"}) == text
+
+
+def test_module_imports_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from newsletter.emulator.substitutions import apply_substitutions; "
+        "print(sorted(m for m in ('httpx', 'cryptography', 'orjson', 'http.server') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -230,6 +230,15 @@ def test_batches_respect_max_events(tuned, receiver):
         assert [len(json.loads(p["body"])) for p in receiver.posts] == [3, 3, 2]
 
 
+def test_batches_respect_max_bytes(tuned, receiver):
+    with tuned(lag_s=30, batch_max_bytes=2000) as emu:
+        client_for(emu).send(make_mail(*[f"bytes{i}@example.org" for i in range(10)]))
+        emu.flush_webhook()
+        assert len(receiver.posts) > 2
+        assert all(len(p["body"]) <= 2000 + 2 for p in receiver.posts)  # + CR LF
+        assert len(receiver.events()) == 20
+
+
 def test_duplicate_factor_repeats_event_ids(tuned, receiver):
     with tuned() as emu:
         emu.set_faults(webhook={"duplicate_factor": 3})

@@ -1,8 +1,11 @@
 """mjml-python (MRML) against the reference MJML compiler, template by template.
 
-Every email template (the article with the seed article as text and as Markdown, which has
-a hero image; the digest with two articles; the double opt-in confirmation) is rendered by
-Jinja exactly as production does, and that same MJML source is compiled
+Every email template is rendered by Jinja exactly as production does: the article with the
+seed article as text, as Markdown (which has a hero image) and as HTML (when
+tests/data/seed/neuroplasticity-ketamine.html exists), and with an article that takes every
+branch of article.mjml/_blocks.mjml (`ALL_BLOCKS_MARKDOWN`); the digest with two articles;
+the double opt-in confirmation. That same post-Jinja MJML source, recorded from
+`compile_mjml`'s argument, is compiled
 
 * by `newsletter.rendering.mjml.compile_mjml` (mjml-python, i.e. MRML, a Rust port of MJML 4),
 * by the reference compiler mjml 4.18 from npm (the version MRML ports), and
@@ -35,6 +38,7 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,8 +163,8 @@ ALLOWED_DIFFERENCES: dict[str, str] = {
     BUTTON_TD_VERTICAL_ALIGN: (
         "`vertical-align` is not an HTML attribute of <td> (the HTML one is `valign`): "
         "browsers and email clients ignore it, and the button's own cell still carries "
-        'valign="middle" in both outputs. MJML dropped it from mj-column in 4.x after the '
-        "version MRML ports; screenshots are identical."
+        'valign="middle" in both outputs. The mj-column of mjml 4.18 no longer writes it, MRML '
+        "still does; screenshots are identical."
     ),
     WRAPPER_WORD_SPACING: (
         "word-spacing:normal is the initial value, is inherited from <body> (whose style "
@@ -533,29 +537,17 @@ def _png(width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium)", pytrace=False
-        )
+def take_screenshots(jobs: dict[Any, tuple[str, int]]) -> dict[Any, Any]:
+    """{key: (html, width)} → {key: full-page PIL image}, with no network: every image
+    request gets a local 600×300 PNG (the widest image the templates declare is 600 px).
+
+    Runs its own Playwright in a worker thread: the sync API refuses to start where another
+    sync Playwright is open (tests/browser keeps one open for the whole session).
+    """
+    from PIL import Image
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
-def screenshot(chromium: Any) -> Iterator[Callable[[str, int], Any]]:
-    """screenshot(html, width) → a full-page PIL image, with no network: every image
-    request gets a local 600×300 PNG (the widest image the templates declare is 600 px)."""
-    from PIL import Image
-
     image = _png(600, 300)
-    pages: dict[int, Any] = {}
-    cache: dict[tuple[str, int], Any] = {}
 
     def route(route: Any) -> None:
         if route.request.resource_type == "image":
@@ -563,24 +555,50 @@ def screenshot(chromium: Any) -> Iterator[Callable[[str, int], Any]]:
         else:
             route.abort()
 
-    def shoot(html: str, width: int) -> Any:
-        key = (html, width)
-        if key not in cache:
-            if width not in pages:
-                context = chromium.new_context(
+    def work() -> dict[Any, Any]:
+        shots = {}
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            for width in sorted({width for _, width in jobs.values()}):
+                context = browser.new_context(
                     viewport={"width": width, "height": 800}, device_scale_factor=1
                 )
                 context.route("**/*", route)
-                pages[width] = context.new_page()
-            page = pages[width]
-            page.set_content(html, wait_until="load")
-            data = page.screenshot(full_page=True, animations="disabled", caret="hide")
-            cache[key] = Image.open(io.BytesIO(data)).convert("RGB")
-        return cache[key]
+                page = context.new_page()
+                for key, (html, job_width) in jobs.items():
+                    if job_width == width:
+                        page.set_content(html, wait_until="load")
+                        data = page.screenshot(full_page=True, animations="disabled", caret="hide")
+                        shots[key] = Image.open(io.BytesIO(data)).convert("RGB")
+                context.close()
+            browser.close()
+        return shots
 
-    yield shoot
-    for page in pages.values():
-        page.context.close()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(work).result(timeout=300)
+
+
+SENSITIVITY_CELL = "padding:0px 28px 16px 28px;"
+
+
+@pytest.fixture(scope="module")
+def screenshots(mrml: dict, reference: dict) -> dict[Any, Any]:
+    """Every document from every compiler at every width, keyed (compiler, name, width);
+    plus ("shifted", "article-text", 375) for the sensitivity check."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: .ci/run installs it (apt-get install chromium)", pytrace=False
+        )
+    jobs: dict[Any, tuple[str, int]] = {}
+    for width in WIDTHS:
+        for name, html in mrml.items():
+            jobs["mrml", name, width] = (html, width)
+            for major in REFERENCE_VERSIONS:
+                jobs[major, name, width] = (reference[major][name]["html"], width)
+    assert SENSITIVITY_CELL in mrml["article-text"]
+    shifted = mrml["article-text"].replace(SENSITIVITY_CELL, "padding:0px 27px 16px 29px;")
+    jobs["shifted", "article-text", 375] = (shifted, 375)
+    return take_screenshots(jobs)
 
 
 def differing_fraction(a: Any, b: Any) -> float:
@@ -593,11 +611,8 @@ def differing_fraction(a: Any, b: Any) -> float:
 @pytest.mark.parametrize("width", WIDTHS)
 @pytest.mark.parametrize("name", DOCUMENT_PARAMS)
 @pytest.mark.parametrize("major", sorted(REFERENCE_VERSIONS))
-def test_screenshots_match_reference(
-    major: str, name: str, width: int, mrml: dict, reference: dict, screenshot: Callable
-) -> None:
-    ours = screenshot(mrml[name], width)
-    theirs = screenshot(reference[major][name]["html"], width)
+def test_screenshots_match_reference(major: str, name: str, width: int, screenshots: dict) -> None:
+    ours, theirs = screenshots["mrml", name, width], screenshots[major, name, width]
     assert ours.size == theirs.size, (
         f"{name} at {width}px: {ours.size} vs mjml {major} {theirs.size}"
     )
@@ -608,12 +623,11 @@ def test_screenshots_match_reference(
     )
 
 
-def test_pixel_comparison_is_sensitive(mrml: dict, screenshot: Callable) -> None:
+def test_pixel_comparison_is_sensitive(screenshots: dict) -> None:
     """Body text moved 1 px sideways (same page size) must exceed the allowance."""
-    html = mrml["article-text"]
-    cell = "padding:0px 28px 16px 28px;"
-    assert cell in html
-    shifted = html.replace(cell, "padding:0px 27px 16px 29px;")
-    before, after = screenshot(html, 375), screenshot(shifted, 375)
+    before, after = (
+        screenshots["mrml", "article-text", 375],
+        screenshots["shifted", "article-text", 375],
+    )
     assert before.size == after.size
     assert differing_fraction(before, after) > MAX_DIFFERING_PIXELS

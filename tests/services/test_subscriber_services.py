@@ -16,7 +16,9 @@ from newsletter.services.lists import create_list, list_lists
 from newsletter.services.privacy import erase_subscriber, gdpr_export
 from newsletter.services.subscribers import (
     add_subscriber,
+    add_to_list,
     edit_subscriber,
+    find_subscriber,
     subscriber_profile,
     tag_subscriber,
 )
@@ -177,3 +179,21 @@ def test_engagement_rows_are_erased_with_the_person(staffed, key):
     erase_subscriber(db, key=key, email="ann@example.com", source="staff:alice", now=NOW)
     with db.read() as conn:
         assert conn.scalar(select(func.count()).select_from(subscriber_events)) == 0
+
+
+def test_find_subscriber_and_list_membership(staffed):
+    db = staffed
+    found = find_subscriber(db, " ANN@example.com")
+    assert found["email"] == "ann@example.com" and found["status"] == "active"
+    assert find_subscriber(db, "nobody@example.com") is None
+    create_list(db, "events", now=NOW)
+    create_list(db, "confirmed-only", double_opt_in=True, now=NOW)
+    assert add_to_list(db, "ann@example.com", "events", consent_text="Events too", staff_user="a")
+    assert subscriber_profile(db, "ann@example.com")["lists"] == {
+        "events": "active",
+        "newsletter": "active",
+    }
+    with pytest.raises(ValidationError, match="double opt-in"):
+        add_to_list(db, "ann@example.com", "confirmed-only", consent_text="x", staff_user="a")
+    with pytest.raises(ValidationError, match="consent"):
+        add_to_list(db, "ann@example.com", "events", consent_text=" ", staff_user="a")

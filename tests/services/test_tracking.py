@@ -157,6 +157,8 @@ def test_old_unsubscribe_after_a_fresh_opt_in_is_stored_but_not_applied(db):  # 
     # A newer unsubscribe wins, and a hard bounce always does.
     assert feed(db, event("unsubscribe", s.email, NOW_TS - 60, s.send_id)).suppressed == 1
     assert subscriber_status(db, s.email) == "unsubscribed"
+    assert feed(db, event("bounce", s.email, NOW_TS - 9000, s.send_id, type="bounce")).suppressed
+    assert subscriber_status(db, s.email) == "bounced"
 
 
 def test_processed_time_only_moves_earlier(db):  # out of order
@@ -170,8 +172,15 @@ def test_processed_time_only_moves_earlier(db):  # out of order
 def test_parsing_is_tolerant_and_unknown_types_are_stored_and_ignored(db):  # W-11
     s = seed_delivery(db, "ana@example.org")
     items = [
-        event("delivered", s.email, str(NOW_TS - 5), s.send_id, category="newsletter",
-              some_future_field={"x": 1}, marketing_campaign_id=7),  # fmt: skip
+        event(
+            "delivered",
+            s.email,
+            str(NOW_TS - 5),
+            s.send_id,
+            category="newsletter",
+            some_future_field={"x": 1},
+            marketing_campaign_id=7,
+        ),
         event("brand_new_event", s.email, NOW_TS - 4, s.send_id),
         {"event": "delivered"},  # no timestamp
         {"timestamp": NOW_TS},  # no type
@@ -191,12 +200,15 @@ def test_parsing_is_tolerant_and_unknown_types_are_stored_and_ignored(db):  # W-
 def test_events_store_no_address_and_bounded_ids(db):
     s = seed_delivery(db, "ana@example.org")
     long_id = "x" * 300
-    feed(db, event("bounce", s.email, NOW_TS - 5, s.send_id, sg_message_id=None,
-                   sg_event_id=long_id, type="bounce", url="https://a.example/" + "p" * 500))  # fmt: skip
+    url = "https://a.example/" + "p" * 500
+    ev = event("bounce", s.email, NOW_TS - 5, s.send_id, sg_message_id=None, sg_event_id=long_id,
+               type="bounce", url=url, reason=f"550 5.1.1 <{s.email}>: unknown")  # fmt: skip
+    feed(db, ev)
     with db.read() as conn:
         row = conn.execute(select(provider_events)).one()
     assert row.send_id == s.send_id
     assert row.sg_event_id.startswith("sha256:")
+    assert row.reason == "550 5.1.1 <[address]>: unknown"
     assert "@" not in json.dumps([str(v) for v in row])
     assert suppression_of(db, s.email) == "hard_bounce"
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-import warnings
 
 import pytest
 from starlette.exceptions import StarletteDeprecationWarning
@@ -15,7 +14,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", StarletteDeprecationWarning)
     from fastapi.testclient import TestClient
 
-from newsletter.bootstrap import open_database  # noqa: E402  (after the warning filter)
+from newsletter.bootstrap import open_database
 from newsletter.config import load_settings
 from newsletter.storage.database import Database
 from newsletter.web.app import create_app

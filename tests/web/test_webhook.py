@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,24 @@ def test_same_post_ten_times_is_applied_once(client, db, signer):  # W-05
     assert suppression_of(db, s.email) == "hard_bounce"
     assert subscriber_status(db, s.email) == "bounced"
     assert delivery_row(db, s.delivery_id).processed_at is not None
+
+
+def test_a_batch_of_1000_mixed_events_is_stored_and_applied_quickly(client, db, signer):  # W-01
+    seeded = [seed_delivery(db, f"u{i}@example.org") for i in range(100)]
+    kinds = ["processed", "delivered", "deferred", "bounce", "dropped", "open", "spamreport"]
+    events = [
+        event(kinds[i % 7], seeded[i % 100].email, NOW_TS - 60, seeded[i % 100].send_id,
+              sg_message_id=f"M{i}.r", type="blocked", reason="Spam Content")
+        for i in range(1000)
+    ]  # fmt: skip
+    body = body_of(*events)
+    started = time.perf_counter()
+    response = client.post(URL, content=body, headers=signer.headers(body))
+    elapsed = time.perf_counter() - started  # the test client also waits for the processing
+    assert response.status_code == 200 and response.json()["events"] == 1000
+    assert rows(db, provider_events) == 1000
+    assert suppression_of(db, seeded[6].email) == "complaint"
+    assert elapsed < 5, f"{elapsed:.2f} s for 1000 events"  # ~0.5 s on a laptop
 
 
 def test_oversized_bodies_get_413(client, db, signer):  # W-10

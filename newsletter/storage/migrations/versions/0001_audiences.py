@@ -50,7 +50,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("email", name=op.f("uq_subscribers_email")),
     )
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_subscribers_email_hash"), ["email_hash"], unique=False)
         batch_op.create_index(
             "ix_subscribers_status_signed_up_at", ["status", "signed_up_at"], unique=False
         )
@@ -116,6 +115,9 @@ def upgrade() -> None:
     with op.batch_alter_table("confirmation_requests", schema=None) as batch_op:
         batch_op.create_index(
             "ix_confirmation_requests_email_hash_sent_at", ["email_hash", "sent_at"], unique=False
+        )
+        batch_op.create_index(
+            "ix_confirmation_requests_subscriber_id", ["subscriber_id"], unique=False
         )
 
     op.create_table(
@@ -202,18 +204,29 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("subscriber_id", "name", name=op.f("pk_subscriber_attributes")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("subscriber_attributes", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_subscriber_attributes_date", ["name", "value_date", "subscriber_id"], unique=False
+            "ix_subscriber_attributes_date",
+            ["name", "value_date", "subscriber_id"],
+            unique=False,
+            sqlite_where=sa.text("value_date IS NOT NULL"),
+            postgresql_where=sa.text("value_date IS NOT NULL"),
         )
         batch_op.create_index(
             "ix_subscriber_attributes_number",
             ["name", "value_number", "subscriber_id"],
             unique=False,
+            sqlite_where=sa.text("value_number IS NOT NULL"),
+            postgresql_where=sa.text("value_number IS NOT NULL"),
         )
         batch_op.create_index(
-            "ix_subscriber_attributes_text", ["name", "value_text", "subscriber_id"], unique=False
+            "ix_subscriber_attributes_text",
+            ["name", "value_text", "subscriber_id"],
+            unique=False,
+            sqlite_where=sa.text("value_text IS NOT NULL"),
+            postgresql_where=sa.text("value_text IS NOT NULL"),
         )
 
     op.create_table(
@@ -252,6 +265,7 @@ def upgrade() -> None:
             ["tag_id"], ["tags.id"], name=op.f("fk_subscriber_tags_tag_id_tags"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("subscriber_id", "tag_id", name=op.f("pk_subscriber_tags")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("subscriber_tags", schema=None) as batch_op:
         batch_op.create_index(
@@ -275,6 +289,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("subscriber_id", "topic_id", name=op.f("pk_subscriber_topics")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("subscriber_topics", schema=None) as batch_op:
         batch_op.create_index(
@@ -305,6 +320,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("subscriber_id", "list_id", name=op.f("pk_subscriptions")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.create_index(
@@ -331,9 +347,21 @@ def downgrade() -> None:
 
     op.drop_table("subscriber_events")
     with op.batch_alter_table("subscriber_attributes", schema=None) as batch_op:
-        batch_op.drop_index("ix_subscriber_attributes_text")
-        batch_op.drop_index("ix_subscriber_attributes_number")
-        batch_op.drop_index("ix_subscriber_attributes_date")
+        batch_op.drop_index(
+            "ix_subscriber_attributes_text",
+            sqlite_where=sa.text("value_text IS NOT NULL"),
+            postgresql_where=sa.text("value_text IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_subscriber_attributes_number",
+            sqlite_where=sa.text("value_number IS NOT NULL"),
+            postgresql_where=sa.text("value_number IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_subscriber_attributes_date",
+            sqlite_where=sa.text("value_date IS NOT NULL"),
+            postgresql_where=sa.text("value_date IS NOT NULL"),
+        )
 
     op.drop_table("subscriber_attributes")
     with op.batch_alter_table("imports", schema=None) as batch_op:
@@ -345,6 +373,7 @@ def downgrade() -> None:
 
     op.drop_table("consent_records")
     with op.batch_alter_table("confirmation_requests", schema=None) as batch_op:
+        batch_op.drop_index("ix_confirmation_requests_subscriber_id")
         batch_op.drop_index("ix_confirmation_requests_email_hash_sent_at")
 
     op.drop_table("confirmation_requests")
@@ -353,7 +382,6 @@ def downgrade() -> None:
     op.drop_table("suppressions")
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.drop_index("ix_subscribers_status_signed_up_at")
-        batch_op.drop_index(batch_op.f("ix_subscribers_email_hash"))
 
     op.drop_table("subscribers")
     op.drop_table("lists")

@@ -1,0 +1,288 @@
+"""The torture harness: one database, one emulator whose signed webhook reaches the product's
+real web app over HTTP, and campaigns driven through crashes and provider faults.
+
+Used by tests/sending/test_torture.py (the CI gate) and bench/torture.py (`--seeds 2000`).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import uvicorn
+
+from newsletter import failpoints
+from newsletter.config import Settings, load_settings
+from newsletter.dispatch.local import ThreadPoolDispatcher
+from newsletter.emulator import EmulatorConfig, WebhookConfig, start_emulator
+from newsletter.failpoints import SimulatedCrash
+from newsletter.services.runner import drive, tick
+from newsletter.services.tracking import process_inbox
+from newsletter.storage.database import Database
+from newsletter.storage.schema import upgrade
+from newsletter.web.app import create_app
+from tests.seed import REPO
+from tests.sending.support import KEY, add_audience, context, ledger, new_campaign
+
+CRASH_POINTS = (
+    "after_claim",
+    "before_request",
+    "after_api_before_commit",
+    "after_commit",
+    "mid_planning",
+    "after_campaign_cas",
+)
+SIGNING_SCALAR = 0x5EED
+
+
+class WebServer:
+    """The product's web app on a real loopback port, in a thread."""
+
+    def __init__(self, settings: Settings, db: Database):
+        config = uvicorn.Config(
+            create_app(settings, db), host="127.0.0.1", port=0, log_level="error", lifespan="on"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class SeedResult:
+    seed: int
+    recipients: int
+    statuses: Counter
+    duplicates: int
+    lost: int
+    crashes: int
+    campaign_status: str
+    problems: list[str] = field(default_factory=list)
+
+
+class Torture:
+    """Set up once; `run_seed(n)` runs one randomised campaign and checks I1–I4."""
+
+    def __init__(self, folder: Path, *, webhook: bool = True):
+        self.folder = folder
+        self.webhook = webhook
+        self.db_path = folder / "torture.db"
+        self.db = Database.from_url(f"sqlite:///{self.db_path}")
+        upgrade(self.db)
+        self.emulator = start_emulator(
+            EmulatorConfig(
+                log_path=folder / "emulator.jsonl",
+                fsync=False,
+                signing_scalar=SIGNING_SCALAR,
+                webhook=WebhookConfig(lag_s=0.02),
+            )
+        )
+        audiences = folder / "audiences"
+        shutil.copytree(REPO / "audiences", audiences, dirs_exist_ok=True)
+        overrides = {
+            "sendgrid_base_url": self.emulator.base_url,
+            "sendgrid_api_key": KEY,
+            "database_url": f"sqlite:///{self.db_path}",
+            "audiences_dir": audiences,
+            "public_url": "https://news.mindstream.example",
+            "batch_size": 8,
+            "lease_seconds": 0.3,
+            "webhook_grace_s": 0.25,
+            "retry_base_s": 0.02,
+            "retry_cap_s": 0.1,
+            "sendgrid_timeout": 0.25,
+            "templates_dir": REPO / "templates",
+            "secret_key": "torture-secret-key-0123456789abcdefghijklmnop",
+        }
+        if webhook:
+            overrides["sendgrid_webhook_public_key"] = self.emulator.public_key
+        self.settings: Settings = load_settings(**overrides)
+        self.env = {f"NEWSLETTER_{k.upper()}": str(v) for k, v in overrides.items()}
+        self.web = WebServer(self.settings, self.db) if webhook else None
+        if self.web:
+            self.emulator.set_webhook_url(self.web.url + "/webhooks/sendgrid")
+
+    def close(self) -> None:
+        failpoints.configure("")
+        if self.web:
+            self.web.stop()
+        self.emulator.stop()
+        self.db.close()
+
+    # -- one seed, executors as threads in this process ------------------------------------
+    def run_seed(self, seed: int, *, recipients: int = 40) -> SeedResult:
+        rng = random.Random(seed)
+        domain = f"seed{seed}.example"
+        audience = add_audience(self.db, self.settings, domain, recipients, tag=f"seed{seed}")
+        self.emulator.set_faults(self._faults(seed))
+        campaign_id = new_campaign(self.db, self.settings, segment=self._segment(f"seed{seed}"))
+        injected = [0]
+
+        def crash() -> None:
+            injected[0] += 1
+            failpoints.raise_crash()
+
+        failpoints.configure(
+            ",".join(f"{p}:p={rng.uniform(0.02, 0.08):.3f}" for p in CRASH_POINTS),
+            seed=seed,
+            crash=crash,
+        )
+        restarts = 0
+        ctx = context(self.db, self.settings, self.emulator.base_url, timeout=0.25)
+        ctx.rng = random.Random(seed)
+        status = ""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            pool = ThreadPoolDispatcher(ctx, threads=3, worker_id=f"seed{seed}-{restarts}")
+            try:
+                status = drive(
+                    ctx,
+                    pool,
+                    campaign_id,
+                    poll_s=0.02,
+                    process_events=self._events,
+                    stop=lambda: False,
+                )
+                break
+            except SimulatedCrash:  # the engine itself "died": restart it (recovery first)
+                restarts += 1
+            finally:
+                pool.close()
+        failpoints.configure("")
+        return self._check(seed, campaign_id, domain, audience, injected[0], status)
+
+    # -- one seed, executors as real subprocesses SIGKILLed at random ---------------------
+    def run_seed_in_processes(
+        self, seed: int, *, recipients: int = 60, executors: int = 3
+    ) -> SeedResult:
+        rng = random.Random(seed)
+        domain = f"proc{seed}.example"
+        audience = add_audience(self.db, self.settings, domain, recipients, tag=f"proc{seed}")
+        self.emulator.set_faults(self._faults(seed))
+        campaign_id = new_campaign(self.db, self.settings, segment=self._segment(f"proc{seed}"))
+        env = {
+            **os.environ,
+            **self.env,
+            "NEWSLETTER_FAILPOINTS": "after_api_before_commit:p=0.05,after_claim:p=0.05",
+            "NEWSLETTER_FAILPOINTS_SEED": str(seed),
+        }
+        kills = 0
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            procs = [
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "newsletter",
+                        "campaign",
+                        "send",
+                        str(campaign_id),
+                        "--yes",
+                    ],
+                    env=env,
+                    cwd=self.folder,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(executors)
+            ]
+            time.sleep(rng.uniform(1.0, 2.5))
+            victim = rng.choice(procs)
+            if victim.poll() is None:
+                victim.send_signal(signal.SIGKILL)
+                kills += 1
+            codes = [p.wait(timeout=120) for p in procs]
+            if (
+                self._events() is not None
+                and ledger(self.db, campaign_id).campaign_status
+                in ("sent", "sent_with_errors", "needs_review")
+                and 0 in codes + [1]
+            ):
+                if ledger(self.db, campaign_id).open_batches == 0:
+                    break
+        # Drain anything left (a final, crash-free executor: a restart after the last kill).
+        ctx = context(self.db, self.settings, self.emulator.base_url, timeout=0.25)
+        pool = ThreadPoolDispatcher(ctx, threads=3, worker_id=f"proc{seed}-final")
+        try:
+            status = drive(ctx, pool, campaign_id, poll_s=0.02, process_events=self._events)
+        finally:
+            pool.close()
+        return self._check(seed, campaign_id, domain, audience, kills, status)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _faults(self, seed: int) -> dict:
+        return {
+            "seed": seed,
+            "p429": 0.10,
+            "p5xx": 0.05,
+            "p_timeout_after_accept": 0.05,
+            "timeout_sleep_s": 0.35,
+            "retry_after": 0.05,
+            "reset_in": 0.05,
+        }
+
+    def _segment(self, tag: str) -> str:
+        """A segment file (as staff write them) matching only this seed's tagged audience."""
+        path = Path(self.settings.audiences_dir) / f"{tag}.yaml"
+        path.write_text(f"description: torture audience {tag}\nrule:\n  tag: {tag}\n")
+        return tag
+
+    def _events(self):  # type: ignore[no-untyped-def]
+        if not self.webhook:
+            return None
+        return process_inbox(self.db, key=self.settings.signing_keys["a"], now=datetime.now(UTC))
+
+    def _check(self, seed, campaign_id, domain, audience, crashes, status) -> SeedResult:
+        from tests.sending.support import accepted_in_log
+
+        state = ledger(self.db, campaign_id)
+        sent = accepted_in_log(self.emulator.log_path, domain)
+        duplicates = sum(n - 1 for n in sent.values() if n > 1)
+        problems = []
+        if state.open_batches:
+            problems.append(f"I4: {state.open_batches} open batches")
+        if state.statuses.get("pending"):
+            problems.append(f"I2: {state.statuses['pending']} pending")
+        if state.statuses.get("accepted", 0) != len(sent):
+            problems.append(
+                f"I3: ledger accepted {state.statuses.get('accepted', 0)} ≠ emulator {len(sent)}"
+            )
+        if sum(state.statuses.values()) != len(audience):
+            problems.append("I2: ledger size differs from the audience")
+        review = state.statuses.get("needs_review", 0)
+        if self.webhook and review:
+            problems.append(f"needs_review {review} with a healthy webhook")
+        lost = (
+            len(audience)
+            - len(sent)
+            - review
+            - state.statuses.get("failed", 0)
+            - state.statuses.get("skipped", 0)
+        )
+        if lost:
+            problems.append(f"I2: {lost} lost")
+        return SeedResult(
+            seed, len(audience), state.statuses, duplicates, lost, crashes, status, problems
+        )
+
+
+def tick_once(ctx, dispatcher) -> None:  # pragma: no cover - debugging aid
+    tick(ctx, dispatcher)

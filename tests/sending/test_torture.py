@@ -1,0 +1,71 @@
+"""The crash torture gate (sending-architecture.md §14, suites 3–4): random seeds, crashes at
+named points, 3 concurrent executors, 10 % 429, 5 % 5xx, 5 % timeouts after accept.
+
+With the webhook healthy: 0 duplicates, 0 losses, 0 needs_review. Without a webhook:
+uncertain batches become needs_review and nothing is resent. `bench/torture.py --seeds 2000`
+runs the larger version.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.sending.harness import Torture
+
+SEEDS = int(os.environ.get("NEWSLETTER_TORTURE_SEEDS", "200"))
+PROCESS_SEEDS = int(os.environ.get("NEWSLETTER_TORTURE_PROCESS_SEEDS", "20"))
+
+
+@pytest.fixture(scope="module")
+def torture(tmp_path_factory):
+    harness = Torture(tmp_path_factory.mktemp("torture"))
+    yield harness
+    harness.close()
+
+
+@pytest.fixture(scope="module")
+def torture_without_webhook(tmp_path_factory):
+    harness = Torture(tmp_path_factory.mktemp("torture-hold"), webhook=False)
+    yield harness
+    harness.close()
+
+
+def _summary(results):
+    return {
+        "seeds": len(results),
+        "recipients": sum(r.recipients for r in results),
+        "crashes": sum(r.crashes for r in results),
+        "duplicates": sum(r.duplicates for r in results),
+        "lost": sum(r.lost for r in results),
+        "needs_review": sum(r.statuses.get("needs_review", 0) for r in results),
+    }
+
+
+def test_threads_with_crashes_and_faults_lose_and_duplicate_nothing(torture):
+    results = [torture.run_seed(seed) for seed in range(SEEDS)]
+    failures = [(r.seed, r.problems) for r in results if r.problems or r.duplicates]
+    summary = _summary(results)
+    print("torture (threads, webhook):", summary)
+    assert not failures, failures[:5]
+    assert summary["crashes"] > 0, "the failpoints never fired: the test proves nothing"
+    assert summary["duplicates"] == 0 and summary["lost"] == 0
+
+
+def test_without_a_webhook_uncertain_batches_wait_for_review(torture_without_webhook):
+    results = [torture_without_webhook.run_seed(1000 + seed) for seed in range(20)]
+    summary = _summary(results)
+    print("torture (threads, no webhook):", summary)
+    assert summary["duplicates"] == 0
+    assert summary["needs_review"] > 0, "no timeout fired: the test proves nothing"
+    assert all(not r.problems for r in results), [r.problems for r in results if r.problems]
+
+
+def test_real_processes_killed_with_sigkill(torture):
+    results = [torture.run_seed_in_processes(5000 + seed) for seed in range(PROCESS_SEEDS)]
+    summary = _summary(results)
+    print("torture (processes, SIGKILL):", summary)
+    failures = [(r.seed, r.problems) for r in results if r.problems or r.duplicates]
+    assert not failures, failures[:5]
+    assert summary["crashes"] > 0
