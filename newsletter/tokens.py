@@ -14,7 +14,8 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from typing import Literal
+from functools import lru_cache
+from typing import Any, Literal
 
 Purpose = Literal["unsubscribe", "click", "confirm", "preferences"]
 _ID_BYTES = 16  # 128 bits
@@ -27,9 +28,17 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
+@lru_cache(maxsize=16)
+def _keyed(key: str) -> Any:
+    """An HMAC already keyed: copying it skips the key setup (a send signs 2 tokens per
+    recipient, a million recipients per campaign)."""
+    return hmac.new(key.encode(), digestmod=hashlib.sha256)
+
+
 def _mac(key: str, key_id: str, purpose: str, random_id: str) -> str:
-    message = f"{purpose}|{key_id}|{random_id}".encode()
-    return _b64(hmac.new(key.encode(), message, hashlib.sha256).digest()[:_MAC_BYTES])
+    mac = _keyed(key).copy()
+    mac.update(f"{purpose}|{key_id}|{random_id}".encode())
+    return _b64(mac.digest()[:_MAC_BYTES])
 
 
 def new_random_id() -> str:

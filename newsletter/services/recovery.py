@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, func, or_, select, update
 
 from newsletter.domain.campaigns import CampaignStatus, final_status
 from newsletter.domain.sending import OPEN_BATCH, BatchStatus, DeliveryStatus
@@ -33,6 +33,16 @@ MAX_UNKNOWN_WAIT = timedelta(hours=24)  # then a person decides (needs_review)
 
 def reap_expired(db: Database, *, now: datetime) -> int:
     """In-flight batches whose lease ran out: pending if the request never left, else unknown."""
+    with db.read() as conn:  # the common case finds nothing: don't take the write lock
+        if not conn.scalar(
+            select(
+                exists().where(
+                    send_batches.c.status == BatchStatus.IN_FLIGHT.value,
+                    send_batches.c.lease_until < now,
+                )
+            )
+        ):
+            return 0
     with db.write() as conn:
         expired = conn.execute(
             select(send_batches).where(
@@ -143,6 +153,18 @@ def resolve_unknown(db: Database, *, now: datetime, grace: timedelta) -> dict[st
     return counts
 
 
+def _has_open_batch(conn: Connection, campaign_id: int) -> bool:
+    return bool(
+        conn.scalar(
+            select(
+                exists().where(
+                    send_batches.c.campaign_id == campaign_id, send_batches.c.status.in_(OPEN_BATCH)
+                )
+            )
+        )
+    )
+
+
 def finish_campaigns(db: Database, *, now: datetime) -> list[tuple[int, str]]:
     """Campaigns whose batches are all settled become sent / sent_with_errors / needs_review."""
     finished = []
@@ -155,16 +177,11 @@ def finish_campaigns(db: Database, *, now: datetime) -> list[tuple[int, str]]:
             )
         ).all()
     for campaign_id in candidates:
+        with db.read() as conn:  # a cheap read first: no write lock while batches are busy
+            if _has_open_batch(conn, campaign_id):
+                continue
         with db.write() as conn:
-            still_open = conn.scalar(
-                select(
-                    exists().where(
-                        send_batches.c.campaign_id == campaign_id,
-                        send_batches.c.status.in_(OPEN_BATCH),
-                    )
-                )
-            )
-            if still_open:
+            if _has_open_batch(conn, campaign_id):
                 continue
             counts = campaign_store.delivery_counts(conn, campaign_id)
             if counts.get(DeliveryStatus.PENDING.value):
@@ -209,31 +226,29 @@ def due_batches(
     limit: int = 200,
     campaign_id: int | None = None,
 ) -> list[int]:
-    """Claimable batches of sending campaigns not dispatched within one lease; marks them."""
-    with db.write() as conn:
-        query = (
-            select(send_batches.c.id)
-            .join(campaigns, campaigns.c.id == send_batches.c.campaign_id)
-            .where(
-                campaigns.c.status == CampaignStatus.SENDING.value,
-                send_batches.c.status.in_(
-                    (BatchStatus.PENDING.value, BatchStatus.RETRY_WAIT.value)
-                ),
-                or_(
-                    send_batches.c.next_attempt_at.is_(None), send_batches.c.next_attempt_at <= now
-                ),
-                or_(
-                    send_batches.c.dispatched_at.is_(None),
-                    send_batches.c.dispatched_at < now - lease,
-                ),
-            )
-            .order_by(send_batches.c.campaign_id, send_batches.c.seq)
-            .limit(limit)
+    """Claimable batches of sending campaigns not dispatched within one lease; marks them.
+    (Marking is only a hint against re-dispatching: the claim itself is the CAS.)"""
+    query = (
+        select(send_batches.c.id)
+        .join(campaigns, campaigns.c.id == send_batches.c.campaign_id)
+        .where(
+            campaigns.c.status == CampaignStatus.SENDING.value,
+            send_batches.c.status.in_((BatchStatus.PENDING.value, BatchStatus.RETRY_WAIT.value)),
+            or_(send_batches.c.next_attempt_at.is_(None), send_batches.c.next_attempt_at <= now),
+            or_(
+                send_batches.c.dispatched_at.is_(None),
+                send_batches.c.dispatched_at < now - lease,
+            ),
         )
-        if campaign_id is not None:
-            query = query.where(send_batches.c.campaign_id == campaign_id)
+        .order_by(send_batches.c.campaign_id, send_batches.c.seq)
+        .limit(limit)
+    )
+    if campaign_id is not None:
+        query = query.where(send_batches.c.campaign_id == campaign_id)
+    with db.read() as conn:
         ids = list(conn.scalars(query))
-        if ids:
+    if ids:
+        with db.write() as conn:
             conn.execute(
                 update(send_batches).where(send_batches.c.id.in_(ids)).values(dispatched_at=now)
             )
