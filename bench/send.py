@@ -2,7 +2,8 @@
 `sendgrid` client to the emulator (in its own process) on loopback, planning included.
 
     python bench/send.py all [--sizes 10000,100000,1000000] [--batches 1000,100]
-    python bench/send.py engine --recipients N --batch B     (one measured run, JSON out)
+    python bench/send.py prepare --folder F --recipients N   (database + audience)
+    python bench/send.py engine --folder F --recipients N --batch B   (one measured run)
 
 `all` reports, in one run: recipients/s handed off per size and batch size, peak RSS of the
 sending process, the raw limit (the same kind of payloads pre-built and POSTed to the same
@@ -65,8 +66,7 @@ def _settings(folder: Path, base_url: str, batch: int):
         database_url=f"sqlite:///{folder / 'bench.db'}", audiences_dir=REPO / "audiences",
         templates_dir=REPO / "templates", public_url="https://news.mindstream.example",
         sendgrid_api_key=KEY, sendgrid_base_url=base_url, batch_size=batch,
-        secret_key="bench-secret-key-0123456789abcdefghijklmnop", sendgrid_timeout=60,
-        send_threads=4)
+        secret_key="bench-secret-key-0123456789abcdefghijklmnop", sendgrid_timeout=60)
 
 
 def _audience(db, settings, count: int) -> None:
@@ -88,21 +88,29 @@ def _audience(db, settings, count: int) -> None:
             conn.execute(insert(subscribers), rows)
 
 
-def engine_run(recipients: int, batch: int) -> dict:
-    """One measured campaign; runs in its own process so its peak RSS is its own."""
+def prepare(folder: Path, recipients: int) -> None:
+    """Create the database and the audience (in its own process: not part of the measure)."""
+    from newsletter.storage.database import Database
+    from newsletter.storage.schema import upgrade
+
+    settings = _settings(folder, "http://127.0.0.1:1", 1000)
+    db = Database.from_url(settings.database_url)
+    upgrade(db)
+    _audience(db, settings, recipients)
+    db.close()
+
+
+def engine_run(folder: Path, recipients: int, batch: int) -> dict:
+    """One measured campaign, planning included; its own process, so its peak RSS is its own."""
     from newsletter.bootstrap import dispatcher, send_context
     from newsletter.services.campaigns import create_campaign, start_now
     from newsletter.services.runner import drive
     from newsletter.storage.database import Database
-    from newsletter.storage.schema import upgrade
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-send-"))
     emulator = EmulatorProcess(folder)
     try:
         settings = _settings(folder, emulator.base_url, batch)
         db = Database.from_url(settings.database_url)
-        upgrade(db)
-        _audience(db, settings, recipients)
         campaign_id = create_campaign(db, settings, articles=[REPO / "articles" /
                                                               "neuroplasticity-ketamine.txt"],
                                       segment="everyone")
@@ -195,25 +203,33 @@ def naive_loop(recipients: int = 1000) -> dict:
 
 
 def _in_subprocess(recipients: int, batch: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "engine", "--recipients", str(recipients),
-                          "--batch", str(batch)], capture_output=True, text=True, check=True)
+    folder = tempfile.mkdtemp(prefix="bench-send-")
+    common = ["--folder", folder, "--recipients", str(recipients)]
+    subprocess.run([sys.executable, __file__, "prepare", *common], check=True)
+    out = subprocess.run([sys.executable, __file__, "engine", *common, "--batch", str(batch)],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
-    one = sub.add_parser("engine")
-    one.add_argument("--recipients", type=int, required=True)
-    one.add_argument("--batch", type=int, default=1000)
+    for name in ("prepare", "engine"):
+        one = sub.add_parser(name)
+        one.add_argument("--folder", type=Path, required=True)
+        one.add_argument("--recipients", type=int, required=True)
+        one.add_argument("--batch", type=int, default=1000)
     every = sub.add_parser("all")
     every.add_argument("--sizes", default="10000,100000,1000000")
     every.add_argument("--batches", default="1000,100")
     every.add_argument("--raw-recipients", type=int, default=200_000)
     every.add_argument("--naive", type=int, default=1000)
     args = parser.parse_args()
+    if args.cmd == "prepare":
+        prepare(args.folder, args.recipients)
+        return
     if args.cmd == "engine":
-        print(json.dumps(engine_run(args.recipients, args.batch)))
+        print(json.dumps(engine_run(args.folder, args.recipients, args.batch)))
         return
     sizes = [int(s) for s in args.sizes.split(",")]
     batches = [int(b) for b in args.batches.split(",")]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from functools import lru_cache
@@ -20,8 +21,10 @@ from typing import Any, Literal
 Purpose = Literal["unsubscribe", "click", "confirm", "preferences"]
 _ID_BYTES = 16  # 128 bits
 _MAC_BYTES = 12
-_ID_LEN = 22  # base64url of 16 bytes, unpadded
 _MAC_LEN = 16
+# key id, a random id of 16–64 URL-safe characters (22 from new_random_id, 32 hex from the
+# database), then the MAC.
+_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{16,64}[A-Za-z0-9_-]{16}")
 
 
 def _b64(data: bytes) -> str:
@@ -48,14 +51,16 @@ def new_random_id() -> str:
 def sign(purpose: Purpose, random_id: str, *, key: str, key_id: str = "a") -> str:
     if len(key_id) != 1 or not key_id.isalnum():
         raise ValueError("key id must be one letter or digit")
+    if not 16 <= len(random_id) <= 64:
+        raise ValueError("random ids are 16–64 characters")
     return key_id + random_id + _mac(key, key_id, purpose, random_id)
 
 
 def verify(purpose: Purpose, token: str, *, keys: Mapping[str, str]) -> str | None:
     """The random id inside a valid token for `purpose`, else None (never raises)."""
-    if not isinstance(token, str) or len(token) != 1 + _ID_LEN + _MAC_LEN:
+    if not isinstance(token, str) or not _SHAPE.fullmatch(token):
         return None
-    key_id, random_id, mac = token[0], token[1 : 1 + _ID_LEN], token[1 + _ID_LEN :]
+    key_id, random_id, mac = token[0], token[1:-_MAC_LEN], token[-_MAC_LEN:]
     key = keys.get(key_id)
     if key is None:
         return None

@@ -17,6 +17,7 @@ from newsletter.cli import content  # noqa: F401  isort: skip
 from newsletter.cli import db, lists, segments, subscribers  # noqa: F401  isort: skip
 from newsletter.cli import campaigns, emulator  # noqa: F401  isort: skip
 from newsletter.cli import events, serve  # noqa: F401  isort: skip
+from newsletter.cli import engine  # noqa: F401  isort: skip
 
 
 def main() -> None:

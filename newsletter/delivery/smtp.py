@@ -82,6 +82,8 @@ class SmtpBackend:
         except TimeoutError:
             return ProviderResult(failure="timeout", detail="SMTP timeout")
         except (OSError, smtplib.SMTPException) as exc:
+            if isinstance(exc.__context__, TimeoutError):  # smtplib wraps read timeouts
+                return ProviderResult(failure="timeout", detail=f"SMTP timeout: {exc}")
             return ProviderResult(failure="reset", detail=str(exc))
         finally:
             try:

@@ -22,6 +22,7 @@ after one lease. No broker delays or ETAs carry business timing.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -34,6 +35,8 @@ from dramatiq.brokers.stub import StubBroker
 from newsletter.config import Settings
 from newsletter.errors import ConfigurationError
 
+log = logging.getLogger(__name__)
+
 QUEUE = "newsletter-send"
 ACTOR_NAME = "send_batch"
 MAX_RETRIES = 3
@@ -44,7 +47,7 @@ TIME_LIMIT_SHARE = 0.8  # of the lease: a hung worker is stopped before its leas
 class _Runtime:
     settings: Settings
     broker: dramatiq.Broker
-    actor: dramatiq.Actor[[int], str]
+    actor: dramatiq.Actor[[int], None]
     ctx: Any = None  # SendContext, built on the first message in this process
     worker: str | None = None
 
@@ -91,7 +94,7 @@ def _retry_infrastructure(retries: int, exc: BaseException) -> bool:
     )
 
 
-def send_batch_actor(batch_id: int) -> str:
+def send_batch_actor(batch_id: int) -> None:
     """The actor body: run one batch in this worker process (its message is just the id)."""
     from newsletter.services.send_batch import send_batch
 
@@ -104,7 +107,8 @@ def send_batch_actor(batch_id: int) -> str:
             runtime.ctx = send_context(runtime.settings, open_database(runtime.settings))
             runtime.worker = worker_id()
     assert runtime.worker is not None
-    return send_batch(runtime.ctx, batch_id, worker=runtime.worker)
+    outcome = send_batch(runtime.ctx, batch_id, worker=runtime.worker)
+    log.info("batch %s: %s", batch_id, outcome)  # no result backend: the ledger is the result
 
 
 def configure(settings: Settings, *, broker: dramatiq.Broker | None = None) -> dramatiq.Actor:
@@ -180,7 +184,7 @@ def exec_worker(command: list[str]) -> None:  # pragma: no cover - replaces the 
     """Become the dramatiq CLI: it supervises the worker processes and handles signals."""
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(command[0], command)
+    os.execv(command[0], command)  # noqa: S606  (exec, by design)
 
 
 class DramatiqDispatcher:

@@ -7,6 +7,7 @@ reset time, and `split` cuts a rejected batch so a bad address ends up failed al
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -103,9 +104,9 @@ def classify(result: ProviderResult, *, live: int, now: float) -> Decision:
             return Decision(Action.FAIL, f"400 {short(result.body)}")
         return Decision(Action.SPLIT, f"400 {short(result.body)}", bad_indexes=bad_indexes(result))
     if status == 413:
-        if live <= 1:
-            return Decision(Action.PAUSE, "413: the email itself is too large for SendGrid")
-        return Decision(Action.SPLIT, "413 content too large")
+        # Pause at once, whatever the batch size (sendgrid-v3.md §3, architecture §5): the
+        # content is shared by every personalization, so splitting only multiplies 30 MB posts.
+        return Decision(Action.PAUSE, "413: the email is too large for SendGrid")
     if status in (401, 403):
         return Decision(Action.PAUSE, f"{status} {short(result.body)}")
     return Decision(Action.PAUSE, f"unexpected {status} {short(result.body)}")
@@ -139,10 +140,8 @@ def provider_wait(headers: dict[str, str], *, now: float) -> float:
         if retry_after.isdigit():
             wait = max(wait, float(retry_after))
         else:
-            try:
+            with contextlib.suppress(TypeError, ValueError):  # an unreadable date: no wait
                 wait = max(wait, parsedate_to_datetime(retry_after).timestamp() - now)
-            except (TypeError, ValueError):
-                pass
     return max(wait, 0.0)
 
 

@@ -30,15 +30,24 @@ class Recipient:
     recipient_token: str
 
 
-def substitutions(recipient: Recipient, *, fallback: str) -> dict[str, str]:
-    """The values for every tag, as sent to SendGrid in `personalizations[i].substitutions`."""
+def substitutions(
+    recipient: Recipient, *, fallback: str, used: frozenset[str] | None = None
+) -> dict[str, str]:
+    """The values for the tags, as sent to SendGrid in `personalizations[i].substitutions`.
+
+    With `used` (the tags the compiled email contains), only those are given: the provider
+    receives no value the body does not show.
+    """
     first = " ".join((recipient.first_name or "").split())[:100] or fallback
-    return {
+    values = {
         FIRST_NAME_HTML: str(escape(first)),
         FIRST_NAME_TEXT: first,
         RECIPIENT_TOKEN: recipient.recipient_token,
         UNSUBSCRIBE_TOKEN: recipient.unsubscribe_token,
     }
+    if used is None:
+        return values
+    return {tag: value for tag, value in values.items() if tag in used}
 
 
 class FillableText:

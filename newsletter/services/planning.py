@@ -17,6 +17,7 @@ from newsletter.domain.subscribers import SubscriberStatus
 from newsletter.failpoints import failpoint
 from newsletter.services.segments import get_segment
 from newsletter.storage import campaign_store
+from newsletter.storage.batch_store import random_id_sql
 from newsletter.storage.audience_queries import insert_ignoring_conflicts
 from newsletter.storage.database import Database
 from newsletter.storage.segment_sql import segment_ids_query
@@ -67,6 +68,8 @@ def plan(db: Database, audiences_dir, campaign_id: int, *, now: datetime) -> int
         subscribers.c.id.label("subscriber_id"),
         (number // row.batch_size).label("batch_seq"),
         literal(DeliveryStatus.PENDING.value).label("status"),
+        random_id_sql(db.dialect).label("send_id"),
+        random_id_sql(db.dialect).label("token_id"),
     ).where(
         subscribers.c.id.in_(select(members.c.id)),
         subscribers.c.status == SubscriberStatus.ACTIVE.value,
@@ -83,7 +86,8 @@ def plan(db: Database, audiences_dir, campaign_id: int, *, now: datetime) -> int
         if not existing:
             conn.execute(
                 insert(deliveries).from_select(
-                    ["campaign_id", "subscriber_id", "batch_seq", "status"], eligible
+                    ["campaign_id", "subscriber_id", "batch_seq", "status", "send_id", "token_id"],
+                    eligible,
                 )
             )
         failpoint("mid_planning")

@@ -30,7 +30,12 @@ from newsletter.domain.sending import (
     split,
 )
 from newsletter.failpoints import failpoint
-from newsletter.rendering.placeholders import Recipient, substitutions
+from newsletter.rendering.placeholders import (
+    RECIPIENT_TOKEN,
+    FillableText,
+    Recipient,
+    substitutions,
+)
 from newsletter.services.rate_limit import TokenBucket
 from newsletter.storage import batch_store, campaign_store
 from newsletter.storage.database import Database
@@ -62,6 +67,11 @@ class SendContext:
                 name: getattr(row, name)
                 for name in ("subject", "html", "text", "sender_name", "sender_email", "reply_to")
             }
+            cached["tags"] = (
+                FillableText(row.html).tags_used
+                | FillableText(row.text).tags_used
+                | FillableText(row.subject).tags_used
+            )
             with self._lock:
                 self._content[campaign_id] = cached
         return cached
@@ -71,25 +81,30 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
     """Run one batch if it can be claimed; returns what happened (for logs and tests)."""
     settings = ctx.settings
     lease = timedelta(seconds=settings.lease_seconds)
-    with ctx.db.write() as conn:
+    with ctx.db.write() as conn:  # short: the claim alone holds the write lock
         batch = batch_store.claim(conn, batch_id, worker=worker, now=ctx.clock(), lease=lease)
-        if batch is None:
-            return "not-claimed"
-        batch_store.skip_ineligible(conn, batch)
-        rows = batch_store.live_recipients(conn, batch)
-        content = ctx.content(conn, batch.campaign_id)
-        if not rows:
-            batch_store.finish_batch(
-                conn,
-                batch,
-                worker=worker,
-                status=BatchStatus.ACCEPTED,
-                delivery_status=None,
-                now=ctx.clock(),
-                last_error="nobody left to send to",
-            )
-            return "empty"
+    if batch is None:
+        return "not-claimed"
     failpoint("after_claim")
+    with ctx.db.read() as conn:
+        candidates = batch_store.load_recipients(conn, batch)
+        skipped = batch_store.ineligible(conn, candidates)
+        content = ctx.content(conn, batch.campaign_id)
+    rows = [row for row in candidates if row.id not in skipped]
+    if skipped or not rows:
+        with ctx.db.write() as conn:
+            batch_store.mark_skipped(conn, sorted(skipped))
+            if not rows:
+                batch_store.finish_batch(
+                    conn,
+                    batch,
+                    worker=worker,
+                    status=BatchStatus.ACCEPTED,
+                    delivery_status=None,
+                    now=ctx.clock(),
+                    last_error="nobody left to send to",
+                )
+                return "empty"
 
     outgoing = _outgoing(settings, content, rows)
     with ctx.db.write() as conn:
@@ -119,12 +134,16 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
 
 def _outgoing(settings: Settings, content: dict[str, Any], rows: list[Any]) -> OutgoingBatch:
     key = settings.signing_keys["a"]
+    used = content["tags"]
+    tracked = RECIPIENT_TOKEN in used  # click tokens only when links carry them
     recipients = []
     for row in rows:
         unsubscribe = tokens.sign("unsubscribe", row.token_id, key=key)
+        click = tokens.sign("click", row.token_id, key=key) if tracked else ""
         values = substitutions(
-            Recipient(row.first_name, unsubscribe, tokens.sign("click", row.token_id, key=key)),
+            Recipient(row.first_name, unsubscribe, click),
             fallback=settings.first_name_fallback,
+            used=used,
         )
         recipients.append(
             OutgoingRecipient(

@@ -7,12 +7,22 @@ if the lease was lost meanwhile, the completion changes nothing, and the attempt
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    String,
+    and_,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Row
 
 from newsletter.domain.campaigns import CampaignStatus
@@ -20,10 +30,6 @@ from newsletter.domain.sending import CLAIMABLE, BatchStatus, DeliveryStatus
 from newsletter.domain.subscribers import SubscriberStatus
 from newsletter.storage.sending_tables import campaigns, deliveries, send_attempts, send_batches
 from newsletter.storage.tables import subscribers, suppressions
-
-
-def _b64id() -> str:
-    return secrets.token_urlsafe(16)  # 128 bits, 22 characters
 
 
 def claim(
@@ -65,62 +71,9 @@ def claim(
     return batch
 
 
-def skip_ineligible(conn: Connection, batch: Row) -> int:
-    """Mark pending deliveries whose person left, unsubscribed, bounced or was suppressed."""
-    rows = conn.execute(
-        select(deliveries.c.id, subscribers.c.status, subscribers.c.email_hash)
-        .select_from(
-            deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-        )
-        .where(_in_batch(batch), deliveries.c.status == DeliveryStatus.PENDING.value)
-    ).all()
-    hashes = [r.email_hash for r in rows if r.email_hash]
-    suppressed = (
-        set(
-            conn.scalars(
-                select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(hashes))
-            )
-        )
-        if hashes
-        else set()
-    )
-    skip = [
-        r.id
-        for r in rows
-        if r.status != SubscriberStatus.ACTIVE.value or r.email_hash in suppressed
-    ]
-    if skip:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id.in_(skip), deliveries.c.status == DeliveryStatus.PENDING.value)
-            .values(
-                status=DeliveryStatus.SKIPPED.value,
-                last_error="not active or suppressed at send time",
-            )
-        )
-    return len(skip)
-
-
-def live_recipients(conn: Connection, batch: Row) -> list[Row]:
-    """The batch's pending deliveries with what the email needs, giving each its ids once."""
-    missing = (
-        conn.execute(
-            select(deliveries.c.id).where(
-                _in_batch(batch),
-                deliveries.c.status == DeliveryStatus.PENDING.value,
-                deliveries.c.send_id.is_(None),
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if missing:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == bindparam("b_id"))
-            .values(send_id=bindparam("b_send"), token_id=bindparam("b_token")),
-            [{"b_id": i, "b_send": _b64id(), "b_token": _b64id()} for i in missing],
-        )
+def load_recipients(conn: Connection, batch: Row) -> list[Row]:
+    """The batch's pending deliveries, with what the email needs and what eligibility needs.
+    A read: the claimed batch is ours, so this runs outside the write lock."""
     return list(
         conn.execute(
             select(
@@ -129,12 +82,58 @@ def live_recipients(conn: Connection, batch: Row) -> list[Row]:
                 deliveries.c.token_id,
                 subscribers.c.email,
                 subscribers.c.first_name,
+                subscribers.c.status,
+                subscribers.c.email_hash,
             )
-            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .select_from(
+                deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            )
             .where(_in_batch(batch), deliveries.c.status == DeliveryStatus.PENDING.value)
             .order_by(deliveries.c.subscriber_id)
+        ).all()
+    )
+
+
+def ineligible(conn: Connection, rows: Sequence[Row]) -> set[int]:
+    """Deliveries whose person left, unsubscribed, bounced, complained, is unconfirmed, or
+    whose address is suppressed (suppression is checked at every claim, not only at freeze)."""
+    hashes = [r.email_hash for r in rows if r.email_hash]
+    suppressed: set[str] = set()
+    for start in range(0, len(hashes), 900):  # stay under SQLite's parameter limit
+        chunk = hashes[start : start + 900]
+        suppressed.update(
+            conn.scalars(
+                select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(chunk))
+            )
+        )
+    return {
+        r.id
+        for r in rows
+        if r.status != SubscriberStatus.ACTIVE.value or r.email_hash in suppressed
+    }
+
+
+def mark_skipped(conn: Connection, delivery_ids: Sequence[int]) -> None:
+    conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id.in_(list(delivery_ids)),
+            deliveries.c.status == DeliveryStatus.PENDING.value,
+        )
+        .values(
+            status=DeliveryStatus.SKIPPED.value, last_error="not active or suppressed at send time"
         )
     )
+
+
+def random_id_sql(dialect: str) -> Any:
+    """128 random bits as 32 hex characters, made by the database for each row, so the
+    audience snapshot gives every recipient its ids in the same INSERT … SELECT.
+    SQLite: randomblob (its CSPRNG); PostgreSQL: SHA-256 over two gen_random_uuid()."""
+    if dialect == "postgresql":
+        entropy = func.gen_random_uuid().cast(String) + func.gen_random_uuid().cast(String)
+        return func.substr(func.encode(func.sha256(entropy.cast(LargeBinary)), "hex"), 1, 32)
+    return func.lower(func.hex(func.randomblob(16)))
 
 
 def mark_requested(conn: Connection, batch: Row, *, now: datetime) -> None:

@@ -1,0 +1,359 @@
+"""The engine: APScheduler 3.11 as a clock around `tick()`. The only importer of apscheduler.
+
+All state lives in the tables; the scheduler holds nothing that needs saving. On start the
+engine takes the single-engine lock, runs one tick synchronously (recovery first: reap expired
+leases, resolve unknown batches, start due campaigns, finish settled ones), then starts a
+`BackgroundScheduler` with a `MemoryJobStore` rebuilt from the campaigns table:
+
+- `tick`: an `IntervalTrigger` every `tick_seconds` (webhook inbox, then `tick()`);
+- `campaign-<id>`: one `DateTrigger` per `scheduled` campaign at its `scheduled_at`, which
+  just runs a tick (idempotent: `start_due` is a compare-and-set, and a campaign later than
+  its late-send window becomes `missed`). Each tick refreshes these jobs, so campaigns
+  scheduled while the engine runs get their own wake-up, and cancelled ones lose it.
+
+Jobs use `max_instances=1`, `coalesce=True`, `misfire_grace_time=None` (a late job still runs)
+and one executor thread, so two ticks never overlap in one engine.
+
+Exactly one engine per database: on PostgreSQL a session advisory lock
+(`pg_try_advisory_lock`) held on a dedicated connection for the engine's lifetime; on SQLite
+an exclusive `flock` on `<database file>.engine.lock`. A second engine refuses to start.
+Never run the engine inside a multi-worker web server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Connection, text
+
+from newsletter.config import Settings
+from newsletter.dispatch.base import Dispatcher
+from newsletter.domain.campaigns import CampaignStatus
+from newsletter.errors import NewsletterError
+from newsletter.services.runner import Tick, tick
+from newsletter.services.send_batch import SendContext
+from newsletter.storage import campaign_store
+from newsletter.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+# pg_try_advisory_lock key: the bytes "nlengine" as a signed 64-bit integer. Advisory locks
+# are scoped to the current database, so engines of different databases do not collide.
+ADVISORY_LOCK_KEY = int.from_bytes(b"nlengine", "big", signed=True)
+TICK_JOB = "tick"
+JOB_DEFAULTS = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
+
+
+class EngineAlreadyRunning(NewsletterError):
+    """Another engine holds the single-engine lock of this database."""
+
+
+# --- the single-engine lock ------------------------------------------------------------------
+
+
+class EngineLock:
+    """Held for the engine's lifetime; `acquire()` raises EngineAlreadyRunning if taken."""
+
+    def acquire(self) -> None:
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+
+class PostgresAdvisoryLock(EngineLock):
+    def __init__(self, db: Database):
+        self._db = db
+        self._conn: Connection | None = None
+
+    def acquire(self) -> None:
+        conn = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        try:
+            got = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
+            holder = None
+            if not got:
+                holder = conn.scalar(
+                    text(
+                        "SELECT coalesce(host(a.client_addr), 'local socket') || ' pid ' || l.pid "
+                        "FROM pg_locks l "
+                        "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted "
+                        "AND l.database = (SELECT oid FROM pg_database "
+                        "WHERE datname = current_database()) "
+                        "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"
+                    ),
+                    {"k": ADVISORY_LOCK_KEY},
+                )
+        except BaseException:
+            conn.invalidate()
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            raise EngineAlreadyRunning(
+                "another engine is already running on this database"
+                + (f" (PostgreSQL backend {holder})" if holder else ""),
+                where="pg_try_advisory_lock",
+                fix="run exactly one `newsletter engine` per database; stop the other one first "
+                "(add Dramatiq workers with `newsletter worker` to send faster)",
+            )
+        self._conn = conn
+
+    def alive(self) -> bool:
+        if self._conn is None:
+            return False
+        try:
+            self._conn.exec_driver_sql("SELECT 1")
+        except Exception:
+            log.exception("the connection holding the engine lock was lost")
+            return False
+        return True
+
+    def release(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
+        # Close the DBAPI connection itself: a pooled connection would keep a session lock.
+        conn.invalidate()
+        conn.close()
+
+
+class SqliteFileLock(EngineLock):
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+            os.close(fd)
+            raise EngineAlreadyRunning(
+                "another engine is already running on this database"
+                + (f" (process {holder})" if holder else ""),
+                where=str(self.path),
+                fix="run exactly one `newsletter engine` per database; stop the other one first",
+            ) from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+class _NoLock(EngineLock):
+    """An in-memory SQLite database cannot be shared between processes anyway."""
+
+    def acquire(self) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
+
+
+def engine_lock(db: Database) -> EngineLock:
+    if db.dialect == "postgresql":
+        return PostgresAdvisoryLock(db)
+    if db.dialect == "sqlite":
+        name = db.engine.url.database
+        if not name or name == ":memory:" or name.startswith("file:"):
+            return _NoLock()
+        return SqliteFileLock(Path(name).with_name(Path(name).name + ".engine.lock"))
+    raise NewsletterError(f"no single-engine lock for the {db.dialect} dialect")
+
+
+# --- the engine ---------------------------------------------------------------------------------
+
+
+class Engine:
+    """One per database. `start()` returns once recovery ran and the clock is running."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        ctx: SendContext,
+        dispatcher: Dispatcher,
+        *,
+        report: Callable[[str], None] | None = None,
+        process_events: Callable[[], object] | None = None,
+    ):
+        self.settings = settings
+        self.db = db
+        self.ctx = ctx
+        self.dispatcher = dispatcher
+        self._report = report or (lambda message: log.info("%s", message))
+        self._process_events = process_events or self._default_events()
+        self._lock = engine_lock(db)
+        self._tick_lock = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+        self._campaign_jobs: dict[int, datetime] = {}
+        self.failure: str | None = None  # set when the engine stopped working (lock lost)
+        self.ticks = 0
+
+    def _default_events(self) -> Callable[[], object] | None:
+        try:
+            from newsletter.services.tracking import process_inbox
+        except ImportError:  # pragma: no cover - the tracking service ships with the product
+            return None
+        key = self.settings.signing_keys["a"]
+        return lambda: process_inbox(self.db, key=key, now=datetime.now(UTC))
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    def start(self) -> None:
+        """Take the lock (or raise EngineAlreadyRunning), recover, then start the clock."""
+        if self._scheduler is not None:
+            raise RuntimeError("the engine is already started")
+        self._lock.acquire()
+        try:
+            self._report("Recovery: one tick before the scheduler starts.")
+            self.run_tick("recovery")
+            scheduler = BackgroundScheduler(
+                jobstores={"default": MemoryJobStore()},
+                executors={"default": ThreadPoolExecutor(max_workers=1)},
+                job_defaults=dict(JOB_DEFAULTS),
+                timezone=UTC,
+            )
+            scheduler.add_job(
+                self.run_tick,
+                IntervalTrigger(seconds=self.settings.tick_seconds, timezone=UTC),
+                args=("tick",),
+                id=TICK_JOB,
+                name="engine tick",
+                replace_existing=True,
+            )
+            self._scheduler = scheduler
+            self.refresh_campaign_jobs()
+            scheduler.start()
+        except BaseException:
+            self._shutdown_scheduler()
+            self._lock.release()
+            raise
+        self._report(
+            f"Engine started: tick every {self.settings.tick_seconds:g} s, "
+            f"{len(self._campaign_jobs)} scheduled campaign(s) waiting."
+        )
+
+    def stop(self) -> None:
+        """Stop the clock (waiting for a running tick), wait for in-flight batches, unlock."""
+        self._shutdown_scheduler()
+        try:
+            self.dispatcher.close()  # the thread pool finishes the batches it is running
+        finally:
+            self._lock.release()
+        self._report("Engine stopped.")
+
+    def _shutdown_scheduler(self) -> None:
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=True)
+        self._campaign_jobs.clear()
+
+    def run_tick(self, reason: str = "tick") -> Tick | None:
+        """One engine step (idempotent); every job calls this. Never raises into the clock."""
+        with self._tick_lock:
+            if self.failure is not None:
+                return None
+            if not self._lock.alive():
+                self.failure = "the single-engine lock was lost (database connection dropped)"
+                self._report(f"Engine halted: {self.failure}.")
+                return None
+            try:
+                result = tick(self.ctx, self.dispatcher, process_events=self._process_events)
+                self.ticks += 1
+                self.dispatcher.check()  # a bug in a batch run surfaces in the log, once
+                self._describe(reason, result)
+                if self._scheduler is not None:
+                    self.refresh_campaign_jobs()
+                return result
+            except Exception:
+                log.exception("engine %s failed; the next tick retries", reason)
+                return None
+
+    def _describe(self, reason: str, result: Tick) -> None:
+        for campaign_id in result.started:
+            self._report(f"Campaign {campaign_id} started ({reason}).")
+        if result.reaped:
+            self._report(f"Recovered {result.reaped} batch(es) whose lease expired.")
+        resolved = {k: v for k, v in result.resolved.items() if v and k != "waiting_for_feed"}
+        if resolved:
+            self._report(
+                "Unknown batches resolved: " + ", ".join(f"{k} {v}" for k, v in resolved.items())
+            )
+        if result.dispatched:
+            self._report(f"Dispatched {result.dispatched} batch(es).")
+        for campaign_id, status in result.finished:
+            self._report(f"Campaign {campaign_id} finished: {status}.")
+
+    def refresh_campaign_jobs(self) -> None:
+        """One DateTrigger per future `scheduled` campaign; drop jobs of the others."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        now = datetime.now(UTC)
+        with self.db.read() as conn:
+            rows = campaign_store.campaigns_in(conn, (CampaignStatus.SCHEDULED.value,))
+        wanted = {
+            row.id: row.scheduled_at
+            for row in rows
+            if row.scheduled_at is not None and row.scheduled_at > now
+        }
+        for campaign_id in set(self._campaign_jobs) - set(wanted):
+            with contextlib.suppress(JobLookupError):
+                scheduler.remove_job(f"campaign-{campaign_id}")
+            del self._campaign_jobs[campaign_id]
+        for campaign_id, at in wanted.items():
+            if self._campaign_jobs.get(campaign_id) == at:
+                continue
+            scheduler.add_job(
+                self.run_tick,
+                DateTrigger(run_date=at, timezone=UTC),
+                args=(f"campaign {campaign_id} due at {at:%Y-%m-%d %H:%M:%S}Z",),
+                id=f"campaign-{campaign_id}",
+                name=f"start campaign {campaign_id}",
+                replace_existing=True,
+            )
+            self._campaign_jobs[campaign_id] = at
+            self._report(f"Campaign {campaign_id} will start at {at:%Y-%m-%d %H:%M:%S} UTC.")
+
+    def jobs(self) -> list[dict[str, Any]]:
+        """The scheduler's jobs (id, next run), for status output and tests."""
+        if self._scheduler is None:
+            return []
+        return [
+            {"id": job.id, "next_run_time": job.next_run_time} for job in self._scheduler.get_jobs()
+        ]
