@@ -104,9 +104,12 @@ def classify(result: ProviderResult, *, live: int, now: float) -> Decision:
             return Decision(Action.FAIL, f"400 {short(result.body)}")
         return Decision(Action.SPLIT, f"400 {short(result.body)}", bad_indexes=bad_indexes(result))
     if status == 413:
-        # Pause at once, whatever the batch size (sendgrid-v3.md §3, architecture §5): the
-        # content is shared by every personalization, so splitting only multiplies 30 MB posts.
-        return Decision(Action.PAUSE, "413: the email is too large for SendGrid")
+        # The issue asks to split (the personalizations can be most of the body: 1000 × the
+        # substitutions and headers); a single recipient still too large means the email
+        # itself is: pause, since no split can help.
+        if live <= 1:
+            return Decision(Action.PAUSE, "413: the email itself is too large for SendGrid")
+        return Decision(Action.SPLIT, "413 content too large")
     if status in (401, 403):
         return Decision(Action.PAUSE, f"{status} {short(result.body)}")
     return Decision(Action.PAUSE, f"unexpected {status} {short(result.body)}")

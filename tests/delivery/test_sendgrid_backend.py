@@ -122,7 +122,8 @@ def _strings(node: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any,
 
 
 _local = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789._+-", min_size=1, max_size=12)
-_domain = st.sampled_from(["example.org", "mail.example.com", "clinic.example", "ex.co"])
+# not the sender's domain: "o@clinic.example" is a substring of hello@clinic.example
+_domain = st.sampled_from(["example.org", "mail.example.com", "patients.example", "ex.co"])
 _address = st.builds(lambda a, b: f"{a}@{b}", _local, _domain)
 _first = st.text(st.characters(blacklist_characters="@", codec="utf-8"), max_size=20)
 
@@ -159,7 +160,11 @@ def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def emu(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
-    config = EmulatorConfig(log_path=tmp_path_factory.mktemp("sg") / "accepted.jsonl")
+    config = EmulatorConfig(
+        api_keys={KEY: {"mail.send"}, "SG.read-only": {"stats.read"}},
+        body_max_bytes=256 * 1024,  # small, so a 413 is cheap to provoke
+        log_path=tmp_path_factory.mktemp("sg") / "accepted.jsonl",
+    )
     with run_emulator(config) as handle:
         yield handle
 
@@ -211,6 +216,27 @@ def test_401_pauses(sg):
     assert result.status == 401
     assert "authorization grant is invalid" in result.body
     assert classify(result, live=1, now=0).action == Action.PAUSE
+
+
+def test_403_key_without_mail_send_pauses(sg):
+    result = _backend(sg, key="SG.read-only").send(_batch([_recipient(0)]))
+    assert result.status == 403
+    assert classify(result, live=1, now=0).action == Action.PAUSE
+
+
+def test_413_splits_and_pauses_when_one_recipient_is_still_too_large(sg):
+    batch = _batch([_recipient(i) for i in range(20)])
+    huge = OutgoingBatch(
+        **{**{f: getattr(batch, f) for f in batch.__slots__}, "html": "x" * 300_000}
+    )
+    result = _backend(sg).send(huge)
+    assert result.status == 413
+    assert classify(result, live=20, now=0).action == Action.SPLIT
+    single = OutgoingBatch(**{**{f: getattr(huge, f) for f in huge.__slots__},
+                              "recipients": huge.recipients[:1]})
+    alone = _backend(sg).send(single)
+    assert alone.status == 413
+    assert classify(alone, live=1, now=0).action == Action.PAUSE  # no split can help now
 
 
 def test_429_captures_the_rate_limit_headers(sg):

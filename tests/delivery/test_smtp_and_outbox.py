@@ -111,7 +111,9 @@ class Handler:
                 "from": envelope.mail_from,
                 "to": list(envelope.rcpt_tos),
                 "raw": envelope.original_content or envelope.content,
-                "tls": session.ssl is not None,
+                # session.ssl: after STARTTLS; the transport's ssl_object: implicit TLS
+                "tls": session.ssl is not None
+                or server.transport.get_extra_info("ssl_object") is not None,
             }
         )
         return "250 Message accepted"
@@ -229,6 +231,28 @@ def test_starttls_with_a_trusted_self_signed_cert(starttls, tls_files):
     )
     result = backend.send(batch)
     assert (result.status, result.failure) == (202, None), result
+    [received] = handler.messages
+    assert received["tls"] is True
+    _assert_rendered(_parse(received["raw"]), batch, recipient)
+
+
+def test_implicit_tls(tls_files):
+    cert, key, cert_pem = tls_files
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    handler = Handler()
+    controller = Controller(handler, hostname=HOST, port=_free_port(), ssl_context=server_context)
+    controller.start()
+    try:
+        recipient = _recipient(9)
+        batch = _batch(recipient)
+        backend = SmtpBackend(
+            HOST, controller.port, tls="ssl", timeout=5, ssl_context=_client_context(cert_pem)
+        )
+        result = backend.send(batch)
+    finally:
+        controller.stop()
+    assert result.status == 202, result
     [received] = handler.messages
     assert received["tls"] is True
     _assert_rendered(_parse(received["raw"]), batch, recipient)

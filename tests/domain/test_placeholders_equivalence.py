@@ -78,3 +78,15 @@ def test_examples():
     assert FillableText(text).fill(values) == expected
     assert FillableText("no tags").fill({}) == "no tags"
     assert FillableText("").fill(values) == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(first=st.one_of(st.none(), st.text(max_size=30)), text=text_st, subject=text_st)
+def test_only_used_tags_still_fill_like_sendgrid(first, text, subject):
+    """With `used` (the tags the email shows), SendGrid gets fewer keys: same result."""
+    body, title = FillableText(text), FillableText(subject)
+    used = body.tags_used | title.tags_used
+    values = substitutions(Recipient(first, "UT", "RT"), fallback="there", used=used)
+    assert set(values) == set(used)
+    assert body.fill(values) == apply_substitutions(text, values)
+    assert title.fill(values) == apply_substitutions(subject, values)

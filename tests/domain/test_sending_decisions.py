@@ -58,11 +58,11 @@ CASES = [
     ("403", ProviderResult(status=403, body="access forbidden"), 100, Action.PAUSE, 0.0, ()),
     ("404", ProviderResult(status=404, body="not found"), 100, Action.PAUSE, 0.0, ()),
     ("405", ProviderResult(status=405), 100, Action.PAUSE, 0.0, ()),
-    # 413: "pause campaign: content too big (splitting won't help)" — single or many.
+    # 413: split (issue #4) until one recipient is still too large, then pause.
     ("413-single", ProviderResult(status=413, body="content too large"), 1,
      Action.PAUSE, 0.0, ()),
     ("413-many", ProviderResult(status=413, body="content too large"), 100,
-     Action.PAUSE, 0.0, ()),
+     Action.SPLIT, 0.0, ()),
     ("415", ProviderResult(status=415), 100, Action.PAUSE, 0.0, ()),
     ("429-no-headers", ProviderResult(status=429), 100, Action.RETRY, 0.0, ()),
     ("429-reset", ProviderResult(status=429, headers={

@@ -99,6 +99,19 @@ def ledger(db: Database, campaign_id: int) -> Ledger:
     return Ledger(statuses, status, open_batches)
 
 
+def statuses_by_email(db: Database, campaign_id: int) -> dict[str, set[str]]:
+    with db.read() as conn:
+        rows = conn.execute(
+            select(deliveries.c.status, subscribers.c.email)
+            .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
+            .where(deliveries.c.campaign_id == campaign_id)
+        ).all()
+    found: dict[str, set[str]] = {}
+    for status, email in rows:
+        found.setdefault(status, set()).add(email)
+    return found
+
+
 def accepted_in_log(log_path: Path, domain: str) -> Counter:
     """How many times the emulator accepted each address of this domain (ground truth)."""
     return Counter(r["email"] for r in iter_recipients(log_path) if r["email"].endswith(domain))
