@@ -15,6 +15,7 @@ from rich.table import Table
 
 from newsletter.cli.app import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, app, console
 from newsletter.config import load_settings
+from newsletter.domain.sending import OPEN_BATCH
 from newsletter.errors import ValidationError
 
 campaign_app = typer.Typer(help="Create, send and follow campaigns.", no_args_is_help=True)
@@ -103,14 +104,15 @@ def send(
         ) as progress:
             task = progress.add_task(f"Campaign {campaign_id}", total=None, detail="")
 
-            def show(counts: dict[str, int], status: str) -> None:
-                done = sum(v for k, v in counts.items() if k != "pending")
+            def show(batches: dict[str, int], status: str) -> None:
+                live = {k: v for k, v in batches.items() if k != "split"}  # split = replaced
+                open_ = sum(live.get(k, 0) for k in OPEN_BATCH)
                 progress.update(
                     task,
-                    total=sum(counts.values()) or None,
-                    completed=done,
-                    detail=f"{status} · "
-                    + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())),
+                    total=sum(live.values()) or None,
+                    completed=sum(live.values()) - open_,
+                    detail=f"{status} · batches "
+                    + ", ".join(f"{k} {v:,}" for k, v in sorted(live.items())),
                 )
 
             try:

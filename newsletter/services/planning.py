@@ -1,15 +1,17 @@
 """Freeze a campaign's audience into the ledger: one delivery per (campaign, subscriber).
 
-One INSERT … SELECT over the segment's active, unsuppressed members, numbered in subscriber
-order and cut into batches by that number — so re-running after a crash (the statement is
-atomic, and conflicts are ignored) yields exactly the same batches.
+The segment's active, unsuppressed members are numbered in subscriber order and cut into
+batches by that number, chunk by chunk (`plan`); each recipient gets its random send id and
+token id in the same statement. Re-running after a crash resumes from the last committed
+chunk and yields exactly the same batches.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import Connection, and_, func, insert, literal, select
 
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.sending import BatchStatus, DeliveryStatus
@@ -17,12 +19,12 @@ from newsletter.domain.subscribers import SubscriberStatus
 from newsletter.failpoints import failpoint
 from newsletter.services.segments import get_segment
 from newsletter.storage import campaign_store
-from newsletter.storage.batch_store import random_id_sql
 from newsletter.storage.audience_queries import insert_ignoring_conflicts
+from newsletter.storage.batch_store import random_id_sql
 from newsletter.storage.database import Database
-from newsletter.storage.segment_sql import segment_ids_query
+from newsletter.storage.segment_sql import not_suppressed, segment_condition
 from newsletter.storage.sending_tables import deliveries, send_batches
-from newsletter.storage.tables import subscribers, suppressions
+from newsletter.storage.tables import subscribers
 
 
 def start_planning(db: Database, campaign_id: int, *, now: datetime) -> bool:
@@ -54,46 +56,62 @@ def start_planning(db: Database, campaign_id: int, *, now: datetime) -> bool:
     return moved
 
 
-def plan(db: Database, audiences_dir, campaign_id: int, *, now: datetime) -> int:
-    """Snapshot the audience and cut batches; CAS planning → sending. Returns recipients."""
+PLAN_CHUNK = 20_000  # recipients frozen per transaction: bounded memory and lock time
+
+
+def plan(db: Database, audiences_dir: Path, campaign_id: int, *, now: datetime) -> int:
+    """Snapshot the audience and cut batches; CAS planning → sending. Returns recipients.
+
+    Chunks of the segment, in subscriber order, each one transaction: the window numbering
+    continues from the rows already frozen, so a crash mid-way resumes where it stopped and
+    yields exactly the batches an uninterrupted run would have.
+    """
     with db.read() as conn:
         row = campaign_store.get_campaign(conn, campaign_id)
     if row.status != CampaignStatus.PLANNING.value:
         return row.to_send
     segment = get_segment(audiences_dir, row.segment)
-    members = segment_ids_query(segment.rule, now=now).subquery()
-    number = func.row_number().over(order_by=subscribers.c.id) - 1
-    eligible = select(
-        literal(campaign_id).label("campaign_id"),
-        subscribers.c.id.label("subscriber_id"),
-        (number // row.batch_size).label("batch_seq"),
-        literal(DeliveryStatus.PENDING.value).label("status"),
-        random_id_sql(db.dialect).label("send_id"),
-        random_id_sql(db.dialect).label("token_id"),
-    ).where(
-        subscribers.c.id.in_(select(members.c.id)),
-        subscribers.c.status == SubscriberStatus.ACTIVE.value,
-        ~select(suppressions.c.id)
-        .where(suppressions.c.email_hash == subscribers.c.email_hash)
-        .exists(),
+    eligible = and_(
+        segment_condition(segment.rule, now=now),
+        subscribers.c.status == SubscriberStatus.ACTIVE.value,  # confirmed people only
+        not_suppressed(),
     )
-    with db.write() as conn:
-        existing = conn.scalar(
-            select(func.count())
-            .select_from(deliveries)
-            .where(deliveries.c.campaign_id == campaign_id)
-        )
-        if not existing:
+    while True:
+        with db.write() as conn:
+            done, last = conn.execute(
+                select(func.count(), func.max(deliveries.c.subscriber_id)).where(
+                    deliveries.c.campaign_id == campaign_id
+                )
+            ).one()
+            chunk = (
+                select(subscribers.c.id)
+                .where(eligible, subscribers.c.id > (last or 0))
+                .order_by(subscribers.c.id)
+                .limit(PLAN_CHUNK)
+                .subquery()
+            )
+            number = func.row_number().over(order_by=chunk.c.id) - 1 + (done or 0)
             conn.execute(
                 insert(deliveries).from_select(
                     ["campaign_id", "subscriber_id", "batch_seq", "status", "send_id", "token_id"],
-                    eligible,
+                    select(
+                        literal(campaign_id),
+                        chunk.c.id,
+                        number // row.batch_size,
+                        literal(DeliveryStatus.PENDING.value),
+                        random_id_sql(db.dialect),
+                        random_id_sql(db.dialect),
+                    ),
                 )
             )
+            # Counted, not taken from rowcount: drivers disagree on INSERT … SELECT.
+            frozen = _frozen(conn, campaign_id, after=last or 0)
         failpoint("mid_planning")
-        seqs = conn.scalars(
-            select(deliveries.c.batch_seq).where(deliveries.c.campaign_id == campaign_id).distinct()
-        ).all()
+        if not frozen:
+            break
+    with db.write() as conn:
+        total = _frozen(conn, campaign_id)
+        batches = -(-total // row.batch_size)  # the seqs are 0 … batches-1, by construction
         insert_ignoring_conflicts(
             conn,
             send_batches,
@@ -104,16 +122,8 @@ def plan(db: Database, audiences_dir, campaign_id: int, *, now: datetime) -> int
                     "status": BatchStatus.PENDING.value,
                     "attempts": 0,
                 }
-                for seq in seqs
+                for seq in range(batches)
             ],
-        )
-        total = (
-            conn.scalar(
-                select(func.count())
-                .select_from(deliveries)
-                .where(deliveries.c.campaign_id == campaign_id)
-            )
-            or 0
         )
         campaign_store.transition(
             conn,
@@ -123,3 +133,14 @@ def plan(db: Database, audiences_dir, campaign_id: int, *, now: datetime) -> int
             to_send=total,
         )
     return int(total)
+
+
+def _frozen(conn: Connection, campaign_id: int) -> int:
+    return int(
+        conn.scalar(
+            select(func.count())
+            .select_from(deliveries)
+            .where(deliveries.c.campaign_id == campaign_id)
+        )
+        or 0
+    )

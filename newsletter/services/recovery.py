@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, and_, exists, or_, select, update
 
 from newsletter.domain.campaigns import CampaignStatus, final_status
 from newsletter.domain.sending import OPEN_BATCH, BatchStatus, DeliveryStatus
@@ -99,7 +99,12 @@ def resolve_unknown(db: Database, *, now: datetime, grace: timedelta) -> dict[st
             .join(campaigns, campaigns.c.id == send_batches.c.campaign_id)
             .where(send_batches.c.status == BatchStatus.UNKNOWN.value)
         ).all()
-        newest_event = conn.scalar(select(func.max(provider_events.c.received_at)))
+        if not unknown:
+            return counts
+        # The newest event received: the last row inserted (ids grow with arrival).
+        newest_event = conn.scalar(
+            select(provider_events.c.received_at).order_by(provider_events.c.id.desc()).limit(1)
+        )
     for batch in unknown:
         with db.write() as conn:
             guard = and_(

@@ -85,13 +85,16 @@ def drive(
     poll_s: float = 0.2,
     stop: Callable[[], bool] = lambda: False,
 ) -> str:
-    """Tick until the campaign is terminal, paused or needs review; returns its status."""
+    """Tick until the campaign is terminal, paused or needs review; returns its status.
+
+    `on_progress` gets the campaign's batches by status (a small table: cheap to count on
+    every tick, unlike a million deliveries)."""
     while True:
         tick(ctx, dispatcher, campaign_id=campaign_id, process_events=process_events)
         dispatcher.check()
         with ctx.db.read() as conn:
             status = campaign_store.get_campaign(conn, campaign_id).status
-            counts = campaign_store.delivery_counts(conn, campaign_id)
+            counts = campaign_store.batch_counts(conn, campaign_id)
         if on_progress is not None:
             on_progress(counts, status)
         if status in SETTLED and dispatcher.idle():

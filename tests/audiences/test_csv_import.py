@@ -19,10 +19,10 @@ from newsletter.audiences.csv_import import (
     ImportRow,
     Reject,
     _mp_context,
-    _scan,
     open_subscribers_csv,
     write_rejects,
 )
+from newsletter.audiences.csv_records import scan
 from newsletter.config import REPO_ROOT
 from newsletter.errors import ValidationError
 
@@ -428,11 +428,11 @@ def test_records_match_the_csv_module(tmp_path: Path, body: str) -> None:
     """Record boundaries agree with csv.reader on the whole text; lines are physical."""
     path = _file(tmp_path, "email,x\n" + body)
     with open_subscribers_csv(path, attributes={}, workers=1) as csv_file:
-        records = list(csv_file._records())
+        records = list(csv_file._reader.records())
     expected = list(csv.reader(io.StringIO(body, newline="")))
     if records and len(records[-1]) == 3:  # a quote left open until the end of the file
         assert "never closed" in records[-1][2]
-        assert _scan(records[-1][1], 0, b'"', b",") == 2  # still inside the quotes
+        assert scan(records[-1][1], 0, b'"', b",") == 2  # still inside the quotes
         records = records[:-1]
         expected = expected[: len(records)]
     assert all(len(record) == 2 for record in records)
