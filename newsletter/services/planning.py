@@ -135,12 +135,13 @@ def plan(db: Database, audiences_dir: Path, campaign_id: int, *, now: datetime) 
     return int(total)
 
 
-def _frozen(conn: Connection, campaign_id: int) -> int:
+def _frozen(conn: Connection, campaign_id: int, *, after: int = 0) -> int:
+    """Deliveries of the campaign for subscribers after `after` (the unique index's order)."""
     return int(
         conn.scalar(
             select(func.count())
             .select_from(deliveries)
-            .where(deliveries.c.campaign_id == campaign_id)
+            .where(deliveries.c.campaign_id == campaign_id, deliveries.c.subscriber_id > after)
         )
         or 0
     )
