@@ -41,9 +41,21 @@ class EmulatorProcess:
         self.port = _free_port()
         self.log = folder / f"emulator-{self.port}.jsonl"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "emulator", "--port", str(self.port),
-             "--log", str(self.log)], cwd=folder, stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL, env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"})
+            [
+                sys.executable,
+                "-m",
+                "newsletter",
+                "emulator",
+                "--port",
+                str(self.port),
+                "--log",
+                str(self.log),
+            ],
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "NO_PROXY": "127.0.0.1,localhost"},
+        )
         self.base_url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -63,10 +75,16 @@ def _settings(folder: Path, base_url: str, batch: int):
     from newsletter.config import load_settings
 
     return load_settings(
-        database_url=f"sqlite:///{folder / 'bench.db'}", audiences_dir=REPO / "audiences",
-        templates_dir=REPO / "templates", public_url="https://news.mindstream.example",
-        sendgrid_api_key=KEY, sendgrid_base_url=base_url, batch_size=batch,
-        secret_key="bench-secret-key-0123456789abcdefghijklmnop", sendgrid_timeout=60)
+        database_url=f"sqlite:///{folder / 'bench.db'}",
+        audiences_dir=REPO / "audiences",
+        templates_dir=REPO / "templates",
+        public_url="https://news.mindstream.example",
+        sendgrid_api_key=KEY,
+        sendgrid_base_url=base_url,
+        batch_size=batch,
+        secret_key="bench-secret-key-0123456789abcdefghijklmnop",
+        sendgrid_timeout=60,
+    )
 
 
 def _audience(db, settings, count: int) -> None:
@@ -79,11 +97,18 @@ def _audience(db, settings, count: int) -> None:
     secret = settings.signing_keys["a"]
     chunk = 20_000
     for start in range(0, count, chunk):
-        rows = [{"email": f"person{i:07d}@bench.example",
-                 "email_hash": email_hash(secret, f"person{i:07d}@bench.example"),
-                 "first_name": "Sam", "status": "active", "signed_up_at": now,
-                 "created_at": now, "updated_at": now}
-                for i in range(start, min(start + chunk, count))]
+        rows = [
+            {
+                "email": f"person{i:07d}@bench.example",
+                "email_hash": email_hash(secret, f"person{i:07d}@bench.example"),
+                "first_name": "Sam",
+                "status": "active",
+                "signed_up_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(start, min(start + chunk, count))
+        ]
         with db.write() as conn:
             conn.execute(insert(subscribers), rows)
 
@@ -111,9 +136,12 @@ def engine_run(folder: Path, recipients: int, batch: int) -> dict:
     try:
         settings = _settings(folder, emulator.base_url, batch)
         db = Database.from_url(settings.database_url)
-        campaign_id = create_campaign(db, settings, articles=[REPO / "articles" /
-                                                              "neuroplasticity-ketamine.txt"],
-                                      segment="everyone")
+        campaign_id = create_campaign(
+            db,
+            settings,
+            articles=[REPO / "articles" / "neuroplasticity-ketamine.txt"],
+            segment="everyone",
+        )
         start = time.perf_counter()
         start_now(db, settings, campaign_id, now=datetime.now(UTC))
         ctx = send_context(settings, db)
@@ -125,9 +153,14 @@ def engine_run(folder: Path, recipients: int, batch: int) -> dict:
         elapsed = time.perf_counter() - start
         db.close()
         rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        return {"recipients": recipients, "batch": batch, "status": status,
-                "seconds": round(elapsed, 2), "per_second": round(recipients / elapsed),
-                "peak_rss_mb": round(rss_mb, 1)}
+        return {
+            "recipients": recipients,
+            "batch": batch,
+            "status": status,
+            "seconds": round(elapsed, 2),
+            "per_second": round(recipients / elapsed),
+            "peak_rss_mb": round(rss_mb, 1),
+        }
     finally:
         emulator.stop()
 
@@ -143,15 +176,34 @@ def raw_limit(recipients: int, batch: int, threads: int = 4) -> dict:
         html = "<p>Hi -nl_fn_html-</p>" * 200
         payloads = []
         for p in range(8):
-            recips = tuple(OutgoingRecipient(
-                email=f"raw{p}-{i}@bench.example",
-                substitutions={"-nl_fn_html-": "Sam", "-nl_fn_text-": "Sam",
-                               "-nl_rt-": "r" * 39, "-nl_ut-": "u" * 39},
-                list_unsubscribe="https://news.mindstream.example/u/" + "u" * 39,
-                send_id=f"{p:06d}{i:016d}") for i in range(batch))
-            payloads.append(build_payload(OutgoingBatch(
-                "Subject", html, "text -nl_fn_text-", "Clinic", "news@mindstream.example",
-                "hello@mindstream.example", "Clinic <news.example>", recips)))
+            recips = tuple(
+                OutgoingRecipient(
+                    email=f"raw{p}-{i}@bench.example",
+                    substitutions={
+                        "-nl_fn_html-": "Sam",
+                        "-nl_fn_text-": "Sam",
+                        "-nl_rt-": "r" * 39,
+                        "-nl_ut-": "u" * 39,
+                    },
+                    list_unsubscribe="https://news.mindstream.example/u/" + "u" * 39,
+                    send_id=f"{p:06d}{i:016d}",
+                )
+                for i in range(batch)
+            )
+            payloads.append(
+                build_payload(
+                    OutgoingBatch(
+                        "Subject",
+                        html,
+                        "text -nl_fn_text-",
+                        "Clinic",
+                        "news@mindstream.example",
+                        "hello@mindstream.example",
+                        "Clinic <news.example>",
+                        recips,
+                    )
+                )
+            )
         requests = recipients // batch
         counter = iter(range(requests))
         lock = threading.Lock()
@@ -173,8 +225,12 @@ def raw_limit(recipients: int, batch: int, threads: int = 4) -> dict:
         for t in pool:
             t.join()
         elapsed = time.perf_counter() - start
-        return {"recipients": requests * batch, "batch": batch, "seconds": round(elapsed, 2),
-                "per_second": round(requests * batch / elapsed)}
+        return {
+            "recipients": requests * batch,
+            "batch": batch,
+            "seconds": round(elapsed, 2),
+            "per_second": round(requests * batch / elapsed),
+        }
     finally:
         emulator.stop()
 
@@ -192,12 +248,20 @@ def naive_loop(recipients: int = 1000) -> dict:
         html = "<p>Hi Sam</p>" * 200
         start = time.perf_counter()
         for i in range(recipients):
-            mail = Mail(from_email="news@mindstream.example", to_emails=f"n{i}@bench.example",
-                        subject="Subject", plain_text_content="text", html_content=html)
+            mail = Mail(
+                from_email="news@mindstream.example",
+                to_emails=f"n{i}@bench.example",
+                subject="Subject",
+                plain_text_content="text",
+                html_content=html,
+            )
             assert client.send(mail).status_code == 202
         elapsed = time.perf_counter() - start
-        return {"recipients": recipients, "seconds": round(elapsed, 2),
-                "per_second": round(recipients / elapsed)}
+        return {
+            "recipients": recipients,
+            "seconds": round(elapsed, 2),
+            "per_second": round(recipients / elapsed),
+        }
     finally:
         emulator.stop()
 
@@ -206,8 +270,12 @@ def _in_subprocess(recipients: int, batch: int) -> dict:
     folder = tempfile.mkdtemp(prefix="bench-send-")
     common = ["--folder", folder, "--recipients", str(recipients)]
     subprocess.run([sys.executable, __file__, "prepare", *common], check=True)
-    out = subprocess.run([sys.executable, __file__, "engine", *common, "--batch", str(batch)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, __file__, "engine", *common, "--batch", str(batch)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -247,15 +315,20 @@ def main() -> None:
     print("\n| Run | Recipients | Batch | Seconds | Recipients/s | vs raw limit | Peak RSS |")
     print("|---|---|---|---|---|---|---|")
     for r in results["engine"]:
-        print(f"| engine | {r['recipients']:,} | {r['batch']} | {r['seconds']} | "
-              f"{r['per_second']:,} | {r['per_second'] / raw[r['batch']]:.0%} | "
-              f"{r['peak_rss_mb']} MB |")
+        print(
+            f"| engine | {r['recipients']:,} | {r['batch']} | {r['seconds']} | "
+            f"{r['per_second']:,} | {r['per_second'] / raw[r['batch']]:.0%} | "
+            f"{r['peak_rss_mb']} MB |"
+        )
     for r in results["raw"]:
-        print(f"| raw limit | {r['recipients']:,} | {r['batch']} | {r['seconds']} | "
-              f"{r['per_second']:,} | 100% | – |")
+        print(
+            f"| raw limit | {r['recipients']:,} | {r['batch']} | {r['seconds']} | "
+            f"{r['per_second']:,} | 100% | – |"
+        )
     n = results["naive"]
-    print(f"| naive loop | {n['recipients']:,} | 1 | {n['seconds']} | {n['per_second']:,} | "
-          f"– | – |")
+    print(
+        f"| naive loop | {n['recipients']:,} | 1 | {n['seconds']} | {n['per_second']:,} | – | – |"
+    )
     best = max(r["per_second"] for r in results["engine"])
     print(f"\nengine / naive loop: {best / n['per_second']:.0f}×")
 

@@ -38,24 +38,37 @@ def main() -> int:
     try:
         for index in range(args.seeds):
             result = harness.run_seed(args.first + index)
-            totals.update(seeds=1, recipients=result.recipients, crashes=result.crashes,
-                          duplicates=result.duplicates, lost=result.lost,
-                          needs_review=result.statuses.get("needs_review", 0))
+            totals.update(
+                seeds=1,
+                recipients=result.recipients,
+                crashes=result.crashes,
+                duplicates=result.duplicates,
+                lost=result.lost,
+                needs_review=result.statuses.get("needs_review", 0),
+            )
             if result.problems or result.duplicates:
                 failures.append((result.seed, result.problems))
             if (index + 1) % 100 == 0:
-                print(f"{index + 1} seeds, {time.monotonic() - started:.0f} s: {dict(totals)}",
-                      flush=True)
+                print(
+                    f"{index + 1} seeds, {time.monotonic() - started:.0f} s: {dict(totals)}",
+                    flush=True,
+                )
         for index in range(args.process_seeds):
             result = harness.run_seed_in_processes(args.first + 100_000 + index)
-            totals.update(process_seeds=1, kills=result.crashes,
-                          duplicates=result.duplicates, lost=result.lost)
+            totals.update(
+                process_seeds=1,
+                kills=result.crashes,
+                duplicates=result.duplicates,
+                lost=result.lost,
+            )
             if result.problems or result.duplicates:
                 failures.append((result.seed, result.problems))
     finally:
         harness.close()
-    print(f"done in {time.monotonic() - started:.0f} s: {dict(totals)}; "
-          f"violations: {len(failures)} {failures[:5]}")
+    print(
+        f"done in {time.monotonic() - started:.0f} s: {dict(totals)}; "
+        f"violations: {len(failures)} {failures[:5]}"
+    )
     return 1 if failures else 0
 
 

@@ -232,8 +232,9 @@ def test_413_splits_and_pauses_when_one_recipient_is_still_too_large(sg):
     result = _backend(sg).send(huge)
     assert result.status == 413
     assert classify(result, live=20, now=0).action == Action.SPLIT
-    single = OutgoingBatch(**{**{f: getattr(huge, f) for f in huge.__slots__},
-                              "recipients": huge.recipients[:1]})
+    single = OutgoingBatch(
+        **{**{f: getattr(huge, f) for f in huge.__slots__}, "recipients": huge.recipients[:1]}
+    )
     alone = _backend(sg).send(single)
     assert alone.status == 413
     assert classify(alone, live=1, now=0).action == Action.PAUSE  # no split can help now
