@@ -9,7 +9,6 @@ tracking is switched off.
 from __future__ import annotations
 
 import http.client
-import json
 import socket
 import threading
 import urllib.error
@@ -133,7 +132,3 @@ def _transport_failure(reason: Any) -> ProviderResult:
     if isinstance(reason, ConnectionResetError | http.client.RemoteDisconnected | BrokenPipeError):
         return ProviderResult(failure="reset", detail=str(reason))
     return ProviderResult(failure="error", detail=f"{type(reason).__name__}: {reason}")
-
-
-def payload_size(payload: dict[str, Any]) -> int:
-    return len(json.dumps(payload, separators=(",", ":")).encode())

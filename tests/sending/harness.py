@@ -26,7 +26,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.dispatch.local import ThreadPoolDispatcher
 from newsletter.emulator import EmulatorConfig, WebhookConfig, start_emulator
 from newsletter.failpoints import SimulatedCrash
-from newsletter.services.runner import drive, tick
+from newsletter.services.runner import drive
 from newsletter.services.tracking import process_inbox
 from newsletter.storage.database import Database
 from newsletter.storage.schema import upgrade
@@ -286,7 +286,3 @@ class Torture:
         return SeedResult(
             seed, len(audience), state.statuses, duplicates, len(lost), crashes, status, problems
         )
-
-
-def tick_once(ctx, dispatcher) -> None:  # pragma: no cover - debugging aid
-    tick(ctx, dispatcher)
