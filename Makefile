@@ -14,7 +14,10 @@ install: $(BIN)/newsletter
 demo: install
 	$(BIN)/newsletter demo
 
-test: install
+test-deps:
+	bash scripts/test-deps
+
+test: install test-deps
 	$(BIN)/python -m pytest
 
 lint: install
@@ -24,4 +27,4 @@ lint: install
 bench: install
 	$(BIN)/python bench/render.py
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test test-deps lint bench
