@@ -1,8 +1,8 @@
 """The unit of work: `send_batch(ctx, batch_id, worker=…)`, identical in a thread or a worker.
 
-claim (CAS + lease) → re-check eligibility → give recipients their ids → note "requested" →
-call the provider with no transaction open → record the evidence (unfenced) → apply the
-decision (fenced by lease owner and attempt). A duplicate call, a crash at any line, or a
+claim (CAS + lease; the only step under the write lock) → re-check eligibility (a read; the
+ineligible are skipped) → note "requested" → call the provider with no transaction open →
+record the evidence (unfenced) → apply the decision (fenced by lease owner and attempt). A duplicate call, a crash at any line, or a
 lost lease can delay a batch but never send it twice without evidence, nor lose it.
 """
 
