@@ -2,8 +2,9 @@
 
 claim (CAS + lease; the only step under the write lock) → re-check eligibility (a read; the
 ineligible are skipped) → note "requested" → call the provider with no transaction open →
-record the evidence (unfenced) → apply the decision (fenced by lease owner and attempt). A duplicate call, a crash at any line, or a
-lost lease can delay a batch but never send it twice without evidence, nor lose it.
+record the evidence (unfenced) → apply the decision (fenced by lease owner and attempt).
+A duplicate call, a crash at any line, or a lost lease can delay a batch but never send it
+twice without evidence, nor lose it.
 """
 
 from __future__ import annotations
