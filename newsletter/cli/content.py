@@ -42,9 +42,14 @@ def _preview(
     settings = load_settings()
     recipient, to = None, None
     if subscriber:
-        from newsletter.services.recipients import recipient_for
+        from newsletter.bootstrap import open_database
+        from newsletter.services.previews import recipient_for
 
-        recipient, to = recipient_for(settings, subscriber)
+        db = open_database(settings)
+        try:
+            recipient, to = recipient_for(db, settings, subscriber)
+        finally:
+            db.close()
     kwargs = {"to": to} if to else {}
     return preview_articles(
         articles,

@@ -13,10 +13,14 @@ from pathlib import Path
 
 from newsletter import tokens
 from newsletter.articles import Article, load_article
+from newsletter.audiences.emails import normalize_email
 from newsletter.config import Settings
+from newsletter.errors import NotFound
 from newsletter.rendering.checks import Check, Expectations, run_checks
 from newsletter.rendering.compose import CompiledEmail, PersonalEmail, compile_email
 from newsletter.rendering.placeholders import Recipient
+from newsletter.storage.audience_queries import subscriber_by_email
+from newsletter.storage.database import Database
 
 SAMPLE_FIRST_NAME = "Alex"
 SAMPLE_ADDRESS = "alex.sample@example.org"
@@ -67,6 +71,20 @@ def sample_recipient(settings: Settings, first_name: str | None = SAMPLE_FIRST_N
         unsubscribe_token=tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
         recipient_token=tokens.sign("click", tokens.new_random_id(), key=key),
     )
+
+
+def recipient_for(db: Database, settings: Settings, email: str) -> tuple[Recipient, str]:
+    """A real subscriber as the preview's recipient: their first name, fresh inert tokens."""
+    address = normalize_email(email)
+    with db.read() as conn:
+        row = subscriber_by_email(conn, address)
+    if row is None:
+        raise NotFound(
+            f"no subscriber {address}",
+            where="--subscriber",
+            fix="check the address (`newsletter subscribers show EMAIL`)",
+        )
+    return sample_recipient(settings, first_name=row.first_name), row.email
 
 
 def expectations(settings: Settings) -> Expectations:

@@ -78,3 +78,30 @@ def test_installed_command_has_no_traceback_on_errors(tmp_path):
     assert result.returncode == 2
     assert "no such file" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_render_for_a_real_subscriber_uses_their_first_name(cli, tmp_path):
+    assert cli("db", "upgrade").code == 0
+    added = cli(
+        "subscribers",
+        "add",
+        "rosa@example.org",
+        "--first-name",
+        "Rosa",
+        "--consent",
+        "Yes, send me news",
+    )
+    assert added.code == 0, added.err
+    result = cli("render", SEED_TEXT, "--out", tmp_path / "o", "--subscriber", "ROSA@example.org")
+    assert result.code == 0, result.err
+    assert "Hi Rosa," in (tmp_path / "o" / "email.txt").read_text()
+    summary = json.loads((tmp_path / "o" / "email.json").read_text())
+    assert summary["to"] == "rosa@example.org"
+
+
+def test_render_for_an_unknown_subscriber_exits_2(cli):
+    assert cli("db", "upgrade").code == 0
+    result = cli("render", SEED_TEXT, "--subscriber", "nobody@example.org")
+    assert result.code == 2
+    assert "no subscriber nobody@example.org" in result.err
+    assert "Traceback" not in result.err
