@@ -1,9 +1,9 @@
 """Freeze a campaign's audience into the ledger: one delivery per (campaign, subscriber).
 
 The segment's active, unsuppressed members are numbered in subscriber order and cut into
-batches by that number, chunk by chunk (`plan`); each recipient gets its random send id and
-token id in the same statement. Re-running after a crash resumes from the last committed
-chunk and yields exactly the same batches.
+batches by that number, chunk by chunk (`plan`). A delivery's public ids are computed from
+its row id (`newsletter.delivery_ids`), so freezing writes nothing random. Re-running after a
+crash resumes from the last committed chunk and yields exactly the same batches.
 """
 
 from __future__ import annotations
@@ -20,9 +20,13 @@ from newsletter.failpoints import failpoint
 from newsletter.services.segments import get_segment
 from newsletter.storage import campaign_store
 from newsletter.storage.audience_queries import insert_ignoring_conflicts
-from newsletter.storage.batch_store import random_id_sql
 from newsletter.storage.database import Database
-from newsletter.storage.segment_sql import not_suppressed, segment_condition
+from newsletter.storage.segment_sql import (
+    id_window,
+    ids_in_window,
+    segment_condition,
+    window_end,
+)
 from newsletter.storage.sending_tables import deliveries, send_batches
 from newsletter.storage.tables import subscribers
 
@@ -62,53 +66,47 @@ PLAN_CHUNK = 20_000  # recipients frozen per transaction: bounded memory and loc
 def plan(db: Database, audiences_dir: Path, campaign_id: int, *, now: datetime) -> int:
     """Snapshot the audience and cut batches; CAS planning → sending. Returns recipients.
 
-    Chunks of the segment, in subscriber order, each one transaction: the window numbering
-    continues from the rows already frozen, so a crash mid-way resumes where it stopped and
-    yields exactly the batches an uninterrupted run would have.
+    Windows of `PLAN_CHUNK` subscribers along the primary key, each one transaction: the
+    numbering continues from the rows already frozen, so a crash mid-way resumes after the
+    last frozen subscriber and yields exactly the batches an uninterrupted run would have.
     """
     with db.read() as conn:
         row = campaign_store.get_campaign(conn, campaign_id)
     if row.status != CampaignStatus.PLANNING.value:
         return row.to_send
     segment = get_segment(audiences_dir, row.segment)
+    # The segment's scope already excludes suppressed addresses; a segment that tests status
+    # still only ever reaches confirmed people.
     eligible = and_(
         segment_condition(segment.rule, now=now),
-        subscribers.c.status == SubscriberStatus.ACTIVE.value,  # confirmed people only
-        not_suppressed(),
+        subscribers.c.status == SubscriberStatus.ACTIVE.value,
     )
+    cursor = 0  # the last subscriber id looked at
     while True:
         with db.write() as conn:
-            done, last = conn.execute(
-                select(func.count(), func.max(deliveries.c.subscriber_id)).where(
-                    deliveries.c.campaign_id == campaign_id
-                )
-            ).one()
-            chunk = (
-                select(subscribers.c.id)
-                .where(eligible, subscribers.c.id > (last or 0))
-                .order_by(subscribers.c.id)
-                .limit(PLAN_CHUNK)
-                .subquery()
-            )
-            number = func.row_number().over(order_by=chunk.c.id) - 1 + (done or 0)
+            if campaign_store.get_campaign(conn, campaign_id).status != row.status:
+                return _frozen(conn, campaign_id)  # another planner finished (or it was cancelled)
+            done, frozen_to = _progress(conn, campaign_id, row.batch_size)
+            cursor = max(cursor, frozen_to)  # another planner may have gone further
+            window = id_window(cursor, PLAN_CHUNK)
+            end = conn.scalar(window_end(window))
+            if end is None:
+                break
+            chunk = ids_in_window(eligible, window).subquery()
+            number = func.row_number().over(order_by=chunk.c.id) - 1 + done
             conn.execute(
                 insert(deliveries).from_select(
-                    ["campaign_id", "subscriber_id", "batch_seq", "status", "send_id", "token_id"],
+                    ["campaign_id", "subscriber_id", "batch_seq", "status"],
                     select(
                         literal(campaign_id),
                         chunk.c.id,
                         number // row.batch_size,
                         literal(DeliveryStatus.PENDING.value),
-                        random_id_sql(db.dialect),
-                        random_id_sql(db.dialect),
                     ),
                 )
             )
-            # Counted, not taken from rowcount: drivers disagree on INSERT … SELECT.
-            frozen = _frozen(conn, campaign_id, after=last or 0)
         failpoint("mid_planning")
-        if not frozen:
-            break
+        cursor = end
     with db.write() as conn:
         total = _frozen(conn, campaign_id)
         batches = -(-total // row.batch_size)  # the seqs are 0 … batches-1, by construction
@@ -135,13 +133,28 @@ def plan(db: Database, audiences_dir: Path, campaign_id: int, *, now: datetime) 
     return int(total)
 
 
-def _frozen(conn: Connection, campaign_id: int, *, after: int = 0) -> int:
-    """Deliveries of the campaign for subscribers after `after` (the unique index's order)."""
+def _progress(conn: Connection, campaign_id: int, batch_size: int) -> tuple[int, int]:
+    """(recipients frozen so far, the last subscriber frozen), from index ends only: the
+    numbering is dense, so the count is full batches plus the rows of the last one."""
+    where = deliveries.c.campaign_id == campaign_id
+    last_seq = conn.scalar(select(func.max(deliveries.c.batch_seq)).where(where))
+    if last_seq is None:
+        return 0, 0
+    in_last = conn.scalar(
+        select(func.count())
+        .select_from(deliveries)
+        .where(where, deliveries.c.batch_seq == last_seq)
+    )
+    last_subscriber = conn.scalar(select(func.max(deliveries.c.subscriber_id)).where(where))
+    return last_seq * batch_size + int(in_last or 0), int(last_subscriber or 0)
+
+
+def _frozen(conn: Connection, campaign_id: int) -> int:
     return int(
         conn.scalar(
             select(func.count())
             .select_from(deliveries)
-            .where(deliveries.c.campaign_id == campaign_id, deliveries.c.subscriber_id > after)
+            .where(deliveries.c.campaign_id == campaign_id)
         )
         or 0
     )

@@ -82,7 +82,7 @@ def _has_event_evidence(conn, batch) -> bool:  # type: ignore[no-untyped-def]
         conn.scalar(
             select(
                 exists().where(
-                    provider_events.c.send_id == deliveries.c.send_id,
+                    provider_events.c.delivery_id == deliveries.c.id,
                     deliveries.c.campaign_id == batch.campaign_id,
                     deliveries.c.batch_seq == batch.seq,
                 )

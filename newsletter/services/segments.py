@@ -12,8 +12,13 @@ from newsletter.audiences.segment_files import list_segment_files, load_segment,
 from newsletter.audiences.segments import Segment
 from newsletter.errors import NewsletterError
 from newsletter.storage.database import Database
-from newsletter.storage.segment_sql import segment_count_query, segment_ids_query
-from newsletter.storage.tables import subscribers
+from newsletter.storage.segment_sql import (
+    id_window,
+    ids_in_window,
+    segment_condition,
+    segment_count_query,
+    window_end,
+)
 
 ATTRIBUTES_FILE = "attributes.yaml"
 
@@ -63,13 +68,14 @@ def segment_subscriber_ids(
 ) -> Iterator[list[int]]:
     """Subscriber ids in the segment, ascending, in chunks; each chunk is its own short read,
     so planners can resume with `after_id` and never hold a long transaction."""
-    now = now or datetime.now(UTC)
-    base = segment_ids_query(segment.rule, now=now)
+    condition = segment_condition(segment.rule, now=now or datetime.now(UTC))
     while True:
-        query = base.where(subscribers.c.id > after_id).limit(chunk_size)
+        window = id_window(after_id, chunk_size)
         with db.read() as conn:
-            ids = list(conn.scalars(query))
-        if not ids:
+            last = conn.scalar(window_end(window))
+            ids = list(conn.scalars(ids_in_window(condition, window))) if last else []
+        if last is None:
             return
-        yield ids
-        after_id = ids[-1]
+        if ids:
+            yield ids
+        after_id = last

@@ -19,6 +19,7 @@ from typing import Any
 from newsletter import tokens
 from newsletter.config import Settings
 from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
+from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.sending import (
     Action,
@@ -137,10 +138,14 @@ def _outgoing(settings: Settings, content: dict[str, Any], rows: list[Any]) -> O
     key = settings.signing_keys["a"]
     used = content["tags"]
     tracked = RECIPIENT_TOKEN in used  # click tokens only when links carry them
+    ids = DeliveryIds(settings.signing_keys)
+    delivery_ids = [row.id for row in rows]
     recipients = []
-    for row in rows:
-        unsubscribe = tokens.sign("unsubscribe", row.token_id, key=key)
-        click = tokens.sign("click", row.token_id, key=key) if tracked else ""
+    for row, send_id, link_id in zip(
+        rows, ids.send_ids(delivery_ids), ids.link_ids(delivery_ids), strict=True
+    ):
+        unsubscribe = tokens.sign("unsubscribe", link_id, key=key)
+        click = tokens.sign("click", link_id, key=key) if tracked else ""
         values = substitutions(
             Recipient(row.first_name, unsubscribe, click),
             fallback=settings.first_name_fallback,
@@ -151,7 +156,7 @@ def _outgoing(settings: Settings, content: dict[str, Any], rows: list[Any]) -> O
                 email=row.email,
                 substitutions=values,
                 list_unsubscribe=f"{settings.public_url}/u/{unsubscribe}",
-                send_id=row.send_id,
+                send_id=send_id,
             )
         )
     return OutgoingBatch(

@@ -11,8 +11,9 @@ Two steps, so that nothing SendGrid tells us is lost (docs/web.md):
 
 Effects are monotonic: times only move earlier, suppressions are sticky (through
 `services.suppressions.suppress_in`), a late `delivered` never clears a bounce, and no event
-ever resubscribes anyone. The sending engine reads the evidence with `evidence_for` /
-`accepted_send_ids` (any event carrying a send id proves SendGrid accepted that message).
+ever resubscribes anyone. Each event is linked to its delivery by decoding our `send_id`
+(`newsletter.delivery_ids`); the sending engine takes any event of a batch's deliveries as
+proof that SendGrid accepted that request (`services.recovery`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import Connection, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.audiences.emails import normalize_email
+from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.subscribers import (
     STATUS_FOR_REASON,
     STICKY_STATUSES,
@@ -39,7 +40,7 @@ from newsletter.domain.subscribers import (
     email_hash,
 )
 from newsletter.services.suppressions import suppress_in
-from newsletter.storage.audience_queries import chunked, subscriber_by_email
+from newsletter.storage.audience_queries import subscriber_by_email
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import deliveries, provider_events, webhook_inbox
 from newsletter.storage.tables import consent_records, subscribers, suppressions
@@ -249,29 +250,35 @@ def process_row(
         else:
             parsed.append(ev)
     parsed.sort(key=lambda e: e.timestamp)
+    ids = DeliveryIds({"a": key})
     for ev in parsed:
-        if not _store(conn, ev, inbox_id=inbox_id, key=key, now=now):
+        delivery = ids.delivery_for_send_id(ev.send_id)  # None: not one of our sends
+        if not _store(conn, ev, delivery, inbox_id=inbox_id, key=key, now=now):
             counts.duplicates += 1
             continue
         counts.new += 1
         if ev.event not in KNOWN_EVENTS:
             counts.unknown += 1
             continue
-        counts.suppressed += _apply(conn, ev, key=key, now=now)
+        counts.suppressed += _apply(conn, ev, delivery, key=key, now=now)
     conn.execute(
         update(webhook_inbox).where(webhook_inbox.c.id == inbox_id).values(processed_at=now)
     )
     return counts
 
 
-def _store(conn: Connection, ev: ProviderEvent, *, inbox_id: int, key: str, now: datetime) -> bool:
+def _store(
+    conn: Connection, ev: ProviderEvent, delivery: int | None, *, inbox_id: int, key: str,
+    now: datetime,
+) -> bool:  # fmt: skip
     """Insert the event unless either dedup key is taken; True if it is new."""
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(provider_events)
         .values(
             sg_event_id=_bounded(ev.sg_event_id, _SG_EVENT_ID_MAX) if ev.sg_event_id else None,
-            natural_key=natural_key(ev, key), send_id=ev.send_id, event=ev.event,
+            natural_key=natural_key(ev, key), send_id=ev.send_id, delivery_id=delivery,
+            event=ev.event,
             occurred_at=ev.occurred_at, received_at=now, inbox_id=inbox_id, reason=ev.reason,
             bounce_type=ev.bounce_type, applied=ev.event in KNOWN_EVENTS,
         )
@@ -281,65 +288,69 @@ def _store(conn: Connection, ev: ProviderEvent, *, inbox_id: int, key: str, now:
     return conn.execute(statement).first() is not None
 
 
-def _apply(conn: Connection, ev: ProviderEvent, *, key: str, now: datetime) -> int:
+def _apply(
+    conn: Connection, ev: ProviderEvent, delivery: int | None, *, key: str, now: datetime
+) -> int:
     """Apply a newly stored event; returns 1 if it suppressed an address."""
     t = ev.occurred_at
     if ev.event == "processed":
-        _set_earliest(conn, ev.send_id, deliveries.c.processed_at, t)
+        _set_earliest(conn, delivery, deliveries.c.processed_at, t)
     elif ev.event == "delivered":
-        _set_earliest(conn, ev.send_id, deliveries.c.delivered_at, t)
+        _set_earliest(conn, delivery, deliveries.c.delivered_at, t)
     elif ev.event == "bounce":
         if ev.bounce_type == "blocked":  # soft: record only, never over a hard bounce
-            _update_delivery(conn, ev.send_id, deliveries.c.bounce_type.is_(None),
+            _update_delivery(conn, delivery, deliveries.c.bounce_type.is_(None),
                              bounce_type="blocked")  # fmt: skip
             return 0
-        _update_delivery(conn, ev.send_id, None, bounce_type="bounce")
-        return _suppress(conn, ev, SuppressionReason.HARD_BOUNCE, key=key, now=now)
+        _update_delivery(conn, delivery, None, bounce_type="bounce")
+        return _suppress(conn, ev, delivery, SuppressionReason.HARD_BOUNCE, key=key, now=now)
     elif ev.event == "dropped":
         reason = (ev.reason or "").strip()
-        _update_delivery(conn, ev.send_id, deliveries.c.drop_reason.is_(None),
+        _update_delivery(conn, delivery, deliveries.c.drop_reason.is_(None),
                          drop_reason=reason[:100] or "dropped")  # fmt: skip
         suppression = DROP_SUPPRESSES.get(reason.lower())
         if suppression is not None:
-            return _suppress(conn, ev, suppression, key=key, now=now)
+            return _suppress(conn, ev, delivery, suppression, key=key, now=now)
     elif ev.event == "spamreport":
-        return _suppress(conn, ev, SuppressionReason.COMPLAINT, key=key, now=now)
+        return _suppress(conn, ev, delivery, SuppressionReason.COMPLAINT, key=key, now=now)
     elif ev.event in ("unsubscribe", "group_unsubscribe"):
-        return _suppress(conn, ev, SuppressionReason.UNSUBSCRIBE_ONE_CLICK, key=key, now=now)
+        return _suppress(
+            conn, ev, delivery, SuppressionReason.UNSUBSCRIBE_ONE_CLICK, key=key, now=now
+        )
     # deferred, open, click, group_resubscribe, account_status_change: stored only.
     return 0
 
 
-def _set_earliest(conn: Connection, send_id: str | None, column: Any, t: datetime) -> None:
-    if send_id:
-        _update_delivery(conn, send_id, or_(column.is_(None), column > t), **{column.name: t})
+def _set_earliest(conn: Connection, delivery: int | None, column: Any, t: datetime) -> None:
+    _update_delivery(conn, delivery, or_(column.is_(None), column > t), **{column.name: t})
 
 
-def _update_delivery(conn: Connection, send_id: str | None, guard: Any, **values: Any) -> None:
-    if not send_id:
+def _update_delivery(conn: Connection, delivery: int | None, guard: Any, **values: Any) -> None:
+    if delivery is None:
         return
-    query = update(deliveries).where(deliveries.c.send_id == send_id)
+    query = update(deliveries).where(deliveries.c.id == delivery)
     if guard is not None:
         query = query.where(guard)
     conn.execute(query.values(**values))
 
 
-def _address_for(conn: Connection, ev: ProviderEvent) -> str | None:
+def _address_for(conn: Connection, ev: ProviderEvent, delivery: int | None) -> str | None:
     if ev.email:
         return normalize_email(ev.email)
-    if not ev.send_id:
+    if delivery is None:
         return None
     return conn.scalar(
         select(subscribers.c.email)
         .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
-        .where(deliveries.c.send_id == ev.send_id)
+        .where(deliveries.c.id == delivery)
     )
 
 
 def _suppress(
-    conn: Connection, ev: ProviderEvent, reason: SuppressionReason, *, key: str, now: datetime
-) -> int:
-    address = _address_for(conn, ev)
+    conn: Connection, ev: ProviderEvent, delivery: int | None, reason: SuppressionReason, *,
+    key: str, now: datetime,
+) -> int:  # fmt: skip
+    address = _address_for(conn, ev, delivery)
     if not address:
         return 0
     row = subscriber_by_email(conn, address)
@@ -378,22 +389,3 @@ def suppress_once(
             return 0
     suppress_in(conn, key=key, email=address, reason=reason, source=source, now=now)
     return 1
-
-
-# --- evidence for the sending engine --------------------------------------------------------
-
-
-def evidence_for(conn: Connection, send_ids: Sequence[str]) -> dict[str, set[str]]:
-    """Event types stored per send id (only ids with at least one event appear)."""
-    found: dict[str, set[str]] = {}
-    columns = select(provider_events.c.send_id, provider_events.c.event).distinct()
-    for part in chunked(sorted(set(send_ids))):
-        for send_id, event in conn.execute(columns.where(provider_events.c.send_id.in_(part))):
-            found.setdefault(send_id, set()).add(event)
-    return found
-
-
-def accepted_send_ids(conn: Connection, send_ids: Iterable[str]) -> set[str]:
-    """Send ids SendGrid provably accepted: any event carrying our send id (`processed`,
-    `dropped`, `delivered`, `bounce`, …) is emitted only for an accepted request."""
-    return set(evidence_for(conn, list(send_ids)))

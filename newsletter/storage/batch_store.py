@@ -13,8 +13,6 @@ from typing import Any
 
 from sqlalchemy import (
     Connection,
-    LargeBinary,
-    String,
     and_,
     exists,
     func,
@@ -78,8 +76,6 @@ def load_recipients(conn: Connection, batch: Row) -> list[Row]:
         conn.execute(
             select(
                 deliveries.c.id,
-                deliveries.c.send_id,
-                deliveries.c.token_id,
                 subscribers.c.email,
                 subscribers.c.first_name,
                 subscribers.c.status,
@@ -124,16 +120,6 @@ def mark_skipped(conn: Connection, delivery_ids: Sequence[int]) -> None:
             status=DeliveryStatus.SKIPPED.value, last_error="not active or suppressed at send time"
         )
     )
-
-
-def random_id_sql(dialect: str) -> Any:
-    """128 random bits as 32 hex characters, made by the database for each row, so the
-    audience snapshot gives every recipient its ids in the same INSERT … SELECT.
-    SQLite: randomblob (its CSPRNG); PostgreSQL: SHA-256 over two gen_random_uuid()."""
-    if dialect == "postgresql":
-        entropy = func.gen_random_uuid().cast(String) + func.gen_random_uuid().cast(String)
-        return func.substr(func.encode(func.sha256(entropy.cast(LargeBinary)), "hex"), 1, 32)
-    return func.lower(func.hex(func.randomblob(16)))
 
 
 def mark_requested(conn: Connection, batch: Row, *, now: datetime) -> None:

@@ -10,7 +10,19 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Subquery,
+    and_,
+    exists,
+    false,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 
 from newsletter.audiences.segments import (
     All,
@@ -72,10 +84,28 @@ def segment_condition(rule: Rule | None, *, now: datetime) -> ColumnElement[bool
     return and_(*scope)
 
 
-def segment_ids_query(rule: Rule | None, *, now: datetime) -> Select:
-    """Subscriber ids in the segment, in id order (callers page with `id > last`)."""
+def id_window(after: int, size: int) -> Subquery:
+    """The next `size` subscriber ids after `after`, walked along the primary key.
+
+    Pages of a segment are its condition joined to such a window. Filtering the whole table
+    with `id > after … LIMIT` instead lets SQLite drive the query from the `status` index
+    and sort every remaining row for every page: quadratic over a million subscribers."""
+    walk = subscribers.alias("walk")
+    return select(walk.c.id).where(walk.c.id > after).order_by(walk.c.id).limit(size).subquery()
+
+
+def window_end(window: Subquery) -> Select:
+    """The last id of the window (None when nothing is left after `after`)."""
+    return select(func.max(window.c.id))
+
+
+def ids_in_window(condition: ColumnElement[bool], window: Subquery) -> Select:
+    """Subscriber ids of `window` that meet `condition`, in id order."""
     return (
-        select(subscribers.c.id).where(segment_condition(rule, now=now)).order_by(subscribers.c.id)
+        select(subscribers.c.id)
+        .select_from(window.join(subscribers, subscribers.c.id == window.c.id))
+        .where(condition)
+        .order_by(subscribers.c.id)
     )
 
 

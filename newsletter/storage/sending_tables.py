@@ -71,9 +71,9 @@ send_batches = Table(
     Index("ix_send_batches_status_next", "status", "next_attempt_at"),
 )
 
-# One row per (campaign, subscriber): the ledger. `send_id` (the only value SendGrid sees,
-# in custom_args) and `token_id` (signed into unsubscribe/click links) are random, made when
-# the batch is first claimed, and never change after.
+# One row per (campaign, subscriber): the ledger. Its public ids (the `send_id` SendGrid sees
+# in custom_args, the link id signed into unsubscribe/click links) are computed from `id`
+# by `newsletter.delivery_ids`, never stored.
 deliveries = Table(
     "deliveries",
     metadata,
@@ -82,8 +82,6 @@ deliveries = Table(
     Column("subscriber_id", Integer, _fk("subscribers.id", "SET NULL")),
     Column("batch_seq", Integer, nullable=False),
     Column("status", String(16), nullable=False),
-    Column("send_id", String(32), unique=True),
-    Column("token_id", String(32), unique=True),
     Column("accepted_at", UTCDateTime),
     Column("processed_at", UTCDateTime),
     Column("delivered_at", UTCDateTime),
@@ -126,7 +124,8 @@ provider_events = Table(
     Column("id", Integer, primary_key=True),
     Column("sg_event_id", String(200), unique=True),
     Column("natural_key", String(400), nullable=False, unique=True),
-    Column("send_id", String(64), index=True),
+    Column("send_id", String(64), index=True),  # as received
+    Column("delivery_id", Integer, index=True),  # decoded from send_id; None if not ours
     Column("event", String(32), nullable=False),
     Column("occurred_at", UTCDateTime, nullable=False),
     Column("received_at", UTCDateTime, nullable=False),

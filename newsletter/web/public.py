@@ -22,6 +22,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Settings
+from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.subscribers import SuppressionReason
 from newsletter.services.double_opt_in import confirm_subscription
 from newsletter.services.tracking import suppress_once
@@ -101,18 +102,18 @@ def _button(label: str, field: str) -> str:
 # --- unsubscribe ---------------------------------------------------------------------------
 
 
-def delivery_exists(db: Database, token_id: str) -> bool:
+def delivery_exists(db: Database, delivery_id: int) -> bool:
     with db.read() as conn:
-        found = conn.scalar(select(deliveries.c.id).where(deliveries.c.token_id == token_id))
+        found = conn.scalar(select(deliveries.c.id).where(deliveries.c.id == delivery_id))
     return found is not None
 
 
 def unsubscribe_token(
-    db: Database, *, key: str, token_id: str, one_click: bool, now: datetime
+    db: Database, *, key: str, delivery_id: int, one_click: bool, now: datetime
 ) -> bool:
-    """Suppress the recipient of the delivery whose link carries `token_id` (idempotent).
+    """Suppress the recipient of the delivery whose link this is (idempotent).
 
-    False if no delivery has that token id. True otherwise, also when the subscriber has been
+    False if there is no such delivery. True otherwise, also when the subscriber has been
     erased since (their keyed-hash suppression already blocks the address)."""
     reason = (SuppressionReason.UNSUBSCRIBE_ONE_CLICK if one_click
               else SuppressionReason.UNSUBSCRIBE_FOOTER)  # fmt: skip
@@ -121,7 +122,7 @@ def unsubscribe_token(
             select(deliveries.c.campaign_id, subscribers.c.email)
             .select_from(deliveries)
             .outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
-            .where(deliveries.c.token_id == token_id)
+            .where(deliveries.c.id == delivery_id)
         ).first()
         if row is None:
             return False
@@ -131,16 +132,19 @@ def unsubscribe_token(
     return True
 
 
-def _unsubscribe_token_id(request: Request, token: str) -> str | None:
-    return verify("unsubscribe", token, keys=request.app.state.settings.signing_keys)
+def _unsubscribe_delivery(request: Request, token: str) -> int | None:
+    """The delivery an unsubscribe token was made for, or None for a forged or foreign one."""
+    keys = request.app.state.settings.signing_keys
+    link_id = verify("unsubscribe", token, keys=keys)
+    return None if link_id is None else DeliveryIds(keys).delivery_for_link_id(link_id)
 
 
 @router.api_route("/u/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    token_id = _unsubscribe_token_id(request, token)
-    if token_id is None or not await run_in_threadpool(
-        delivery_exists, request.app.state.db, token_id
+    delivery_id = _unsubscribe_delivery(request, token)
+    if delivery_id is None or not await run_in_threadpool(
+        delivery_exists, request.app.state.db, delivery_id
     ):
         return not_found(settings)
     return page(settings, "Unsubscribe?",
@@ -165,14 +169,14 @@ async def _is_one_click(request: Request) -> bool:
 @router.post("/u/{token}", response_class=HTMLResponse)
 async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    token_id = _unsubscribe_token_id(request, token)
-    if token_id is None:
+    delivery_id = _unsubscribe_delivery(request, token)
+    if delivery_id is None:
         return not_found(settings)
     one_click = await _is_one_click(request)
     found = await run_in_threadpool(
         unsubscribe_token, request.app.state.db,
         key=settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
-        token_id=token_id, one_click=one_click, now=now_of(request.app),
+        delivery_id=delivery_id, one_click=one_click, now=now_of(request.app),
     )  # fmt: skip
     if not found:
         return not_found(settings)

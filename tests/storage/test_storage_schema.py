@@ -15,6 +15,7 @@ from newsletter.storage.schema import (
     current_revision,
     ensure_schema,
     head_revision,
+    upgrade,
 )
 from newsletter.storage.tables import metadata
 from tests.audience_db import BACKENDS  # noqa: F401  (also loads every table module)
@@ -112,3 +113,33 @@ def test_postgres_urls_use_psycopg3():
     assert normalize_database_url("postgresql://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_database_url("postgres://u@h/d") == "postgresql+psycopg://u@h/d"
     assert normalize_database_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_upgrade_to_computed_delivery_ids_keeps_events_linked(tmp_path):
+    """0003 drops the stored random ids; an event stored under one keeps its delivery."""
+    db = Database.from_url(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        upgrade(db, "0002_sending")
+        with db.write() as conn:
+            for statement in (
+                "INSERT INTO campaigns (id, key, status, template, segment, subject, preheader,"
+                " sender_name, sender_email, reply_to, articles_json, html, text, links_json,"
+                " batch_size, unknown_policy, late_send_window_s, to_send, created_at) VALUES"
+                " (1, 'k', 'sent', 'article', 'everyone', 's', 'p', 'n', 'n@c.example',"
+                " 'r@c.example', '[]', 'h', 't', '[]', 100, 'events', 0, 1, '2026-11-01')",
+                "INSERT INTO deliveries (id, campaign_id, batch_seq, status, send_id, token_id)"
+                " VALUES (7, 1, 0, 'accepted', 'oldsendid0123456789', 'oldtokenid0123456789')",
+                "INSERT INTO provider_events (id, natural_key, send_id, event, occurred_at,"
+                " received_at, applied) VALUES (1, 'nk1', 'oldsendid0123456789', 'processed',"
+                " '2026-11-01', '2026-11-01', 1), (2, 'nk2', 'not-ours', 'processed',"
+                " '2026-11-01', '2026-11-01', 1)",
+            ):
+                conn.execute(text(statement))
+        upgrade(db)
+        with db.read() as conn:
+            rows = conn.execute(text("SELECT id, delivery_id FROM provider_events ORDER BY id"))
+            assert [tuple(r) for r in rows] == [(1, 7), (2, None)]
+            columns = {c["name"] for c in inspect(conn).get_columns("deliveries")}
+        assert not {"send_id", "token_id"} & columns
+    finally:
+        db.close()

@@ -13,11 +13,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
 
+from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.subscribers import email_hash
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import campaigns, deliveries
 from newsletter.storage.tables import subscribers, suppressions
-from newsletter.tokens import new_random_id, sign
+from newsletter.tokens import sign
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"  # tests/conftest.py sets this one
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -97,7 +98,8 @@ def _campaign(conn) -> int:  # type: ignore[no-untyped-def]
 
 
 def seed_delivery(db: Database, email: str, *, status: str = "active") -> Seeded:
-    """A subscriber (active by default), the one test campaign, and a delivery with ids."""
+    """A subscriber (active by default), the one test campaign, and a delivery with the
+    public ids the engine computes for it."""
     with db.write() as conn:
         subscriber_id = conn.execute(
             subscribers.insert()
@@ -106,13 +108,14 @@ def seed_delivery(db: Database, email: str, *, status: str = "active") -> Seeded
             .returning(subscribers.c.id)
         ).scalar_one()  # fmt: skip
         campaign_id = _campaign(conn)
-        send_id, token_id = new_random_id(), new_random_id()
         delivery_id = conn.execute(
             deliveries.insert()
             .values(campaign_id=campaign_id, subscriber_id=subscriber_id, batch_seq=0,
-                    status="accepted", send_id=send_id, token_id=token_id)
+                    status="accepted")
             .returning(deliveries.c.id)
         ).scalar_one()  # fmt: skip
+    ids = DeliveryIds({"a": SECRET})
+    [send_id], [token_id] = ids.send_ids([delivery_id]), ids.link_ids([delivery_id])
     token = sign("unsubscribe", token_id, key=SECRET)
     return Seeded(subscriber_id, campaign_id, delivery_id, send_id, token_id, token, email)
 
