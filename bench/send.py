@@ -147,12 +147,13 @@ def engine_run(folder: Path, recipients: int, batch: int) -> dict:
         ctx = send_context(settings, db)
         pool = dispatcher(settings, ctx)
         try:
-            status = drive(ctx, pool, campaign_id, poll_s=0.05)
+            status = drive(ctx, pool, campaign_id)  # as `newsletter campaign send` does
         finally:
             pool.close()
         elapsed = time.perf_counter() - start
         db.close()
-        rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        rss_mb = usage.ru_maxrss / 1024
         return {
             "recipients": recipients,
             "batch": batch,
@@ -160,6 +161,7 @@ def engine_run(folder: Path, recipients: int, batch: int) -> dict:
             "seconds": round(elapsed, 2),
             "per_second": round(recipients / elapsed),
             "peak_rss_mb": round(rss_mb, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),  # the sending process's own
         }
     finally:
         emulator.stop()

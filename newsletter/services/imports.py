@@ -27,7 +27,7 @@ from newsletter.errors import ValidationError
 from newsletter.services.import_chunks import ChunkContext, apply_chunk
 from newsletter.services.subscribers import require_list
 from newsletter.storage.audience_queries import ensure_consent_text
-from newsletter.storage.bulk import refresh_statistics, relax_commit_durability
+from newsletter.storage.bulk import bulk_transaction, refresh_statistics
 from newsletter.storage.database import Database
 from newsletter.storage.tables import (
     consent_records,
@@ -141,7 +141,7 @@ def import_subscribers(
                     rows.append(item)
             if rows:
                 with db.write() as conn:
-                    relax_commit_durability(conn)
+                    bulk_transaction(conn)
                     counts = apply_chunk(conn, context, rows)
                     _advance(conn, batch_id, counts, max(r.line for r in rows))
                     written += 1

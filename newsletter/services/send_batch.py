@@ -90,12 +90,12 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
     failpoint("after_claim")
     with ctx.db.read() as conn:
         candidates = batch_store.load_recipients(conn, batch)
-        skipped = batch_store.ineligible(conn, candidates)
         content = ctx.content(conn, batch.campaign_id)
-    rows = [row for row in candidates if row.id not in skipped]
+    rows = [row for row in candidates if row.eligible]
+    skipped = [row.id for row in candidates if not row.eligible]
     if skipped or not rows:
         with ctx.db.write() as conn:
-            batch_store.mark_skipped(conn, sorted(skipped))
+            batch_store.mark_skipped(conn, skipped)
             if not rows:
                 batch_store.finish_batch(
                     conn,

@@ -70,16 +70,23 @@ def claim(
 
 
 def load_recipients(conn: Connection, batch: Row) -> list[Row]:
-    """The batch's pending deliveries, with what the email needs and what eligibility needs.
-    A read: the claimed batch is ours, so this runs outside the write lock."""
+    """The batch's pending deliveries: what the email needs, and whether the person may still
+    be mailed (`eligible`: active and unsuppressed now; suppression is checked at every
+    claim, not only at freeze). A read: the claimed batch is ours, so this runs outside the
+    write lock."""
+    suppressed = (
+        select(suppressions.c.id)
+        .where(suppressions.c.email_hash == subscribers.c.email_hash)
+        .exists()
+    )
+    eligible = and_(subscribers.c.status == SubscriberStatus.ACTIVE.value, ~suppressed)
     return list(
         conn.execute(
             select(
                 deliveries.c.id,
                 subscribers.c.email,
                 subscribers.c.first_name,
-                subscribers.c.status,
-                subscribers.c.email_hash,
+                func.coalesce(eligible, False).label("eligible"),
             )
             .select_from(
                 deliveries.outerjoin(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
@@ -91,25 +98,6 @@ def load_recipients(conn: Connection, batch: Row) -> list[Row]:
             .order_by(deliveries.c.id)
         ).all()
     )
-
-
-def ineligible(conn: Connection, rows: Sequence[Row]) -> set[int]:
-    """Deliveries whose person left, unsubscribed, bounced, complained, is unconfirmed, or
-    whose address is suppressed (suppression is checked at every claim, not only at freeze)."""
-    hashes = [r.email_hash for r in rows if r.email_hash]
-    suppressed: set[str] = set()
-    for start in range(0, len(hashes), 900):  # stay under SQLite's parameter limit
-        chunk = hashes[start : start + 900]
-        suppressed.update(
-            conn.scalars(
-                select(suppressions.c.email_hash).where(suppressions.c.email_hash.in_(chunk))
-            )
-        )
-    return {
-        r.id
-        for r in rows
-        if r.status != SubscriberStatus.ACTIVE.value or r.email_hash in suppressed
-    }
 
 
 def mark_skipped(conn: Connection, delivery_ids: Sequence[int]) -> None:

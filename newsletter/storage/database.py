@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError
 from newsletter.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+SQLITE_CACHE_KIB = 2_000
 _READ_ONLY = "newsletter_read_only"
 
 
@@ -67,8 +68,10 @@ def _configure_sqlite(engine: Engine) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
-        # Up to 32 MB of page cache: index inserts during a 1M-row import stay in memory.
-        cursor.execute("PRAGMA cache_size = -32000")
+        # SQLite's default 2 MB page cache per connection: the sending engine holds one
+        # connection per thread, and its work is index lookups (bulk loads raise it for
+        # their own connection: storage.bulk.bulk_transaction).
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB}")
         cursor.execute("PRAGMA temp_store = MEMORY")
         cursor.close()
 
