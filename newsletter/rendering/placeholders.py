@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from markupsafe import escape
 
@@ -30,6 +31,14 @@ class Recipient:
     recipient_token: str
 
 
+@lru_cache(maxsize=4096)  # names repeat: a million recipients share a few thousand
+def first_name_values(first_name: str | None, fallback: str) -> tuple[str, str]:
+    """The first name as shown (whitespace collapsed, at most 100 characters, else the
+    fallback): HTML-escaped for the HTML part, and as is for the text part."""
+    first = " ".join((first_name or "").split())[:100] or fallback
+    return str(escape(first)), first
+
+
 def substitutions(
     recipient: Recipient, *, fallback: str, used: frozenset[str] | None = None
 ) -> dict[str, str]:
@@ -38,10 +47,10 @@ def substitutions(
     With `used` (the tags the compiled email contains), only those are given: the provider
     receives no value the body does not show.
     """
-    first = " ".join((recipient.first_name or "").split())[:100] or fallback
+    first_html, first_text = first_name_values(recipient.first_name, fallback)
     values = {
-        FIRST_NAME_HTML: str(escape(first)),
-        FIRST_NAME_TEXT: first,
+        FIRST_NAME_HTML: first_html,
+        FIRST_NAME_TEXT: first_text,
         RECIPIENT_TOKEN: recipient.recipient_token,
         UNSUBSCRIBE_TOKEN: recipient.unsubscribe_token,
     }

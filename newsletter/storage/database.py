@@ -7,9 +7,10 @@ Reads use a deferred `BEGIN` and never block writers (WAL).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -86,6 +87,10 @@ class Database:
     """An engine plus the two ways services use it: short write transactions and reads."""
 
     engine: Engine
+    # SQLite admits one writer at a time. Threads of this process queue here, woken the
+    # moment the writer commits, instead of sleeping in SQLite's busy handler (which backs
+    # off up to 100 ms); other processes still queue on the busy timeout.
+    _writer: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @classmethod
     def from_url(cls, url: str) -> Database:
@@ -98,7 +103,11 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (`BEGIN IMMEDIATE` on SQLite), committed on success."""
-        with self.engine.begin() as conn:
+        if self.engine.dialect.name != "sqlite":
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._writer, self.engine.begin() as conn:
             yield conn
 
     @contextmanager
