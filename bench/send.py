@@ -162,6 +162,7 @@ def engine_run(folder: Path, recipients: int, batch: int) -> dict:
             "per_second": round(recipients / elapsed),
             "peak_rss_mb": round(rss_mb, 1),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 1),  # the sending process's own
+            "sys_s": round(usage.ru_stime, 1),
         }
     finally:
         emulator.stop()
