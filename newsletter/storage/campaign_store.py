@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.engine import Row
 
 from newsletter.domain.campaigns import CampaignStatus, sources_of
+from newsletter.domain.sending import DeliveryStatus
 from newsletter.errors import NotFound
 from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
 
@@ -43,12 +44,15 @@ def transition(
 
 
 def delivery_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
-    rows = conn.execute(
-        select(deliveries.c.status, func.count())
-        .where(deliveries.c.campaign_id == campaign_id)
-        .group_by(deliveries.c.status)
-    )
-    return {status: int(count) for status, count in rows}
+    """Deliveries per status, in one pass with constant memory: a GROUP BY over a million
+    rows (no index holds the status) built a 45 MB in-memory sorter on SQLite."""
+    statuses = [s.value for s in DeliveryStatus]
+    row = conn.execute(
+        select(*(func.sum(case((deliveries.c.status == s, 1), else_=0)) for s in statuses)).where(
+            deliveries.c.campaign_id == campaign_id
+        )
+    ).one()
+    return {s: int(n) for s, n in zip(statuses, row, strict=True) if n}
 
 
 def batch_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
