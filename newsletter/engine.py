@@ -14,22 +14,19 @@ leases, resolve unknown batches, start due campaigns, finish settled ones), then
 Jobs use `max_instances=1`, `coalesce=True`, `misfire_grace_time=None` (a late job still runs)
 and one executor thread, so two ticks never overlap in one engine.
 
-Exactly one engine per database: on PostgreSQL a session advisory lock
-(`pg_try_advisory_lock`) held on a dedicated connection for the engine's lifetime; on SQLite
-an exclusive `flock` on `<database file>.engine.lock`. A second engine refuses to start.
+Exactly one engine per database (`storage/locks.py`): on PostgreSQL a session advisory lock
+held on a dedicated connection for the engine's lifetime; on SQLite an exclusive `flock` on
+`<database file>.engine.lock`. A second engine refuses to start.
 Never run the engine inside a multi-worker web server.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -38,159 +35,33 @@ from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Connection, text
 
 from newsletter.config import Settings
 from newsletter.dispatch.base import Dispatcher
 from newsletter.domain.campaigns import CampaignStatus
-from newsletter.errors import NewsletterError
 from newsletter.services.runner import Tick, tick
 from newsletter.services.send_batch import SendContext
 from newsletter.storage import campaign_store
 from newsletter.storage.database import Database
+from newsletter.storage.locks import DatabaseLock, LockTaken, database_lock
 
 log = logging.getLogger(__name__)
 
-# pg_try_advisory_lock key: the bytes "nlengine" as a signed 64-bit integer. Advisory locks
-# are scoped to the current database, so engines of different databases do not collide.
-ADVISORY_LOCK_KEY = int.from_bytes(b"nlengine", "big", signed=True)
 TICK_JOB = "tick"
 JOB_DEFAULTS = {"max_instances": 1, "coalesce": True, "misfire_grace_time": None}
 
-
-class EngineAlreadyRunning(NewsletterError):
-    """Another engine holds the single-engine lock of this database."""
+EngineAlreadyRunning = LockTaken  # what a second engine gets
 
 
-# --- the single-engine lock ------------------------------------------------------------------
-
-
-class EngineLock:
-    """Held for the engine's lifetime; `acquire()` raises EngineAlreadyRunning if taken."""
-
-    def acquire(self) -> None:
-        raise NotImplementedError
-
-    def alive(self) -> bool:
-        return True
-
-    def release(self) -> None:
-        raise NotImplementedError
-
-
-class PostgresAdvisoryLock(EngineLock):
-    def __init__(self, db: Database):
-        self._db = db
-        self._conn: Connection | None = None
-
-    def acquire(self) -> None:
-        conn = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            got = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY})
-            holder = None
-            if not got:
-                holder = conn.scalar(
-                    text(
-                        "SELECT coalesce(host(a.client_addr), 'local socket') || ' pid ' || l.pid "
-                        "FROM pg_locks l "
-                        "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-                        "WHERE l.locktype = 'advisory' AND l.granted "
-                        "AND l.database = (SELECT oid FROM pg_database "
-                        "WHERE datname = current_database()) "
-                        "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"
-                    ),
-                    {"k": ADVISORY_LOCK_KEY},
-                )
-        except BaseException:
-            conn.invalidate()
-            conn.close()
-            raise
-        if not got:
-            conn.close()
-            raise EngineAlreadyRunning(
-                "another engine is already running on this database"
-                + (f" (PostgreSQL backend {holder})" if holder else ""),
-                where="pg_try_advisory_lock",
-                fix="run exactly one `newsletter engine` per database; stop the other one first "
-                "(add Dramatiq workers with `newsletter worker` to send faster)",
-            )
-        self._conn = conn
-
-    def alive(self) -> bool:
-        if self._conn is None:
-            return False
-        try:
-            self._conn.exec_driver_sql("SELECT 1")
-        except Exception:
-            log.exception("the connection holding the engine lock was lost")
-            return False
-        return True
-
-    def release(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        with contextlib.suppress(Exception):
-            conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
-        # Close the DBAPI connection itself: a pooled connection would keep a session lock.
-        conn.invalidate()
-        conn.close()
-
-
-class SqliteFileLock(EngineLock):
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
-            os.close(fd)
-            raise EngineAlreadyRunning(
-                "another engine is already running on this database"
-                + (f" (process {holder})" if holder else ""),
-                where=str(self.path),
-                fix="run exactly one `newsletter engine` per database; stop the other one first",
-            ) from None
-        except BaseException:
-            os.close(fd)
-            raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is None:
-            return
-        with contextlib.suppress(OSError):
-            os.ftruncate(fd, 0)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
-class _NoLock(EngineLock):
-    """An in-memory SQLite database cannot be shared between processes anyway."""
-
-    def acquire(self) -> None:
-        return None
-
-    def release(self) -> None:
-        return None
-
-
-def engine_lock(db: Database) -> EngineLock:
-    if db.dialect == "postgresql":
-        return PostgresAdvisoryLock(db)
-    if db.dialect == "sqlite":
-        name = db.engine.url.database
-        if not name or name == ":memory:" or name.startswith("file:"):
-            return _NoLock()
-        return SqliteFileLock(Path(name).with_name(Path(name).name + ".engine.lock"))
-    raise NewsletterError(f"no single-engine lock for the {db.dialect} dialect")
+def engine_lock(db: Database) -> DatabaseLock:
+    """Exactly one engine per database."""
+    return database_lock(
+        db,
+        "engine",
+        taken="another engine is already running on this database",
+        fix="run exactly one `newsletter engine` per database; stop the other one first "
+        "(add Dramatiq workers with `newsletter worker` to send faster)",
+    )
 
 
 # --- the engine ---------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -326,9 +327,9 @@ class SubscriberCsv:
             for batch in batches:
                 pending.append(pool.submit(parse_chunk, plan, batch))
                 if len(pending) >= MAX_IN_FLIGHT:
-                    yield _finish(pending.popleft().result(), seen)
+                    yield _finish(_parsed(pending.popleft()), seen)
             while pending:
-                yield _finish(pending.popleft().result(), seen)
+                yield _finish(_parsed(pending.popleft()), seen)
         finally:
             for future in pending:
                 future.cancel()
@@ -352,6 +353,19 @@ class SubscriberCsv:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _parsed(future: Future[list[tuple[Any, ...]]]) -> list[tuple[Any, ...]]:
+    """A worker's parsed chunk; a worker that died (killed, out of memory) becomes a clear
+    error. Chunks already written stay written: a rerun of the same import resumes."""
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise ValidationError(
+            "a CSV reader process died while parsing the file (killed, or out of memory); "
+            "everything imported so far is saved",
+            fix="run the same import command again: it resumes after the last saved row",
+        ) from None
 
 
 def _finish(results: list[tuple[Any, ...]], seen: SeenTable) -> list[ImportRow | Reject]:

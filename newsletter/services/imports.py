@@ -29,6 +29,7 @@ from newsletter.services.subscribers import require_list
 from newsletter.storage.audience_queries import ensure_consent_text
 from newsletter.storage.bulk import bulk_transaction, refresh_statistics
 from newsletter.storage.database import Database
+from newsletter.storage.locks import database_lock
 from newsletter.storage.tables import (
     consent_records,
     imports,
@@ -109,6 +110,42 @@ def import_subscribers(
     sha = file_sha256(path)
     with db.read() as conn:
         target = require_list(conn, list_name)
+    # One import at a time per database: two would race on the same addresses (PostgreSQL
+    # would refuse one's chunk half-way with a unique violation) and on the batch counters.
+    with database_lock(
+        db,
+        "import",
+        taken="another import is running on this database",
+        fix="wait for it to finish, then run this one (imports run one at a time); "
+        "an interrupted import resumes where it stopped when run again",
+    ):
+        return _import_locked(
+            db, path, sha, target, key=key, list_name=list_name, consent_text=consent_text,
+            specs=specs, consent_confirmed=consent_confirmed, encoding=encoding,
+            delimiter=delimiter, rejects_path=rejects_path, progress_cb=progress_cb,
+            staff_user=staff_user, chunk_size=chunk_size, now=now,
+        )  # fmt: skip
+
+
+def _import_locked(
+    db: Database,
+    path: Path,
+    sha: str,
+    target: Any,
+    *,
+    key: str,
+    list_name: str,
+    consent_text: str,
+    specs: Mapping[str, AttributeSpec],
+    consent_confirmed: bool,
+    encoding: str | None,
+    delimiter: str | None,
+    rejects_path: Path | None,
+    progress_cb: ProgressCallback | None,
+    staff_user: str,
+    chunk_size: int,
+    now: datetime,
+) -> ImportSummary:
     rejects: list[Reject] = []
     with open_subscribers_csv(
         path, encoding=encoding, delimiter=delimiter, attributes=specs

@@ -548,3 +548,19 @@ def test_pool_works_when_other_threads_run(tmp_path: Path) -> None:
         thread.join()
     assert _mp_context().get_start_method() == before
     assert pooled == read_all(path, size=500, workers=1)[3]
+
+
+def test_a_reader_process_that_dies_becomes_a_clear_error():
+    """A real worker killed mid-task (os._exit): the pool breaks; the user gets what
+    happened and how to resume, not a BrokenProcessPool traceback."""
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+
+    from newsletter.audiences import csv_import
+    from newsletter.errors import ValidationError
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=csv_import._mp_context()) as pool:
+        future = pool.submit(os._exit, 9)
+        with pytest.raises(ValidationError, match="reader process died") as error:
+            csv_import._parsed(future)
+    assert "run the same import command again" in str(error.value)

@@ -217,3 +217,21 @@ def test_interrupted_import_is_consistent_and_a_rerun_completes_it(newsletter, t
     assert count(db, subscribers) == 50 and count(db, consent_records) == 50
     with db.read() as conn:
         assert set(conn.scalars(select(imports.c.status))) == {"completed"}
+
+
+def test_a_second_import_while_one_runs_is_refused_and_writes_nothing(newsletter, tmp_path):
+    db = newsletter
+    first = write_csv(tmp_path, "email\n" + "".join(f"a{i}@example.com\n" for i in range(30)))
+    second = write_csv(tmp_path, "email\nintruder@example.com\n", name="second.csv")
+    refused = []
+
+    def meanwhile(done, total):
+        if not refused:
+            with pytest.raises(NewsletterError, match="another import is running") as error:
+                run_import(db, second)
+            refused.append(error.value)
+
+    summary = run_import(db, first, chunk_size=10, progress_cb=meanwhile)
+    assert refused and "one at a time" in str(refused[0])
+    assert summary.added == 30 and count(db, subscribers) == 30
+    assert run_import(db, second).added == 1  # free again once the first is done
