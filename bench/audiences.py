@@ -1,6 +1,6 @@
 """Audience benchmarks on SQLite and PostgreSQL: import 1M rows, count a segment, export 1M.
 
-    python bench/audiences.py                     # both databases, bench/data/subscribers-1m.csv
+    python bench/audiences.py     # both databases, bench/data/subscribers-1000000.csv
     python bench/audiences.py --backend sqlite --rows 100000
 
 Targets (issue #3): import < 60 s SQLite, < 90 s PostgreSQL, peak RSS < 200 MB (this process
@@ -49,7 +49,7 @@ from newsletter.storage.schema import upgrade  # noqa: E402
 PG_ADMIN = os.environ.get(
     "NEWSLETTER_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1/postgres"
 )
-DEFAULT_FILE = REPO / "bench" / "data" / "subscribers-1m.csv"
+DEFAULT_FILE = REPO / "bench" / "data" / "subscribers-1000000.csv"
 KEY = "bench-secret-key-0123456789abcdefghijkl"
 SPECS = declared_attributes(REPO / "audiences")
 
@@ -256,6 +256,7 @@ def main() -> int:
     if args.rows or not path.exists():
         rows = args.rows or 1_000_000
         path = REPO / "bench" / "data" / f"subscribers-{rows}.csv"
+    if not path.exists():
         subprocess.run(
             [
                 sys.executable,
