@@ -71,11 +71,11 @@ def build_broker(settings: Settings, **options: Any) -> dramatiq.Broker:
     if url.startswith(("amqp://", "amqps://")):
         try:
             from dramatiq.brokers.rabbitmq import RabbitmqBroker
-        except ImportError:  # pragma: no cover - pika is an optional extra
+        except ImportError:  # pragma: no cover - pika comes with the package
             raise ConfigurationError(
                 "the RabbitMQ broker needs the pika package",
                 where="setting `broker_url` (NEWSLETTER_BROKER_URL)",
-                fix="pip install 'dramatiq[rabbitmq]', or use a redis:// URL",
+                fix="reinstall the package (it depends on dramatiq[rabbitmq]), or use redis://",
             ) from None
         return RabbitmqBroker(url=url, **options)
     raise ConfigurationError(
