@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, Engine, create_engine, event
@@ -103,11 +103,8 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction (`BEGIN IMMEDIATE` on SQLite), committed on success."""
-        if self.engine.dialect.name != "sqlite":
-            with self.engine.begin() as conn:
-                yield conn
-            return
-        with self._writer, self.engine.begin() as conn:
+        queue = self._writer if self.dialect == "sqlite" else nullcontext()
+        with queue, self.engine.begin() as conn:
             yield conn
 
     @contextmanager
