@@ -16,11 +16,14 @@ from newsletter.domain.subscribers import (
     ConsentMethod,
     SubscriberStatus,
 )
+from newsletter.errors import ValidationError
 from newsletter.storage.audience_queries import chunked, name_ids
-from newsletter.storage.bulk import bulk_insert, lookup
+from newsletter.storage.bulk import allocate_ids, bulk_insert, lookup, skip_row_triggers
 from newsletter.storage.segment_sql import attribute_value_columns
 from newsletter.storage.tables import (
     consent_records,
+    consent_texts,
+    lists,
     subscriber_attributes,
     subscriber_tags,
     subscriber_topics,
@@ -50,7 +53,16 @@ class ChunkContext:
 
 
 def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) -> dict[str, int]:
-    """Upsert the rows; returns counts (added, updated, unchanged, skipped)."""
+    """Upsert the rows; returns counts (added, updated, unchanged, skipped).
+
+    Every row written points only at parents this transaction inserted or locked FOR KEY
+    SHARE (the list, the consent wording, existing subscribers, tags and topics), so on
+    PostgreSQL the per-row foreign-key triggers are skipped where the role may
+    (`bulk.skip_row_triggers`): the same guarantee, one statement per table instead of one
+    per row. Run it in its own write transaction, as the last writer before commit.
+    """
+    _lock_parents(conn, ctx)
+    skip_row_triggers(conn)
     by_email: dict[str, ImportRow] = {}
     for row in rows:  # the reader drops in-file duplicates; keep the last one if any slip by
         by_email[row.email] = row
@@ -69,7 +81,10 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) 
     existing = {
         r.email: r
         for r in lookup(
-            conn, lambda cond: select(subscribers).where(cond), subscribers.c.email, list(by_email)
+            conn,
+            lambda cond: select(subscribers).where(cond).with_for_update(read=True, key_share=True),
+            subscribers.c.email,
+            list(by_email),
         )
     }
     pending_new = ctx.double_opt_in and not ctx.consent_confirmed
@@ -105,24 +120,32 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) 
     return counts
 
 
+def _lock_parents(conn: Connection, ctx: ChunkContext) -> None:
+    def key_share(table, column, value):
+        query = select(column).where(column == value).with_for_update(read=True, key_share=True)
+        return conn.execute(query).first()
+
+    if key_share(lists, lists.c.id, ctx.list_id) is None:
+        raise ValidationError(
+            "the list was deleted while this import was running; nothing of this chunk was saved",
+            fix="create the list again, then rerun the import: it resumes where it stopped",
+        )
+    if ctx.consent_text_version is not None:
+        key_share(consent_texts, consent_texts.c.version, ctx.consent_text_version)
+
+
 def _insert_new(conn, ctx, rows, hashes, status) -> dict[int, str]:
     now, status_value = ctx.now, status.value
+    ids = allocate_ids(conn, subscribers, len(rows))
+    pairs = list(zip(ids, rows, strict=True))
     bulk_insert(
         conn,
         subscribers,
-        ("email", "email_hash", "first_name", "last_name", "status", "time_zone",
+        ("id", "email", "email_hash", "first_name", "last_name", "status", "time_zone",
          "signed_up_at", "created_at", "updated_at"),
-        [(r.email, hashes[r.email], r.first_name or None, r.last_name or None, status_value,
-          r.time_zone or None, now, now, now) for r in rows],
+        [(sid, r.email, hashes[r.email], r.first_name or None, r.last_name or None,
+          status_value, r.time_zone or None, now, now, now) for sid, r in pairs],
     )  # fmt: skip
-    found = lookup(
-        conn,
-        lambda cond: select(subscribers.c.id, subscribers.c.email).where(cond),
-        subscribers.c.email,
-        [r.email for r in rows],
-    )
-    ids = {sid: email for sid, email in found}
-    id_of = {email: sid for sid, email in found}
     confirmed = None if status == SubscriberStatus.PENDING else now
     bulk_insert(
         conn,
@@ -130,10 +153,9 @@ def _insert_new(conn, ctx, rows, hashes, status) -> dict[int, str]:
         ("subscriber_id", "list_id", "status", "created_at", "updated_at", "confirmed_at"),
         [(sid, ctx.list_id, status_value, now, now, confirmed) for sid in ids],
     )
-    pairs = [(id_of[r.email], r) for r in rows if r.email in id_of]
     _add_names(conn, pairs, ignore_conflicts=False)  # new people have no links yet
     bulk_insert(conn, subscriber_attributes, _ATTRIBUTE_COLUMNS, _attribute_rows(ctx, pairs))
-    return ids
+    return {sid: r.email for sid, r in pairs}
 
 
 def _attribute_rows(ctx: ChunkContext, pairs) -> list[tuple]:
@@ -159,7 +181,7 @@ def _add_names(
             continue
         ids = name_ids(conn, table, wanted)
         links = [(sid, ids[n]) for sid, r in pairs for n in dict.fromkeys(getattr(r, attr) or ())]
-        bulk_insert(conn, link, ("subscriber_id", key), links, ignore_conflicts=True)
+        bulk_insert(conn, link, ("subscriber_id", key), links, ignore_conflicts=ignore_conflicts)
 
 
 def _names_by_subscriber(conn, link, table, key, ids) -> defaultdict[int, set[str]]:

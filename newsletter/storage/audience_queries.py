@@ -40,14 +40,19 @@ def chunked(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[An
 
 
 def name_ids(conn: Connection, table: Table, names: Iterable[str]) -> dict[str, int]:
-    """Ids of tag/topic names, creating the missing ones."""
+    """Ids of tag/topic names, creating the missing ones; the rows are locked FOR KEY SHARE
+    (PostgreSQL) until commit, so links written in this transaction cannot lose them."""
     wanted = sorted(set(names))
     if not wanted:
         return {}
     insert_ignoring_conflicts(conn, table, [{"name": n} for n in wanted])
     found: dict[str, int] = {}
     for part in chunked(wanted):
-        query = select(table.c.name, table.c.id).where(table.c.name.in_(part))
+        query = (
+            select(table.c.name, table.c.id)
+            .where(table.c.name.in_(part))
+            .with_for_update(read=True, key_share=True)
+        )
         found.update((name, id_) for name, id_ in conn.execute(query))
     return found
 
