@@ -52,8 +52,52 @@ class ChunkContext:
     hasher: Callable[[str], str]  # email_hasher(key), built once per import
 
 
-def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) -> dict[str, int]:
-    """Upsert the rows; returns counts (added, updated, unchanged, skipped).
+@dataclass(frozen=True)
+class PreparedChunk:
+    """A chunk shaped for writing without the database (built on the reading thread, so the
+    writer's transaction holds little Python work: `services/chunk_writer.py`)."""
+
+    by_email: dict[str, ImportRow]  # the reader drops in-file duplicates; the last one wins
+    duplicates: int
+    hashes: dict[str, str]  # email → keyed email_hash
+    new_rows: dict[str, tuple]  # email → subscribers row if new, in _NEW_COLUMNS order, no id
+    attributes: dict[str, list[tuple]]  # email → (name, value_text, value_number, value_date)
+    last_line: int
+
+
+_NEW_COLUMNS = ("email", "email_hash", "first_name", "last_name", "status", "time_zone",
+                "signed_up_at", "created_at", "updated_at", "id")  # fmt: skip
+
+
+def prepare_chunk(ctx: ChunkContext, rows: Sequence[ImportRow]) -> PreparedChunk:
+    """Everything about a chunk that needs no database: pure, no I/O."""
+    by_email = {row.email: row for row in rows}
+    hasher, now = ctx.hasher, ctx.now
+    hashes = {email: hasher(email) for email in by_email}
+    status = _new_status(ctx).value
+    new_rows = {
+        email: (email, hashes[email], r.first_name or None, r.last_name or None, status,
+                r.time_zone or None, now, now, now)
+        for email, r in by_email.items()
+    }  # fmt: skip
+    attributes = {email: _attribute_values(ctx, r) for email, r in by_email.items()}
+    return PreparedChunk(
+        by_email=by_email,
+        duplicates=len(rows) - len(by_email),
+        hashes=hashes,
+        new_rows=new_rows,
+        attributes=attributes,
+        last_line=max(row.line for row in rows),
+    )
+
+
+def _new_status(ctx: ChunkContext) -> SubscriberStatus:
+    pending = ctx.double_opt_in and not ctx.consent_confirmed
+    return SubscriberStatus.PENDING if pending else SubscriberStatus.ACTIVE
+
+
+def apply_chunk(conn: Connection, ctx: ChunkContext, chunk: PreparedChunk) -> dict[str, int]:
+    """Upsert the chunk's rows; returns counts (added, updated, unchanged, skipped).
 
     Every row written points only at parents this transaction inserted or locked FOR KEY
     SHARE (the list, the consent wording, existing subscribers, tags and topics), so on
@@ -63,12 +107,8 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) 
     """
     _lock_parents(conn, ctx)
     skip_row_triggers(conn)
-    by_email: dict[str, ImportRow] = {}
-    for row in rows:  # the reader drops in-file duplicates; keep the last one if any slip by
-        by_email[row.email] = row
-    counts = {"added": 0, "updated": 0, "unchanged": len(rows) - len(by_email), "skipped": 0}
-    hasher = ctx.hasher
-    hashes = {email: hasher(email) for email in by_email}
+    by_email, hashes = chunk.by_email, chunk.hashes
+    counts = {"added": 0, "updated": 0, "unchanged": chunk.duplicates, "skipped": 0}
     suppressed = {
         r[0]
         for r in lookup(
@@ -87,20 +127,18 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, rows: Sequence[ImportRow]) 
             list(by_email),
         )
     }
-    pending_new = ctx.double_opt_in and not ctx.consent_confirmed
-    new_status = SubscriberStatus.PENDING if pending_new else SubscriberStatus.ACTIVE
-    new_rows, changed = [], {}
+    new_emails, changed = [], {}
     for email, row in by_email.items():
         old = existing.get(email)
         if hashes[email] in suppressed or (old is not None and old.status in STICKY_STATUSES):
             counts["skipped"] += 1
         elif old is None:
-            new_rows.append(row)
+            new_emails.append(email)
         else:
             changed[old.id] = (old, row)
-    ids = _insert_new(conn, ctx, new_rows, hashes, new_status) if new_rows else {}
+    ids = _insert_new(conn, ctx, chunk, new_emails) if new_emails else {}
     counts["added"] = len(ids)
-    updated_ids = _update_existing(conn, ctx, changed) if changed else set()
+    updated_ids = _update_existing(conn, ctx, chunk, changed) if changed else set()
     counts["updated"] = len(updated_ids)
     counts["unchanged"] += len(changed) - len(updated_ids)
     source = f"import:{ctx.batch_id}" + (":consent-confirmed" if ctx.consent_confirmed else "")
@@ -134,39 +172,39 @@ def _lock_parents(conn: Connection, ctx: ChunkContext) -> None:
         key_share(consent_texts, consent_texts.c.version, ctx.consent_text_version)
 
 
-def _insert_new(conn, ctx, rows, hashes, status) -> dict[int, str]:
-    now, status_value = ctx.now, status.value
-    ids = allocate_ids(conn, subscribers, len(rows))
-    pairs = list(zip(ids, rows, strict=True))
-    bulk_insert(
-        conn,
-        subscribers,
-        ("id", "email", "email_hash", "first_name", "last_name", "status", "time_zone",
-         "signed_up_at", "created_at", "updated_at"),
-        [(sid, r.email, hashes[r.email], r.first_name or None, r.last_name or None,
-          status_value, r.time_zone or None, now, now, now) for sid, r in pairs],
-    )  # fmt: skip
+def _insert_new(conn, ctx, chunk: PreparedChunk, emails: list[str]) -> dict[int, str]:
+    ids = allocate_ids(conn, subscribers, len(emails))
+    pairs = list(zip(ids, emails, strict=True))
+    new_rows = chunk.new_rows
+    bulk_insert(conn, subscribers, _NEW_COLUMNS, [(*new_rows[e], sid) for sid, e in pairs])
+    now, status = ctx.now, _new_status(ctx)
     confirmed = None if status == SubscriberStatus.PENDING else now
     bulk_insert(
         conn,
         subscriptions,
         ("subscriber_id", "list_id", "status", "created_at", "updated_at", "confirmed_at"),
-        [(sid, ctx.list_id, status_value, now, now, confirmed) for sid in ids],
+        [(sid, ctx.list_id, status.value, now, now, confirmed) for sid in ids],
     )
-    _add_names(conn, pairs, ignore_conflicts=False)  # new people have no links yet
-    bulk_insert(conn, subscriber_attributes, _ATTRIBUTE_COLUMNS, _attribute_rows(ctx, pairs))
-    return {sid: r.email for sid, r in pairs}
+    by_email, attributes = chunk.by_email, chunk.attributes
+    _add_names(conn, [(sid, by_email[e]) for sid, e in pairs], ignore_conflicts=False)
+    bulk_insert(
+        conn,
+        subscriber_attributes,
+        _ATTRIBUTE_COLUMNS,
+        [(sid, *values) for sid, e in pairs for values in attributes[e]],
+    )
+    return dict(pairs)
 
 
-def _attribute_rows(ctx: ChunkContext, pairs) -> list[tuple]:
-    rows = []
-    for sid, r in pairs:
-        for name, value in (r.attributes or {}).items():
-            if name in ctx.kinds and value is not None:
-                columns = attribute_value_columns(ctx.kinds[name], value)
-                rows.append((sid, name, columns["value_text"], columns["value_number"],
-                             columns["value_date"]))  # fmt: skip
-    return rows
+def _attribute_values(ctx: ChunkContext, row: ImportRow) -> list[tuple]:
+    """(name, value_text, value_number, value_date) of each declared attribute with a value."""
+    values = []
+    for name, value in (row.attributes or {}).items():
+        if name in ctx.kinds and value is not None:
+            columns = attribute_value_columns(ctx.kinds[name], value)
+            values.append((name, columns["value_text"], columns["value_number"],
+                           columns["value_date"]))  # fmt: skip
+    return values
 
 
 def _add_names(
@@ -192,7 +230,9 @@ def _names_by_subscriber(conn, link, table, key, ids) -> defaultdict[int, set[st
     return found
 
 
-def _update_existing(conn: Connection, ctx: ChunkContext, changed: dict) -> set[int]:
+def _update_existing(
+    conn: Connection, ctx: ChunkContext, chunk: PreparedChunk, changed: dict
+) -> set[int]:
     """Apply new names, tags, topics, attributes and list membership; return changed ids."""
     ids = list(changed)
     have_tags = _names_by_subscriber(conn, subscriber_tags, tags, "tag_id", ids)
@@ -222,9 +262,9 @@ def _update_existing(conn: Connection, ctx: ChunkContext, changed: dict) -> set[
         if set(row.tags or ()) - have_tags[sid] or set(row.topics or ()) - have_topics[sid]:
             name_pairs.append((sid, row))
             touched.add(sid)
-        for values in _attribute_rows(ctx, [(sid, row)]):
-            if have_attrs.get((sid, values[1])) != values[2:]:
-                attr_rows.append(values)
+        for name, *values in chunk.attributes[row.email]:
+            if have_attrs.get((sid, name)) != tuple(values):
+                attr_rows.append((sid, name, *values))
                 touched.add(sid)
         if sid not in memberships:
             new_subs.append((sid, status if status in ("active", "pending") else "pending"))
