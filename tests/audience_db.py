@@ -119,3 +119,11 @@ def db(db_url: str) -> Iterator[Database]:
     database = Database.from_url(db_url)
     yield database
     database.close()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """The PostgreSQL test database alone, emptied: for behaviour only PostgreSQL has."""
+    url = _postgres_url()
+    _truncate(url)
+    return url

@@ -1,3 +1,3 @@
 """Fixtures: both databases."""
 
-from tests.audience_db import db, db_url  # noqa: F401
+from tests.audience_db import db, db_url, pg_url  # noqa: F401
