@@ -15,6 +15,7 @@ from newsletter.cli.app import app, console, err_console  # noqa: F401  (re-expo
 # Command modules register on import.
 from newsletter.cli import content  # noqa: F401  isort: skip
 from newsletter.cli import db, lists, segments, subscribers  # noqa: F401  isort: skip
+from newsletter.cli import audit  # noqa: F401  isort: skip
 from newsletter.cli import campaigns, emulator  # noqa: F401  isort: skip
 from newsletter.cli import events, serve  # noqa: F401  isort: skip
 from newsletter.cli import engine  # noqa: F401  isort: skip

@@ -180,10 +180,14 @@ def export(
     specs = declared_attributes(settings.audiences_dir)
     with open_database(settings) as db:
         if out is None:
-            count = exports.export_subscribers(db, sys.stdout, specs=specs, segment=chosen)
+            count = exports.export_subscribers(
+                db, sys.stdout, specs=specs, segment=chosen, actor=f"staff:{staff_user()}"
+            )
         else:
             with out.open("w", encoding="utf-8-sig", newline="") as handle:
-                count = exports.export_subscribers(db, handle, specs=specs, segment=chosen)
+                count = exports.export_subscribers(
+                    db, handle, specs=specs, segment=chosen, actor=f"staff:{staff_user()}"
+                )
     err_console.print(f"Exported {count} subscribers.", markup=False)
 
 
@@ -241,7 +245,7 @@ def gdpr_export(
 ) -> None:
     """Everything stored about one person, as JSON (GDPR Art. 15/20)."""
     with open_database() as db:
-        data = privacy.gdpr_export(db, email)
+        data = privacy.gdpr_export(db, email, actor=f"staff:{staff_user()}")
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if out is None:
         sys.stdout.write(text + "\n")

@@ -13,6 +13,7 @@ from sqlalchemy import select, true
 from newsletter.audiences.attributes import AttributeSpec
 from newsletter.audiences.csv_export import FORMULA_PREFIXES, MULTI_VALUE_SEPARATOR, safe_cell
 from newsletter.audiences.segments import Segment
+from newsletter.storage import audit_log
 from newsletter.storage.database import Database
 from newsletter.storage.segment_sql import segment_condition
 from newsletter.storage.tables import (
@@ -46,15 +47,25 @@ def export_subscribers(
     specs: Mapping[str, AttributeSpec],
     segment: Segment | None = None,
     now: datetime | None = None,
+    actor: str = "cli",
 ) -> int:
-    """Write a CSV of every subscriber (or the segment's members); returns the row count."""
+    """Write a CSV of every subscriber (or the segment's members); returns the row count.
+    Recorded in the audit log, with the rows written, even when the export fails midway."""
+    now = now or datetime.now(UTC)
     attribute_names = sorted(specs)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([safe_cell(c) for c in BASE_COLUMNS + attribute_names])
-    count = 0
-    for row in _rows(db, segment, now or datetime.now(UTC), attribute_names):
-        writer.writerow([safe_cell(c) if c and c[0] in _RISKY_FIRST else c for c in row])
-        count += 1
+    count, completed = 0, False
+    try:
+        writer.writerow([safe_cell(c) for c in BASE_COLUMNS + attribute_names])
+        for row in _rows(db, segment, now, attribute_names):
+            writer.writerow([safe_cell(c) if c and c[0] in _RISKY_FIRST else c for c in row])
+            count += 1
+        completed = True
+    finally:
+        with db.write() as conn:
+            target = f"segment:{segment.name}" if segment is not None else "all subscribers"
+            audit_log.record(conn, actor=actor, action="export", target=target, now=now,
+                             detail={"rows": count, "completed": completed})  # fmt: skip
     return count
 
 

@@ -35,6 +35,7 @@ from newsletter.services.import_chunks import (
     prepare_chunk,
 )
 from newsletter.services.subscribers import require_list
+from newsletter.storage import audit_log
 from newsletter.storage.audience_queries import ensure_consent_text
 from newsletter.storage.bulk import bulk_transaction, refresh_statistics
 from newsletter.storage.database import Database
@@ -211,7 +212,7 @@ def _import_locked(
     if written[0]:
         with db.write() as conn:
             refresh_statistics(conn, IMPORTED_TABLES)
-    summary = _finish(db, batch_id, list_name, now)
+    summary = _finish(db, batch_id, list_name, now, actor=staff_user, rejected=len(rejects))
     summary.resumed_after_line = last_line
     summary.ignored_columns = ignored
     summary.rejected = len(rejects)
@@ -286,7 +287,9 @@ def _advance(conn: Connection, batch_id: str, counts: Mapping[str, int], line: i
     conn.execute(update(imports).where(imports.c.id == batch_id).values(last_line=line, **values))
 
 
-def _finish(db: Database, batch_id: str, list_name: str, now: datetime) -> ImportSummary:
+def _finish(
+    db: Database, batch_id: str, list_name: str, now: datetime, *, actor: str, rejected: int
+) -> ImportSummary:
     with db.write() as conn:
         conn.execute(
             update(imports)
@@ -294,6 +297,11 @@ def _finish(db: Database, batch_id: str, list_name: str, now: datetime) -> Impor
             .values(status="completed", finished_at=now)
         )
         row = conn.execute(select(imports).where(imports.c.id == batch_id)).one()
+        counts = {name: row._mapping[name] for name in ("added", "updated", "unchanged", "skipped")}
+        audit_log.record(
+            conn, actor=f"staff:{actor}", action="import", target=f"list:{list_name}", now=now,
+            detail={"batch": batch_id, "rejected": rejected, **counts},
+        )  # fmt: skip
     return ImportSummary(
         batch_id=batch_id,
         list_name=list_name,

@@ -18,6 +18,7 @@ from newsletter.audiences.emails import normalize_email
 from newsletter.domain.subscribers import SuppressionReason, email_hash
 from newsletter.errors import NotFound
 from newsletter.services.subscribers import require_subscriber, subscriber_profile
+from newsletter.storage import audit_log
 from newsletter.storage.audience_queries import insert_ignoring_conflicts, subscriber_by_email
 from newsletter.storage.database import Database
 from newsletter.storage.tables import (
@@ -42,8 +43,10 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def gdpr_export(db: Database, email: str) -> dict[str, Any]:
-    """All data about one person as JSON-ready values."""
+def gdpr_export(
+    db: Database, email: str, *, actor: str = "cli", now: datetime | None = None
+) -> dict[str, Any]:
+    """All data about one person as JSON-ready values (recorded in the audit log)."""
     profile = subscriber_profile(db, email)
     with db.read() as conn:
         row = require_subscriber(conn, email)
@@ -98,6 +101,9 @@ def gdpr_export(db: Database, email: str) -> dict[str, Any]:
             .mappings()
             .first()
         )
+    with db.write() as conn:
+        audit_log.record(conn, actor=actor, action="gdpr-export", target=f"subscriber:{row.id}",
+                         now=now or datetime.now(UTC))  # fmt: skip
     return _jsonable(
         {
             "profile": profile,
@@ -135,3 +141,5 @@ def erase_subscriber(
         )
         if row is not None:
             conn.execute(subscribers.delete().where(subscribers.c.id == row.id))
+        target = f"subscriber:{row.id}" if row is not None else f"suppression:{known}"
+        audit_log.record(conn, actor=source, action="erase", target=target, now=now)

@@ -244,3 +244,18 @@ subscriber_events = Table(
     Column("occurred_at", UTCDateTime, nullable=False),
     Index("ix_subscriber_events_subscriber", "subscriber_id", "event", "occurred_at"),
 )
+
+# Append-only (PD-7): who exported, erased or imported what, and when. Targets are opaque
+# (`subscriber:<id>`, `segment:<name>`, `list:<name>`): never an address, so an erasure does
+# not have to rewrite history. Database triggers refuse UPDATE and DELETE (migration 0004).
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("occurred_at", UTCDateTime, nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(40), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("detail", Text, nullable=False),  # JSON object: counts, batch ids, output kind
+    Index("ix_audit_log_occurred_at", "occurred_at"),
+)

@@ -83,6 +83,12 @@ def test_done_when_flow(cli, workdir):
     reimport = cli("subscribers", "import", path, "--list", "newsletter", "--consent", CONSENT)
     assert "1 skipped" in reimport.out.replace("\n", " ")
 
+    audit = cli("audit", "list", "--limit", "100")
+    assert audit.code == 0
+    actions = [line.split("│")[3].strip() for line in audit.out.splitlines() if "│ staff:" in line]
+    assert actions == ["import", "erase", "gdpr-export", "export", "export", "import", "import"]
+    assert victim not in audit.out  # opaque targets only
+
 
 def test_staff_commands(cli, workdir):
     cli("lists", "create", "events", "--double-opt-in")
