@@ -7,11 +7,13 @@ import os
 import psycopg
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from newsletter.audiences.csv_import import ImportRow
 from newsletter.domain.subscribers import email_hasher
 from newsletter.services.import_chunks import ChunkContext, apply_chunk, prepare_chunk
 from newsletter.services.lists import create_list
+from newsletter.storage import audit_log
 from newsletter.storage.bulk import bulk_transaction, skip_row_triggers
 from newsletter.storage.database import Database
 from newsletter.storage.tables import lists, metadata, subscriber_topics, subscribers
@@ -62,6 +64,9 @@ def test_superuser_imports_skip_row_triggers_only_inside_the_transaction(pg_url)
         with db.write() as conn:
             assert skip_row_triggers(conn) is True  # the test server's user is a superuser
             assert conn.scalar(text("SHOW session_replication_role")) == "replica"
+            audit_log.record(conn, actor="test", action="import", target="list:x", now=NOW)
+            with pytest.raises(DBAPIError, match="append-only"), conn.begin_nested():
+                conn.execute(text("DELETE FROM audit_log"))  # ENABLE ALWAYS: still refused
         with db.write() as conn:  # the same pooled connection, next transaction
             assert conn.scalar(text("SHOW session_replication_role")) == "origin"
     finally:

@@ -143,3 +143,46 @@ def test_upgrade_to_computed_delivery_ids_keeps_events_linked(tmp_path):
         assert not {"send_id", "token_id"} & columns
     finally:
         db.close()
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_audit_log_migration_downgrades_and_upgrades_again(backend, tmp_path):
+    """0004 on a database of its own: the downgrade removes the table and its triggers."""
+    import os
+    import uuid
+
+    import psycopg
+    from alembic import command
+
+    from newsletter.storage.schema import alembic_config
+    from tests.audience_db import ADMIN_URL
+
+    name = f"newsletter_test_{os.getpid()}_mig{uuid.uuid4().hex[:8]}"  # orphan cleanup: pid
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'mig.db'}"
+    else:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    db = Database.from_url(url)
+    try:
+        upgrade(db)
+        config = alembic_config()
+        with db.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0003_computed_delivery_ids")
+        with db.read() as conn:
+            assert "audit_log" not in inspect(conn).get_table_names()
+        upgrade(db)
+        with db.write() as conn:
+            conn.execute(text("INSERT INTO audit_log (occurred_at, actor, action, target, detail)"
+                              " VALUES ('2026-11-28', 'a', 'export', 'all', '{}')"))  # fmt: skip
+        with pytest.raises(Exception, match="append-only"), db.write() as conn:
+            conn.execute(text("UPDATE audit_log SET actor = 'b'"))
+    finally:
+        db.close()
+        if backend == "postgres":
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -42,6 +42,9 @@ def upgrade() -> None:
             "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
             "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"
         )
+        # ALWAYS: it fires even where a bulk import skips ordinary triggers
+        # (session_replication_role = replica, storage.bulk.skip_row_triggers).
+        op.execute("ALTER TABLE audit_log ENABLE ALWAYS TRIGGER audit_log_append_only")
     else:
         for event in ("UPDATE", "DELETE"):
             op.execute(
