@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import operator
 from collections.abc import Sequence
 from typing import Any
 
@@ -138,8 +139,8 @@ def bulk_insert(
         statement = statement.on_conflict_do_nothing()
     compiled = statement.compile(dialect=conn.dialect, column_keys=list(columns))
     order = [columns.index(key) for key in compiled.positiontup]
-    if order != list(range(len(columns))):
-        values = [tuple(v[i] for i in order) for v in values]
+    if order != list(range(len(columns))):  # SQLAlchemy lists columns in table order
+        values = list(map(operator.itemgetter(*order), values))  # ≥ 2 columns here
     conn.exec_driver_sql(str(compiled), values)
 
 
