@@ -159,17 +159,17 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, chunk: PreparedChunk) -> di
 
 
 def _lock_parents(conn: Connection, ctx: ChunkContext) -> None:
-    def key_share(table, column, value):
+    def key_share(column, value):
         query = select(column).where(column == value).with_for_update(read=True, key_share=True)
         return conn.execute(query).first()
 
-    if key_share(lists, lists.c.id, ctx.list_id) is None:
+    if key_share(lists.c.id, ctx.list_id) is None:
         raise ValidationError(
             "the list was deleted while this import was running; nothing of this chunk was saved",
             fix="create the list again, then rerun the import: it resumes where it stopped",
         )
     if ctx.consent_text_version is not None:
-        key_share(consent_texts, consent_texts.c.version, ctx.consent_text_version)
+        key_share(consent_texts.c.version, ctx.consent_text_version)
 
 
 def _insert_new(conn, ctx, chunk: PreparedChunk, emails: list[str]) -> dict[int, str]:

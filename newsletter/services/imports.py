@@ -215,7 +215,6 @@ def _import_locked(
     summary = _finish(db, batch_id, list_name, now, actor=staff_user, rejected=len(rejects))
     summary.resumed_after_line = last_line
     summary.ignored_columns = ignored
-    summary.rejected = len(rejects)
     if rejects:
         summary.rejects_path = rejects_path or default_rejects_path(path)
         write_rejects(summary.rejects_path, rejects)
@@ -302,11 +301,4 @@ def _finish(
             conn, actor=f"staff:{actor}", action="import", target=f"list:{list_name}", now=now,
             detail={"batch": batch_id, "rejected": rejected, **counts},
         )  # fmt: skip
-    return ImportSummary(
-        batch_id=batch_id,
-        list_name=list_name,
-        added=row.added,
-        updated=row.updated,
-        unchanged=row.unchanged,
-        skipped=row.skipped,
-    )
+    return ImportSummary(batch_id=batch_id, list_name=list_name, rejected=rejected, **counts)
