@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer.main
 
-from newsletter.cli import app
+from newsletter.cli import load
 from newsletter.config import Settings, env_name
 from tests.seed import REPO
 
@@ -23,14 +23,14 @@ def _command_paths(command, prefix: str):
 
 def test_every_cli_command_is_documented():
     docs = _docs()
-    paths = list(_command_paths(typer.main.get_command(app), "newsletter"))[1:]
+    paths = list(_command_paths(typer.main.get_command(load()), "newsletter"))[1:]
     assert len(paths) >= 4
     missing = [path for path in paths if f"`{path}" not in docs]
     assert not missing, f"undocumented commands (write them as `{missing[0]} …`): {missing}"
 
 
 def test_every_command_has_help_text():
-    root = typer.main.get_command(app)
+    root = typer.main.get_command(load())
     stack = list(root.commands.values())
     while stack:
         command = stack.pop()

@@ -2,29 +2,51 @@
 
 Each command group lives in its own module and registers itself on `app`; errors are turned
 into messages and exit codes in one place (`run`): 0 ok, 1 a check failed, 2 bad input.
+`main` imports only the module of the command on the command line: all of them import the
+renderer, the web app and SendGrid (~1 s and ~8 MB that `newsletter subscribers import` has
+no use for); `load()` without a command imports them all (help, unknown commands, tests).
 """
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
 
-from newsletter.cli.app import app, console, err_console  # noqa: F401  (re-exported)
+from newsletter.cli.app import app, console, err_console, run  # noqa: F401  (re-exported)
 
-# Command modules register on import.
-from newsletter.cli import content  # noqa: F401  isort: skip
-from newsletter.cli import db, lists, segments, subscribers  # noqa: F401  isort: skip
-from newsletter.cli import audit  # noqa: F401  isort: skip
-from newsletter.cli import campaigns, emulator  # noqa: F401  isort: skip
-from newsletter.cli import events, serve  # noqa: F401  isort: skip
-from newsletter.cli import engine  # noqa: F401  isort: skip
+# In registration order, which is the order of `newsletter --help`.
+COMMAND_MODULES = {
+    "render": "content",
+    "check": "content",
+    "preview": "content",
+    "demo": "content",
+    "db": "db",
+    "lists": "lists",
+    "segments": "segments",
+    "subscribers": "subscribers",
+    "audit": "audit",
+    "campaign": "campaigns",
+    "emulator": "emulator",
+    "events": "events",
+    "serve": "serve",
+    "engine": "engine",
+    "worker": "engine",
+}
+
+
+def load(command: str | None = None) -> typer.Typer:
+    """`app` with `command` registered, or with every command (None, or not a command)."""
+    module = COMMAND_MODULES.get(command or "")
+    for name in [module] if module else dict.fromkeys(COMMAND_MODULES.values()):
+        importlib.import_module(f"newsletter.cli.{name}")
+    return app
 
 
 def main() -> None:
-    from newsletter.cli.app import run
+    arguments = sys.argv[1:]
+    sys.exit(run(load(arguments[0] if arguments else None)))
 
-    sys.exit(run(app))
 
-
-__all__ = ["app", "main", "typer"]
+__all__ = ["COMMAND_MODULES", "app", "load", "main", "typer"]

@@ -19,6 +19,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root() -> None:
+    """Clinic newsletters: articles to email, audiences, crash-safe sending."""
+    # A callback keeps `newsletter` a group even when only one command is loaded
+    # (`cli.load`): Typer runs a lone command as the whole app, so `serve` became an argument.
+
+
 console = Console()
 err_console = Console(stderr=True)
 

@@ -11,8 +11,9 @@ class Result:
 @pytest.fixture
 def cli(monkeypatch, capsys):
     """Run `newsletter ARGS` in process, through the same error mapping as the real command."""
-    from newsletter.cli import app
-    from newsletter.cli.app import run
+    from newsletter.cli import load, run
+
+    app = load()
 
     def invoke(*args: str) -> Result:
         monkeypatch.setattr(sys, "argv", ["newsletter", *map(str, args)])

@@ -26,8 +26,9 @@ class Result:
 
 @pytest.fixture
 def cli(monkeypatch, capsys):  # type: ignore[no-untyped-def]
-    from newsletter.cli import app
-    from newsletter.cli.app import run
+    from newsletter.cli import load, run
+
+    app = load()
 
     def invoke(*args: str) -> Result:
         monkeypatch.setattr(sys, "argv", ["newsletter", *map(str, args)])
