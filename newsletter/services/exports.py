@@ -14,6 +14,7 @@ from newsletter.audiences.attributes import AttributeSpec
 from newsletter.audiences.csv_export import FORMULA_PREFIXES, MULTI_VALUE_SEPARATOR, safe_cell
 from newsletter.audiences.segments import Segment
 from newsletter.storage import audit_log
+from newsletter.storage.bulk import driver_rows
 from newsletter.storage.database import Database
 from newsletter.storage.segment_sql import segment_condition
 from newsletter.storage.tables import (
@@ -107,7 +108,9 @@ def _rows(
                 subscriber_attributes.c.value_number,
                 subscriber_attributes.c.value_date,
             ).where(subscriber_attributes.c.subscriber_id.between(first, last_id))
-            for sid, name, text, number, day in conn.execute(query):
+            # Driver values: a date is a `date` on PostgreSQL and its stored ISO text on SQLite;
+            # `_text` makes both the same ISO 8601 cell.
+            for sid, name, text, number, day in driver_rows(conn, query):
                 value = text if text is not None else day if day is not None else number
                 attributes[sid][name] = _text(value)
         for sid, email, first_name, last_name, status, zone, signed_up in page:
@@ -133,6 +136,6 @@ def _names(conn, link, table, key, first: int, last: int) -> dict[int, str]:
         .where(link.c.subscriber_id.between(first, last))
         .order_by(link.c.subscriber_id, table.c.name)
     )
-    for sid, name in conn.execute(query):
+    for sid, name in driver_rows(conn, query):
         found[sid].append(name)
     return {sid: MULTI_VALUE_SEPARATOR.join(names) for sid, names in found.items()}

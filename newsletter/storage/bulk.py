@@ -72,6 +72,18 @@ def lookup(conn: Connection, query_for: Any, column: Any, values: Sequence[Any])
     return conn.execute(query_for(condition)).all()
 
 
+def driver_rows(conn: Connection, statement: Any) -> list[tuple]:
+    """All rows of `statement` as the driver returns them: plain tuples, no SQLAlchemy `Row`s
+    and no result type processing (half the cost per row: an export reads ~5 rows a person).
+    Only for columns whose driver values are final on both databases: ints, strings, floats
+    (SQLite returns dates and datetimes as text, PostgreSQL as objects)."""
+    result = conn.execute(statement)
+    try:
+        return result.cursor.fetchall()  # type: ignore[attr-defined]
+    finally:
+        result.close()
+
+
 def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
     """Primary keys for `count` new rows of `table`, so a bulk insert needs no read-back.
 
