@@ -75,8 +75,8 @@ def lookup(conn: Connection, query_for: Any, column: Any, values: Sequence[Any])
 def driver_rows(conn: Connection, statement: Any) -> list[tuple]:
     """All rows of `statement` as the driver returns them: plain tuples, no SQLAlchemy `Row`s
     and no result type processing (half the cost per row: an export reads ~5 rows a person).
-    Only for columns whose driver values are final on both databases: ints, strings, floats
-    (SQLite returns dates and datetimes as text, PostgreSQL as objects)."""
+    Ints, strings and floats come back alike from both databases; dates and datetimes do not
+    (SQLite: their stored ISO text; PostgreSQL: objects), so the caller must accept both."""
     result = conn.execute(statement)
     try:
         return result.cursor.fetchall()  # type: ignore[attr-defined]
