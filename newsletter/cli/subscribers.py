@@ -204,13 +204,14 @@ def unsubscribe(email: Email, list_name: ListName = None) -> None:
 
 @subscribers_app.command("resubscribe")
 def resubscribe(email: Email, consent: Consent, list_name: ListName = None) -> None:
-    """Bring back someone who unsubscribed, with their new consent (never bounces/complaints)."""
+    """Bring back someone who unsubscribed, with their new consent (never bounces/complaints).
+    Without --list, restores the lists the global unsubscribe closed, as they were."""
     settings, key = _key()
     with open_database(settings) as db:
-        suppression_service.resubscribe(
+        active = suppression_service.resubscribe(
             db, key=key, email=email, consent_text=consent, source=staff_user(), list_name=list_name
         )
-    _say(f"Resubscribed {email}.")
+    _say(f"Resubscribed {email}; active on: {', '.join(active) or '(no list)'}.")
 
 
 @subscribers_app.command("tag")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, delete, select, update
+from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from newsletter.audiences.emails import normalize_email
 from newsletter.domain.subscribers import (
@@ -34,7 +35,7 @@ from newsletter.storage.audience_queries import (
 )
 from newsletter.storage.database import Database
 from newsletter.storage.segment_sql import not_suppressed
-from newsletter.storage.tables import subscribers, subscriptions, suppressions
+from newsletter.storage.tables import lists, subscribers, subscriptions, suppressions
 
 #: Suppressions a person may lift by giving consent again.
 LIFTABLE = frozenset(
@@ -82,10 +83,19 @@ def suppress_in(
             .where(subscribers.c.id == row.id)
             .values(status=status.value, updated_at=now)
         )
+    # Record what this closes, so a resubscribe restores exactly that (see `resubscribe`).
     conn.execute(
         update(subscriptions)
-        .where(subscriptions.c.subscriber_id == row.id)
-        .values(status=SubscriptionStatus.UNSUBSCRIBED.value, updated_at=now, unsubscribed_at=now)
+        .where(
+            subscriptions.c.subscriber_id == row.id,
+            subscriptions.c.status != SubscriptionStatus.UNSUBSCRIBED.value,
+        )
+        .values(
+            suppressed_from=subscriptions.c.status,
+            status=SubscriptionStatus.UNSUBSCRIBED.value,
+            updated_at=now,
+            unsubscribed_at=now,
+        )
     )
     staff = reason == SuppressionReason.STAFF
     record_consent(
@@ -138,8 +148,9 @@ def unsubscribe(
         conn.execute(
             update(subscriptions)
             .where(subscriptions.c.subscriber_id == row.id, subscriptions.c.list_id == target.id)
-            .values(status="unsubscribed", updated_at=now, unsubscribed_at=now)
-        )
+            .values(status="unsubscribed", updated_at=now, unsubscribed_at=now,
+                    suppressed_from=None)
+        )  # fmt: skip
         record_consent(
             conn,
             subscriber_id=row.id,
@@ -161,9 +172,16 @@ def resubscribe(
     source: str,
     list_name: str | None = None,
     now: datetime | None = None,
-) -> None:
+) -> list[str]:
     """Bring back someone who unsubscribed, only with a new consent record (never a bounce or
-    complaint: those addresses must not be mailed again)."""
+    complaint: those addresses must not be mailed again). Returns the lists now active.
+
+    Without `list_name`, only the memberships the global unsubscribe closed come back, each to
+    the status it had (an unconfirmed double opt-in stays unconfirmed); lists the person left
+    one by one stay left. When what the unsubscribe closed was not recorded (it predates the
+    record), a list must be named. With `list_name`, that list alone: an unsubscribed or
+    missing membership becomes active on the strength of the new consent; a pending one stays
+    pending (only the person's own confirmation promotes it)."""
     now = now or datetime.now(UTC)
     if not consent_text.strip():
         raise ValidationError("resubscribing needs the new consent wording", fix='--consent "…"')
@@ -179,28 +197,16 @@ def resubscribe(
                 f"{row.email} {reason or row.status}: it cannot be resubscribed",
                 fix="addresses that bounced or complained are never mailed again",
             )
+        target = require_list(conn, list_name) if list_name else None
+        if target is None:
+            _restore_suppressed_memberships(conn, row, now)
+        else:
+            _resubscribe_to(conn, row.id, target, now)
         conn.execute(delete(suppressions).where(suppressions.c.email_hash == row.email_hash))
         conn.execute(
             update(subscribers)
             .where(subscribers.c.id == row.id)
             .values(status=SubscriberStatus.ACTIVE.value, updated_at=now)
-        )
-        target = require_list(conn, list_name) if list_name else None
-        where = [subscriptions.c.subscriber_id == row.id]
-        if target is not None:
-            where.append(subscriptions.c.list_id == target.id)
-            insert_ignoring_conflicts(
-                conn,
-                subscriptions,
-                [
-                    {"subscriber_id": row.id, "list_id": target.id, "status": "active",
-                     "created_at": now, "updated_at": now, "confirmed_at": now}
-                ],
-            )  # fmt: skip
-        conn.execute(
-            update(subscriptions)
-            .where(*where)
-            .values(status="active", updated_at=now, unsubscribed_at=None)
         )
         record_consent(
             conn,
@@ -213,6 +219,88 @@ def resubscribe(
             consent_text=consent_text,
             now=now,
         )
+        return list(
+            conn.scalars(
+                select(lists.c.name)
+                .join(subscriptions, subscriptions.c.list_id == lists.c.id)
+                .where(
+                    subscriptions.c.subscriber_id == row.id,
+                    subscriptions.c.status == SubscriptionStatus.ACTIVE.value,
+                )
+                .order_by(lists.c.name)
+            )
+        )
+
+
+def _restore_suppressed_memberships(conn: Connection, row: Any, now: datetime) -> None:
+    """Undo exactly what the global unsubscribe closed; refuse when that is not known."""
+    closed = conn.execute(
+        select(lists.c.name, subscriptions.c.suppressed_from)
+        .join(lists, lists.c.id == subscriptions.c.list_id)
+        .where(
+            subscriptions.c.subscriber_id == row.id,
+            subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED.value,
+        )
+        .order_by(lists.c.name)
+    ).all()
+    if not any(suppressed_from for _, suppressed_from in closed):
+        names = ", ".join(name for name, _ in closed)
+        raise ValidationError(
+            f"which lists {row.email} should be restored to is not recorded"
+            + (f" (left: {names})" if names else " (no list memberships)"),
+            fix="name the list with --list NAME (the new consent then covers that list)",
+        )
+    conn.execute(
+        update(subscriptions)
+        .where(
+            subscriptions.c.subscriber_id == row.id,
+            subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED.value,
+            subscriptions.c.suppressed_from.is_not(None),
+        )
+        .values(
+            status=subscriptions.c.suppressed_from,
+            suppressed_from=None,
+            unsubscribed_at=None,
+            updated_at=now,
+        )
+    )
+
+
+def _resubscribe_to(conn: Connection, subscriber_id: int, target: Any, now: datetime) -> None:
+    """One list on a new consent. What a global unsubscribe closed comes back as it was (an
+    unconfirmed membership stays pending); a list left on its own, or never joined, becomes
+    active — except a double opt-in list, where only the person's confirmation does that."""
+    this = and_(
+        subscriptions.c.subscriber_id == subscriber_id, subscriptions.c.list_id == target.id
+    )
+    membership = conn.execute(
+        select(subscriptions.c.status, subscriptions.c.suppressed_from).where(this)
+    ).first()
+    if membership is not None and membership.status != SubscriptionStatus.UNSUBSCRIBED:
+        return  # active stays active; pending waits for the person's confirmation
+    if membership is not None and membership.suppressed_from is not None:
+        status = membership.suppressed_from
+    elif target.double_opt_in:
+        raise ValidationError(
+            f"{target.name!r} is a double opt-in list",
+            fix="the person must confirm by email: use `newsletter subscribers add` "
+            "(or the web form)",
+        )
+    else:
+        status = SubscriptionStatus.ACTIVE.value
+    if membership is None:
+        conn.execute(
+            insert(subscriptions).values(
+                subscriber_id=subscriber_id, list_id=target.id, status=status,
+                created_at=now, updated_at=now, confirmed_at=now,
+            )
+        )  # fmt: skip
+        return
+    conn.execute(
+        update(subscriptions)
+        .where(this)
+        .values(status=status, suppressed_from=None, unsubscribed_at=None, updated_at=now)
+    )
 
 
 def is_suppressed(db: Database, *, key: str, email: str) -> bool:

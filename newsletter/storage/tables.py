@@ -153,6 +153,10 @@ subscriptions = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Column("confirmed_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
+    # The status a global unsubscribe (a suppression) closed this membership from: what
+    # resubscribing without naming a list restores. NULL when a list unsubscribe closed it,
+    # or when it was closed before this was recorded (then a list must be named).
+    Column("suppressed_from", String(16)),
     Index("ix_subscriptions_list_id_status", "list_id", "status", "subscriber_id"),
     sqlite_with_rowid=False,
 )

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
 from newsletter.audiences.attributes import AttributeSpec
 from newsletter.domain.subscribers import SuppressionReason, email_hash
@@ -29,7 +29,14 @@ from newsletter.services.suppressions import (
     suppress_address,
     unsubscribe,
 )
-from newsletter.storage.tables import consent_records, subscriber_events, suppressions
+from newsletter.storage.tables import (
+    consent_records,
+    lists,
+    subscriber_events,
+    subscribers,
+    subscriptions,
+    suppressions,
+)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SPECS = {"city": AttributeSpec("city", "string", "City, for event invitations")}
@@ -197,3 +204,78 @@ def test_find_subscriber_and_list_membership(staffed):
         add_to_list(db, "ann@example.com", "confirmed-only", consent_text="x", staff_user="a")
     with pytest.raises(ValidationError, match="consent"):
         add_to_list(db, "ann@example.com", "events", consent_text=" ", staff_user="a")
+
+
+def _memberships(db, email):
+    return subscriber_profile(db, email)["lists"]
+
+
+def test_resubscribe_restores_only_what_the_global_unsubscribe_closed(staffed, key):
+    """A list left on its own stays left; an unconfirmed double opt-in is never promoted."""
+    db = staffed
+    create_list(db, "events", now=NOW)
+    create_list(db, "research", double_opt_in=True, now=NOW)
+    add_to_list(db, "ann@example.com", "events", consent_text="I agree", staff_user="a", now=NOW)
+    with db.write() as conn:  # a sign-up to the double opt-in list, never confirmed
+        ann_id = conn.scalar(select(subscribers.c.id))
+        list_id = conn.scalar(select(lists.c.id).where(lists.c.name == "research"))
+        conn.execute(insert(subscriptions).values(subscriber_id=ann_id, list_id=list_id,
+                     status="pending", created_at=NOW, updated_at=NOW))  # fmt: skip
+    unsubscribe(db, key=key, email="ann@example.com", source="a", list_name="events", now=NOW)
+    unsubscribe(db, key=key, email="ann@example.com", source="a", now=NOW)
+    assert _memberships(db, "ann@example.com") == {
+        "events": "unsubscribed", "newsletter": "unsubscribed", "research": "unsubscribed"
+    }
+    active = resubscribe(db, key=key, email="ann@example.com", consent_text="yes again",
+                         source="a", now=NOW)  # fmt: skip
+    assert active == ["newsletter"]
+    assert _memberships(db, "ann@example.com") == {
+        "events": "unsubscribed", "newsletter": "active", "research": "pending"
+    }
+    assert subscriber_profile(db, "ann@example.com")["status"] == "active"
+    assert not is_suppressed(db, key=key, email="ann@example.com")
+
+
+def test_resubscribe_without_a_record_of_what_was_closed_needs_a_list(staffed, key):
+    db = staffed
+    unsubscribe(db, key=key, email="ann@example.com", source="a", now=NOW)
+    with db.write() as conn:  # as an unsubscribe from before the record existed left it
+        conn.execute(update(subscriptions).values(suppressed_from=None))
+    with pytest.raises(ValidationError, match=r"not recorded \(left: newsletter\)") as caught:
+        resubscribe(db, key=key, email="ann@example.com", consent_text="yes", source="a")
+    assert caught.value.fix == "name the list with --list NAME (the new consent then covers that list)"
+    assert is_suppressed(db, key=key, email="ann@example.com")  # nothing changed
+    assert subscriber_profile(db, "ann@example.com")["status"] == "unsubscribed"
+    active = resubscribe(db, key=key, email="ann@example.com", consent_text="yes", source="a",
+                         list_name="newsletter", now=NOW)  # fmt: skip
+    assert active == ["newsletter"]
+
+
+def test_resubscribe_to_a_named_list_never_promotes_pending_or_skips_double_opt_in(
+    staffed, key
+):
+    db = staffed
+    create_list(db, "research", double_opt_in=True, now=NOW)
+    with db.write() as conn:
+        ann_id = conn.scalar(select(subscribers.c.id))
+        list_id = conn.scalar(select(lists.c.id).where(lists.c.name == "research"))
+        conn.execute(insert(subscriptions).values(subscriber_id=ann_id, list_id=list_id,
+                     status="pending", created_at=NOW, updated_at=NOW))  # fmt: skip
+    unsubscribe(db, key=key, email="ann@example.com", source="a", list_name="research", now=NOW)
+    unsubscribe(db, key=key, email="ann@example.com", source="a", list_name="newsletter", now=NOW)
+    with pytest.raises(ValidationError, match="'research' is a double opt-in list"):
+        resubscribe(db, key=key, email="ann@example.com", consent_text="yes", source="a",
+                    list_name="research")  # fmt: skip
+    assert _memberships(db, "ann@example.com") == {
+        "newsletter": "unsubscribed", "research": "unsubscribed"
+    }
+    with db.write() as conn:  # pending again (a new sign-up)
+        conn.execute(update(subscriptions).where(subscriptions.c.list_id == list_id)
+                     .values(status="pending"))  # fmt: skip
+    unsubscribe(db, key=key, email="ann@example.com", source="a", now=NOW)  # global
+    active = resubscribe(db, key=key, email="ann@example.com", consent_text="yes", source="a",
+                         list_name="research", now=NOW)  # fmt: skip
+    assert active == []  # restored as it was: pending, waiting for the person's confirmation
+    assert _memberships(db, "ann@example.com") == {
+        "newsletter": "unsubscribed", "research": "pending"
+    }

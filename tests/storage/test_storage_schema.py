@@ -33,7 +33,7 @@ ALLOWED_COLUMNS = {
                               "value_date"},
     "lists": {"id", "name", "double_opt_in", "created_at"},
     "subscriptions": {"subscriber_id", "list_id", "status", "created_at", "updated_at",
-                      "confirmed_at", "unsubscribed_at"},
+                      "confirmed_at", "unsubscribed_at", "suppressed_from"},
     "consent_texts": {"version", "text", "created_at"},
     "consent_records": {"id", "subscriber_id", "email", "event", "occurred_at", "method",
                         "source", "list_id", "consent_text_version", "ip", "user_agent"},
@@ -181,6 +181,49 @@ def test_audit_log_migration_downgrades_and_upgrades_again(backend, tmp_path):
                               " VALUES ('2026-11-28', 'a', 'export', 'all', '{}')"))  # fmt: skip
         with pytest.raises(Exception, match="append-only"), db.write() as conn:
             conn.execute(text("UPDATE audit_log SET actor = 'b'"))
+    finally:
+        db.close()
+        if backend == "postgres":
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_every_migration_downgrades_to_base_and_upgrades_to_the_tables_again(backend, tmp_path):
+    """The whole chain, down and up, on a database of its own: nothing left behind, and the
+    schema the migrations build is the one `tables` describes."""
+    import os
+    import uuid
+
+    import psycopg
+    from alembic import command
+
+    from newsletter.storage.schema import alembic_config
+    from tests.audience_db import ADMIN_URL
+
+    name = f"newsletter_test_{os.getpid()}_all{uuid.uuid4().hex[:8]}"  # orphan cleanup: pid
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'chain.db'}"
+    else:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    db = Database.from_url(url)
+    try:
+        upgrade(db)
+        config = alembic_config()
+        with db.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "base")
+        with db.read() as conn:
+            assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
+        upgrade(db)
+        assert current_revision(db) == head_revision()
+        with db.engine.connect() as conn:
+            differences = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert [d for d in differences if d[0] != "remove_table"] == []
     finally:
         db.close()
         if backend == "postgres":
