@@ -25,6 +25,7 @@ from sqlalchemy import text
 from newsletter.storage.database import Database
 from newsletter.storage.schema import head_revision, upgrade
 from newsletter.storage.tables import metadata
+from tests.required_services import unavailable
 
 # Every table module registers on the same MetaData; truncate them all between tests.
 with contextlib.suppress(ImportError):
@@ -68,7 +69,7 @@ def _postgres_url() -> str:
             _state["postgres"] = url
     value = _state["postgres"]
     if isinstance(value, Exception):
-        pytest.skip(f"PostgreSQL not reachable at {ADMIN_URL}: {value}")
+        unavailable("PostgreSQL", f"not reachable at {ADMIN_URL}: {value}")
     return value  # type: ignore[return-value]
 
 

@@ -27,6 +27,7 @@ from newsletter.services import recovery
 from newsletter.services.runner import drive
 from newsletter.storage.sending_tables import send_batches
 from tests.audience_db import db, db_url  # noqa: F401
+from tests.required_services import unavailable
 from tests.seed import REPO
 from tests.sending.support import (
     KEY,
@@ -74,7 +75,7 @@ def broker(dramatiq_settings):
     try:
         client.ping()
     except redis.ConnectionError as exc:
-        pytest.skip(f"Redis not reachable at {REDIS_URL}: {exc}")
+        unavailable("Redis", f"not reachable at {REDIS_URL}: {exc}")
     namespace = f"newsletter-test-{uuid.uuid4().hex[:12]}"
     made = dramatiq_dispatch.build_broker(dramatiq_settings, namespace=namespace)
     assert isinstance(made, RedisBroker)
@@ -172,7 +173,7 @@ def test_the_worker_command_runs_dramatiq_workers_that_send_the_batches(
     try:
         client.ping()
     except redis.ConnectionError as exc:
-        pytest.skip(f"Redis not reachable at {url}: {exc}")
+        unavailable("Redis", f"not reachable at {url}: {exc}")
     monkeypatch.setenv("NEWSLETTER_BROKER_URL", url)
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.setenv("COLUMNS", "200")

@@ -18,6 +18,7 @@ from newsletter.dispatch.dramatiq import QUEUE, DramatiqDispatcher
 from newsletter.services.runner import drive
 from tests.audience_db import db, db_url  # noqa: F401
 from tests.dispatch.test_dramatiq import dramatiq_settings, emulator  # noqa: F401
+from tests.required_services import unavailable
 from tests.sending.support import add_audience, assert_invariants, context, new_campaign
 
 AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -28,7 +29,7 @@ def rabbitmq(dramatiq_settings):  # noqa: F811
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
     except OSError as exc:
-        pytest.skip(f"RabbitMQ not reachable on 127.0.0.1:5672: {exc}")
+        unavailable("RabbitMQ", f"not reachable on 127.0.0.1:5672: {exc}")
     settings = dramatiq_settings.model_copy(update={"broker_url": AMQP_URL})
     broker = dramatiq_dispatch.build_broker(settings)
     assert isinstance(broker, RabbitmqBroker)

@@ -74,18 +74,6 @@ DOCUMENTS = (
     "digest",
     "confirm",
 )
-# The seed's HTML form, when it is in the repository: skipped visibly, with a reason.
-MISSING = {"article-html": SEED_FORMATS["html"]}
-DOCUMENT_PARAMS = [
-    pytest.param(
-        name,
-        marks=pytest.mark.skipif(
-            name in MISSING and not MISSING[name].exists(),
-            reason=f"{MISSING.get(name, Path()).name} is not in the repository yet",
-        ),
-    )
-    for name in DOCUMENTS
-]
 
 # An article that takes every branch of article.mjml and _blocks.mjml that the seed does
 # not: sub-heading, bulleted and numbered lists, quotation, body image, explicit
@@ -406,9 +394,8 @@ def sources(settings_env: Any, tmp_path_factory: pytest.TempPathFactory) -> dict
         "article-text": text,
         "article-markdown": markdown,
         "article-all-blocks": load_article(all_blocks_path),
+        "article-html": load_article(SEED_FORMATS["html"]),
     }
-    if SEED_FORMATS["html"].exists():
-        articles["article-html"] = load_article(SEED_FORMATS["html"])
     built: dict[str, Callable[[], object]] = {
         name: (lambda article=article: compile_email([article], settings_env, today=TODAY))
         for name, article in articles.items()
@@ -480,7 +467,7 @@ def test_reference_compiler_version_and_validation(major: str, reference: dict) 
         assert answer["errors"] == [], f"mjml {major} rejects {name}: {answer['errors']}"
 
 
-@pytest.mark.parametrize("name", DOCUMENT_PARAMS)
+@pytest.mark.parametrize("name", DOCUMENTS)
 @pytest.mark.parametrize("major", sorted(REFERENCE_VERSIONS))
 def test_dom_matches_reference(major: str, name: str, mrml: dict, reference: dict) -> None:
     diff, _ = compare(mrml[name], reference[major][name]["html"], major)
@@ -609,7 +596,7 @@ def differing_fraction(a: Any, b: Any) -> float:
 
 
 @pytest.mark.parametrize("width", WIDTHS)
-@pytest.mark.parametrize("name", DOCUMENT_PARAMS)
+@pytest.mark.parametrize("name", DOCUMENTS)
 @pytest.mark.parametrize("major", sorted(REFERENCE_VERSIONS))
 def test_screenshots_match_reference(major: str, name: str, width: int, screenshots: dict) -> None:
     ours, theirs = screenshots["mrml", name, width], screenshots[major, name, width]

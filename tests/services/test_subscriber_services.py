@@ -224,13 +224,17 @@ def test_resubscribe_restores_only_what_the_global_unsubscribe_closed(staffed, k
     unsubscribe(db, key=key, email="ann@example.com", source="a", list_name="events", now=NOW)
     unsubscribe(db, key=key, email="ann@example.com", source="a", now=NOW)
     assert _memberships(db, "ann@example.com") == {
-        "events": "unsubscribed", "newsletter": "unsubscribed", "research": "unsubscribed"
+        "events": "unsubscribed",
+        "newsletter": "unsubscribed",
+        "research": "unsubscribed",
     }
     active = resubscribe(db, key=key, email="ann@example.com", consent_text="yes again",
                          source="a", now=NOW)  # fmt: skip
     assert active == ["newsletter"]
     assert _memberships(db, "ann@example.com") == {
-        "events": "unsubscribed", "newsletter": "active", "research": "pending"
+        "events": "unsubscribed",
+        "newsletter": "active",
+        "research": "pending",
     }
     assert subscriber_profile(db, "ann@example.com")["status"] == "active"
     assert not is_suppressed(db, key=key, email="ann@example.com")
@@ -243,7 +247,9 @@ def test_resubscribe_without_a_record_of_what_was_closed_needs_a_list(staffed, k
         conn.execute(update(subscriptions).values(suppressed_from=None))
     with pytest.raises(ValidationError, match=r"not recorded \(left: newsletter\)") as caught:
         resubscribe(db, key=key, email="ann@example.com", consent_text="yes", source="a")
-    assert caught.value.fix == "name the list with --list NAME (the new consent then covers that list)"
+    assert caught.value.fix == (
+        "name the list with --list NAME (the new consent then covers that list)"
+    )
     assert is_suppressed(db, key=key, email="ann@example.com")  # nothing changed
     assert subscriber_profile(db, "ann@example.com")["status"] == "unsubscribed"
     active = resubscribe(db, key=key, email="ann@example.com", consent_text="yes", source="a",
@@ -251,9 +257,7 @@ def test_resubscribe_without_a_record_of_what_was_closed_needs_a_list(staffed, k
     assert active == ["newsletter"]
 
 
-def test_resubscribe_to_a_named_list_never_promotes_pending_or_skips_double_opt_in(
-    staffed, key
-):
+def test_resubscribe_to_a_named_list_never_promotes_pending_or_skips_double_opt_in(staffed, key):
     db = staffed
     create_list(db, "research", double_opt_in=True, now=NOW)
     with db.write() as conn:
@@ -267,7 +271,8 @@ def test_resubscribe_to_a_named_list_never_promotes_pending_or_skips_double_opt_
         resubscribe(db, key=key, email="ann@example.com", consent_text="yes", source="a",
                     list_name="research")  # fmt: skip
     assert _memberships(db, "ann@example.com") == {
-        "newsletter": "unsubscribed", "research": "unsubscribed"
+        "newsletter": "unsubscribed",
+        "research": "unsubscribed",
     }
     with db.write() as conn:  # pending again (a new sign-up)
         conn.execute(update(subscriptions).where(subscriptions.c.list_id == list_id)
@@ -277,5 +282,6 @@ def test_resubscribe_to_a_named_list_never_promotes_pending_or_skips_double_opt_
                          list_name="research", now=NOW)  # fmt: skip
     assert active == []  # restored as it was: pending, waiting for the person's confirmation
     assert _memberships(db, "ann@example.com") == {
-        "newsletter": "unsubscribed", "research": "pending"
+        "newsletter": "unsubscribed",
+        "research": "pending",
     }
