@@ -26,7 +26,6 @@ from newsletter.delivery.base import OutgoingBatch, OutgoingRecipient
 from newsletter.delivery.outbox import OutboxBackend
 from newsletter.delivery.smtp import SmtpBackend
 from newsletter.domain.sending import Action, classify
-from newsletter.emulator.substitutions import apply_substitutions
 
 HOST = "127.0.0.1"
 
@@ -70,14 +69,22 @@ def _lf(text: str) -> str:
 
 
 def _assert_rendered(message: EmailMessage, batch: OutgoingBatch, r: OutgoingRecipient) -> None:
+    # What SendGrid would deliver for `_batch`'s content, written out (not computed by the
+    # substitution code under test). Line endings are CRLF on the wire (RFC 5322).
     values = r.substitutions
+    name, name_html, rt, ut = (values[k] for k in ("-nl_fn_text-", "-nl_fn_html-", "-nl_rt-",
+                                                   "-nl_ut-"))  # fmt: skip
     assert message.get_content_type() == "multipart/alternative"
     parts = list(message.iter_parts())
     assert [p.get_content_type() for p in parts] == ["text/plain", "text/html"]
-    # line endings are CRLF on the wire (RFC 5322); the text itself must be what SendGrid makes
-    assert _lf(parts[0].get_content()) == apply_substitutions(batch.text, values)
-    assert _lf(parts[1].get_content()) == apply_substitutions(batch.html, values)
-    assert message["Subject"] == apply_substitutions(batch.subject, values)
+    assert _lf(parts[0].get_content()) == (
+        f"Hi {name}, café ✓\nBook: https://clinic.example/r/L1/{rt}\n"
+        f"Unsubscribe: https://clinic.example/u/{ut}\n"
+    )
+    assert _lf(parts[1].get_content()) == (
+        f"<p>Hi {name_html}, café ✓</p><a href='https://clinic.example/r/L1/{rt}'>Book</a>\n"
+    )
+    assert message["Subject"] == f"News for {name}"
     assert message["To"] == r.email
     assert message["List-Unsubscribe"] == f"<{r.list_unsubscribe}>"
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -77,7 +77,8 @@ def test_signed_events_from_the_emulator_reach_the_ledger(make_app, emulator, mo
         server.should_exit = True
         thread.join(timeout=10)
     assert all(d["status"] == 200 for d in emulator.deliveries() if not d["dropped"])
-    assert delivery_row(db, ana.delivery_id).processed_at is not None
+    ana_row = delivery_row(db, ana.delivery_id)
+    assert ana_row.processed_at is not None and ana_row.processed_at <= ana_row.delivered_at
     assert delivery_row(db, bo.delivery_id).bounce_type == "bounce"
     assert eligible_subscriber_ids(db, [ana.subscriber_id, bo.subscriber_id]) == {ana.subscriber_id}
     with db.read() as conn:  # 3 copies of each of the 4 events, stored once each

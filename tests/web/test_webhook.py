@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -144,7 +145,7 @@ def test_same_post_ten_times_is_applied_once(client, db, signer):  # W-05
     assert rows(db) == 10 and rows(db, provider_events) == 2
     assert suppression_of(db, s.email) == "hard_bounce"
     assert subscriber_status(db, s.email) == "bounced"
-    assert delivery_row(db, s.delivery_id).processed_at is not None
+    assert delivery_row(db, s.delivery_id).processed_at == NOW - timedelta(seconds=9)
 
 
 def test_a_batch_of_1000_mixed_events_is_stored_and_applied_quickly(client, db, signer):  # W-01
