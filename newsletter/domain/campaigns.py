@@ -6,6 +6,7 @@ Pure: the storage layer applies a transition as a compare-and-set
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -48,6 +49,24 @@ TRANSITIONS: dict[CampaignStatus, frozenset[CampaignStatus]] = {
 
 def can_transition(current: CampaignStatus | str, target: CampaignStatus | str) -> bool:
     return CampaignStatus(target) in TRANSITIONS[CampaignStatus(current)]
+
+
+class IllegalTransition(ValueError):
+    """Code asked to move a campaign along an edge the table does not have: a bug, never a
+    user's mistake (user-facing refusals check `can_transition` first and say why)."""
+
+
+def legal_sources(target: CampaignStatus, only_from: Iterable[str] | None) -> tuple[str, ...]:
+    """The statuses a compare-and-set towards `target` may match: `only_from` when given
+    (every one of which must be allowed to reach `target`), else all that may."""
+    allowed = sources_of(target)
+    if only_from is None:
+        return allowed
+    chosen = tuple(only_from)
+    illegal = sorted(set(chosen) - set(allowed))
+    if illegal:
+        raise IllegalTransition(f"{', '.join(illegal)} → {target.value} is not in the table")
+    return chosen
 
 
 def sources_of(target: CampaignStatus) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.engine import Row
 
-from newsletter.domain.campaigns import CampaignStatus, sources_of
+from newsletter.domain.campaigns import CampaignStatus, legal_sources
 from newsletter.domain.sending import DeliveryStatus
 from newsletter.errors import NotFound
 from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
@@ -33,8 +33,10 @@ def transition(
     only_from: Iterable[str] | None = None,
     **values: Any,
 ) -> bool:
-    """Compare-and-set: move to `target` only from a status allowed to reach it."""
-    allowed = tuple(only_from) if only_from is not None else sources_of(target)
+    """Compare-and-set: move to `target` only from a status allowed to reach it (from
+    `only_from`, when given: each must be allowed by the transition table, else
+    IllegalTransition)."""
+    allowed = legal_sources(target, only_from)
     result = conn.execute(
         update(campaigns)
         .where(campaigns.c.id == campaign_id, campaigns.c.status.in_(allowed))

@@ -10,8 +10,10 @@ from newsletter.domain.campaigns import (
     TERMINAL,
     TRANSITIONS,
     CampaignStatus,
+    IllegalTransition,
     can_transition,
     final_status,
+    legal_sources,
     sources_of,
 )
 
@@ -105,3 +107,14 @@ def test_final_status_examples():
     assert final_status(failed=3, needs_review=0) == S.SENT_WITH_ERRORS
     assert final_status(failed=3, needs_review=1) == S.NEEDS_REVIEW
     assert final_status(failed=0, needs_review=1) == S.NEEDS_REVIEW
+
+
+@given(st.sampled_from(list(S)), st.sets(st.sampled_from(list(S)), min_size=1))
+def test_a_compare_and_set_can_only_name_sources_the_table_allows(target, sources):
+    chosen = sorted(s.value for s in sources)
+    if all(can_transition(source, target) for source in sources):
+        assert legal_sources(target, chosen) == tuple(chosen)
+    else:
+        with pytest.raises(IllegalTransition, match="is not in the table"):
+            legal_sources(target, chosen)
+    assert legal_sources(target, None) == sources_of(target)

@@ -9,7 +9,9 @@ import pytest
 from sqlalchemy import select, update
 
 from newsletter import failpoints
+from newsletter.domain.campaigns import CampaignStatus, IllegalTransition
 from newsletter.services import planning
+from newsletter.storage import campaign_store
 from newsletter.storage.sending_tables import deliveries, send_batches
 from newsletter.storage.tables import subscribers
 from tests.sending.support import add_audience, new_campaign
@@ -100,3 +102,16 @@ def test_a_crash_mid_planning_resumes_to_the_same_batches(db, mixed_audience, mo
     assert 0 < len(_frozen(db, crashed)) < len(expected)  # four windows were committed
     assert _plan(db, settings, crashed) == len(expected)
     assert _frozen(db, crashed) == _frozen(db, calm)
+
+
+def test_no_write_moves_a_campaign_along_an_edge_the_table_lacks(db, send_settings):
+    """The transition table guards the compare-and-set itself, not only its callers."""
+    campaign_id = new_campaign(db, send_settings)  # scheduled to start now
+    with db.write() as conn:
+        assert campaign_store.get_campaign(conn, campaign_id).status == "scheduled"
+        with pytest.raises(IllegalTransition, match=r"^scheduled → sending is not in the table$"):
+            campaign_store.transition(
+                conn, campaign_id, CampaignStatus.SENDING, only_from=["scheduled"]
+            )
+        assert campaign_store.transition(conn, campaign_id, CampaignStatus.DRAFT)
+        assert campaign_store.get_campaign(conn, campaign_id).status == "draft"
