@@ -190,6 +190,24 @@ class Settings(BaseSettings):
             raise ValueError("must be a single line")
         return value.strip()
 
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _webhook_key(cls, value: str | None) -> str | None:
+        """Checked here, once: a mis-pasted key must stop the app at start-up with this
+        message, not turn every signed post SendGrid makes into a "bad signature"."""
+        from newsletter.tracking.signature import InvalidWebhookKey, load_public_key
+
+        if value is None or not value.strip():
+            return None
+        try:
+            load_public_key(value.strip())
+        except InvalidWebhookKey as problem:
+            raise ValueError(
+                f"{problem}; copy it from SendGrid (Settings → Mail Settings → Event Webhook "
+                "→ Signature Verification)"
+            ) from None
+        return value.strip()
+
     @field_validator("secret_key")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:

@@ -70,3 +70,19 @@ def test_demo_generates_a_secret_once_and_keeps_it(monkeypatch):
 
 def test_secret_key_is_hidden_in_repr(settings):
     assert settings.secret_key.get_secret_value() not in repr(settings)
+
+
+def test_a_mis_pasted_webhook_key_stops_at_load_naming_the_setting(monkeypatch):
+    import json
+
+    from tests.seed import REPO
+
+    vector = json.loads((REPO / "tests/data/sendgrid/webhook-test-vector.json").read_text())
+    monkeypatch.setenv("NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY", vector["public_key"][:-8])
+    with pytest.raises(ConfigurationError) as info:
+        load_settings()
+    message = str(info.value)
+    assert "environment variable NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY" in message
+    assert "it is not a DER public key; copy it from SendGrid" in message
+    monkeypatch.setenv("NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY", f"  {vector['public_key']}\n")
+    assert load_settings().sendgrid_webhook_public_key == vector["public_key"]

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sendgrid import EventWebhook
 
 from newsletter.emulator.webhook import Signer
-from newsletter.tracking.signature import is_fresh, verify_signature
+from newsletter.tracking.signature import InvalidWebhookKey, is_fresh, verify_signature
 
 VECTOR = json.loads(
     (
@@ -58,19 +58,33 @@ def test_official_negatives_fail(args):
 @pytest.mark.parametrize(
     "args",
     [
-        ("not base64!", SIG, TS, PAYLOAD),
         (KEY, "not base64!", TS, PAYLOAD),
         (KEY, "", TS, PAYLOAD),
-        ("", SIG, TS, PAYLOAD),
         (KEY, None, TS, PAYLOAD),
         (KEY, SIG, None, PAYLOAD),
         (KEY, SIG, TS, None),
         (KEY, SIG, "16001125O2", PAYLOAD),
-        (base64.b64encode(b"\x30\x03\x02\x01\x01").decode(), SIG, TS, PAYLOAD),
+        (KEY, SIG, "1600112502é", PAYLOAD),
+        (KEY, base64.b64encode(b"\x30\x03\x02\x01\x01").decode(), TS, PAYLOAD),
     ],
 )
-def test_garbage_is_false_never_an_exception(args):
+def test_a_garbage_signature_is_false_never_an_exception(args):
     assert verify_signature(*args) is False
+
+
+@pytest.mark.parametrize(
+    ("key", "problem"),
+    [
+        ("not base64!", "it is not base64 (paste the key exactly as SendGrid shows it)"),
+        ("", "it is not a DER public key"),
+        (base64.b64encode(b"\x30\x03\x02\x01\x01").decode(), "it is not a DER public key"),
+        (KEY[:-8], "it is not a DER public key"),  # cut short when pasted
+    ],
+)
+def test_a_bad_key_is_the_operators_to_fix_never_a_bad_signature(key, problem):
+    with pytest.raises(InvalidWebhookKey) as caught:
+        verify_signature(key, SIG, TS, PAYLOAD)
+    assert str(caught.value) == problem
 
 
 def test_one_byte_change_anywhere_fails():
@@ -87,7 +101,8 @@ def test_non_p256_keys_are_rejected():
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     sig = base64.b64encode(key.sign(TS.encode() + PAYLOAD, ec.ECDSA(hashes.SHA256()))).decode()
-    assert verify_signature(base64.b64encode(der).decode(), sig, TS, PAYLOAD) is False
+    with pytest.raises(InvalidWebhookKey, match="not a P-256"):
+        verify_signature(base64.b64encode(der).decode(), sig, TS, PAYLOAD)
 
 
 def test_emulator_signer_round_trip():
