@@ -20,7 +20,7 @@ writes the previous chunk. Results come back in file order; the main process the
 in-file duplicates using 8-byte keyed hashes of the normalised addresses in a flat table
 (≈ 24 MB for a million addresses instead of ≈ 100 MB for a set of strings).
 
-Rules (docs: reliability-security.md §3 "CSV import"): header row with an `email` column
+Rules (docs/audiences.md): header row with an `email` column
 (names are case/space/punctuation-insensitive: "E-mail", "Email Address", "First Name");
 UTF-8 with or without BOM, UTF-16 with BOM, other encodings (cp1252) only when asked;
 delimiter `,` `;` or tab, sniffed from the header (or an Excel `sep=;` first line) unless

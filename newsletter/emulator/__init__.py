@@ -1,4 +1,4 @@
-"""A faithful, lean, local SendGrid v3 emulator (see docs/emulator.md and sendgrid-v3.md §12).
+"""A faithful, lean, local SendGrid v3 emulator (see docs/emulator.md and docs/sendgrid.md §10).
 
     from newsletter.emulator import EmulatorConfig, run_emulator
 

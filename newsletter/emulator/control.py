@@ -1,5 +1,5 @@
 """Every route other than Mail Send: the test-only `/_emulator/*` control API and the v3
-suppression and signed-webhook-settings endpoints (sendgrid-v3.md §7, §9)."""
+suppression and signed-webhook-settings endpoints (docs/sendgrid.md §6, §8)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The emulator's state and the `POST /v3/mail/send` pipeline, independent of HTTP.
 
-Order of checks (sendgrid-v3.md §12): auth 401/403 → injected fault → rate limit 429 →
+Order of checks (docs/sendgrid.md §10): auth 401/403 → injected fault → rate limit 429 →
 size 413 → UTF-8/JSON 400 → credits 401 / unverified sender 403 → validation 400 (all
 errors) → accept: sandbox 200, else log (fsynced) then 202 with `X-Message-Id`.
 """

@@ -1,4 +1,4 @@
-"""Event Webhook events (sendgrid-v3.md §7) for accepted requests and injected events.
+"""Event Webhook events (docs/sendgrid.md §6) for accepted requests and injected events.
 
 Outcomes per recipient: suppressed → `processed` + `dropped` (reason decided at acceptance);
 scripted by address: `bounce+…@` → `processed` + `bounce` (type bounce, added to bounces),

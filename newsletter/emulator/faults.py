@@ -1,6 +1,6 @@
 """Fault knobs (set at runtime through `POST /_emulator/faults`) and the rate-limit bucket.
 
-Request faults, all optional (sendgrid-v3.md §12)::
+Request faults, all optional (docs/emulator.md)::
 
     {"seed": 7,
      "next": [503, 429, {"status": 429, "retry_after": 2, "reset_in": 2, "count": 3},

@@ -1,4 +1,4 @@
-"""In-memory suppression lists (sendgrid-v3.md §9) and the drop decision (§7 reasons)."""
+"""In-memory suppression lists (docs/sendgrid.md §8) and the drop decision (§6 reasons)."""
 
 from __future__ import annotations
 

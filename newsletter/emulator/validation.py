@@ -1,4 +1,4 @@
-"""Mail Send validation (sendgrid-v3.md §12, rules V1–V31). Pure: JSON in, errors out.
+"""Mail Send validation (docs/sendgrid.md §10, rules V1–V31). Pure: JSON in, errors out.
 
 `validate` returns every error as `(field, message)` in document order: top-level keys are
 checked in the order they appear in the request, then required-but-missing fields are

@@ -1,4 +1,4 @@
-"""Verification of SendGrid's signed Event Webhook (sendgrid-v3.md §8). Pure functions.
+"""Verification of SendGrid's signed Event Webhook (docs/sendgrid.md §7). Pure functions.
 
 The signature is ECDSA P-256 / SHA-256 over `timestamp + raw_body`, where `raw_body` are the
 bytes exactly as received (the trailing CR LF included). The public key is base64 DER

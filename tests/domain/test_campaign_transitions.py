@@ -1,4 +1,4 @@
-"""The campaign state machine (sending-architecture.md §4): the table, CAS sources, final status."""
+"""The campaign state machine (docs/sending.md, "Campaign states"): the table, CAS sources, final status."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What every provider answer means (sendgrid-v3.md §3, sending-architecture.md §5–6), backoff
+"""What every provider answer means (docs/sendgrid.md §3, docs/sending.md), backoff
 bounds, and how a refused batch is cut until the bad address is alone (R-09)."""
 
 from __future__ import annotations

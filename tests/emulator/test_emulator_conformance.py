@@ -1,4 +1,4 @@
-"""Conformance suite (sendgrid-v3.md §12) with the REAL `sendgrid` client against the emulator."""
+"""Conformance suite (docs/sendgrid.md §10) with the REAL `sendgrid` client against the emulator."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The crash torture gate (sending-architecture.md §14, suites 3–4): random seeds, crashes at
+"""The crash torture gate (docs/sending.md, "Proving it"): random seeds, crashes at
 named points, 3 concurrent executors, 10 % 429, 5 % 5xx, 5 % timeouts after accept.
 
 With the webhook healthy: 0 duplicates, 0 losses, 0 needs_review. Without a webhook:
