@@ -1,4 +1,5 @@
-"""The campaign state machine (docs/sending.md, "Campaign states"): the table, CAS sources, final status."""
+"""The campaign state machine (docs/sending.md, "Campaign states"): the table, CAS sources,
+final status."""
 
 from __future__ import annotations
 

@@ -14,6 +14,9 @@ import pytest
 
 from tests.sending.harness import Torture
 
+# Minutes each on a loaded 2-core machine: their own limit instead of the suite's 120 s.
+pytestmark = pytest.mark.timeout(1200)
+
 SEEDS = int(os.environ.get("NEWSLETTER_TORTURE_SEEDS", "200"))
 PROCESS_SEEDS = int(os.environ.get("NEWSLETTER_TORTURE_PROCESS_SEEDS", "20"))
 
