@@ -71,6 +71,7 @@ def send(
     """Send now (or resume a send); returns when the campaign ends or needs review."""
     from newsletter.bootstrap import dispatcher, send_context
     from newsletter.services import campaigns as service
+    from newsletter.services.campaign_schedule import start_now
     from newsletter.services.runner import drive
     from newsletter.services.segments import count_segment, get_segment
 
@@ -86,7 +87,7 @@ def send(
             )
             if not yes and sys.stdin.isatty() and not typer.confirm("Send it now?"):
                 raise typer.Exit(EXIT_BAD_INPUT)
-        status = service.start_now(db, settings, campaign_id, now=datetime.now(UTC))
+        status = start_now(db, settings, campaign_id, now=datetime.now(UTC))
         if status in ("cancelled", "missed", "sent"):
             console.print(f"Campaign {campaign_id} is {status}.")
             raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
@@ -140,7 +141,7 @@ def schedule(
     at: Annotated[str, typer.Option("--at", help="When, ISO 8601 with a UTC offset.")],
 ) -> None:
     """Schedule a draft; the engine (`newsletter engine`) starts it on time."""
-    from newsletter.services import campaigns as service
+    from newsletter.services import campaign_schedule as service
 
     try:
         when = datetime.fromisoformat(at)

@@ -1,4 +1,6 @@
-"""Campaign use cases: create, start, pause, resume, cancel, retry-failed, status, test sends.
+"""Campaign use cases: create, pause, resume, cancel, retry-failed, status, test sends.
+
+When a campaign goes out is `campaign_schedule`; what it must pass first is `campaign_checks`.
 
 A campaign stores its article and its compiled email when it is created, so later edits to
 the article file change nothing that was approved. Every status change is a compare-and-set.
@@ -23,11 +25,9 @@ from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRec
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
 from newsletter.domain.sending import Action, BatchStatus, DeliveryStatus, classify
 from newsletter.errors import ValidationError
-from newsletter.rendering.checks import run_checks
 from newsletter.rendering.compose import CompiledEmail, compile_email
 from newsletter.rendering.links import Link
 from newsletter.rendering.placeholders import UNSUBSCRIBE_TOKEN, FillableText, Recipient
-from newsletter.services.previews import expectations, sample_recipient
 from newsletter.services.segments import get_segment
 from newsletter.storage import campaign_store
 from newsletter.storage.database import Database
@@ -121,55 +121,6 @@ def compiled_email(row: Any, settings: Settings) -> CompiledEmail:
         unsubscribe_url=f"{settings.public_url}/u/{UNSUBSCRIBE_TOKEN}",
         first_name_fallback=settings.first_name_fallback,
     )
-
-
-def preflight(row: Any, settings: Settings) -> None:
-    """A campaign whose email fails the pre-send checklist cannot be sent."""
-    email = compiled_email(row, settings).personalize(sample_recipient(settings))
-    failed = [c for c in run_checks(email, expectations(settings)) if c.status == "fail"]
-    if failed:
-        raise ValidationError(
-            "the email fails the pre-send checklist: "
-            + "; ".join(f"{c.name}: {c.detail}" for c in failed),
-            where=f"campaign {row.id}",
-            fix="fix the article, template or settings, then create the campaign again",
-        )
-
-
-def start_now(db: Database, settings: Settings, campaign_id: int, *, now: datetime) -> str:
-    """Schedule a draft for now (after the checklist). Returns the status it is in."""
-    with db.read() as conn:
-        row = campaign_store.get_campaign(conn, campaign_id)
-    if row.status == CampaignStatus.DRAFT.value:
-        preflight(row, settings)
-        with db.write() as conn:
-            campaign_store.transition(
-                conn,
-                campaign_id,
-                CampaignStatus.SCHEDULED,
-                only_from=[CampaignStatus.DRAFT.value],
-                scheduled_at=now,
-            )
-    with db.read() as conn:
-        return str(campaign_store.get_campaign(conn, campaign_id).status)
-
-
-def schedule(db: Database, settings: Settings, campaign_id: int, *, at: datetime) -> None:
-    with db.read() as conn:
-        row = campaign_store.get_campaign(conn, campaign_id)
-    preflight(row, settings)
-    with db.write() as conn:
-        if not campaign_store.transition(
-            conn,
-            campaign_id,
-            CampaignStatus.SCHEDULED,
-            only_from=[CampaignStatus.DRAFT.value],
-            scheduled_at=at,
-        ):
-            raise ValidationError(
-                f"campaign {campaign_id} is {row.status}, not a draft",
-                fix="only drafts can be scheduled",
-            )
 
 
 def pause(db: Database, campaign_id: int, *, reason: str = "paused by a person") -> None:

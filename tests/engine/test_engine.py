@@ -16,7 +16,8 @@ from newsletter.config import load_settings
 from newsletter.dispatch.local import ThreadPoolDispatcher
 from newsletter.emulator import EmulatorConfig, run_emulator
 from newsletter.engine import Engine, EngineAlreadyRunning
-from newsletter.services.campaigns import create_campaign, schedule
+from newsletter.services.campaign_schedule import schedule
+from newsletter.services.campaigns import create_campaign
 from newsletter.storage import batch_store
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
