@@ -72,3 +72,19 @@ def campaigns_in(conn: Connection, statuses: Iterable[str]) -> list[Row]:
             .order_by(campaigns.c.id)
         )
     )
+
+
+def start_times(conn: Connection, campaign_ids: Iterable[int]) -> list[Row]:
+    """When campaigns were due, started or ended, and their zone: for the engine's log."""
+    ids = tuple(dict.fromkeys(campaign_ids))
+    if not ids:
+        return []
+    c = campaigns.c
+    return list(
+        conn.execute(
+            select(c.id, c.status, c.scheduled_at, c.started_at, c.finished_at, c.time_zone,
+                   c.late_send_window_s)
+            .where(c.id.in_(ids))
+            .order_by(c.id)
+        )
+    )  # fmt: skip
