@@ -5,7 +5,8 @@ engine takes the single-engine lock, runs one tick synchronously (recovery first
 leases, resolve unknown batches, start due campaigns, finish settled ones), then starts a
 `BackgroundScheduler` with a `MemoryJobStore` rebuilt from the campaigns table:
 
-- `tick`: an `IntervalTrigger` every `tick_seconds` (webhook inbox, then `tick()`);
+- `tick`: an `IntervalTrigger` every `tick_seconds` (webhook inbox, then `tick()`, then the
+  double opt-in confirmation emails that are due);
 - `campaign-<id>`: one `DateTrigger` per `scheduled` campaign at its `scheduled_at`, which
   just runs a tick (idempotent: `start_due` is a compare-and-set, and a campaign later than
   its late-send window becomes `missed`). Each tick refreshes these jobs, so campaigns
@@ -40,6 +41,7 @@ from newsletter.config import Settings
 from newsletter.dispatch.base import Dispatcher
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.send_time import describe, duration, is_late
+from newsletter.services.confirmation_mail import send_due_confirmations
 from newsletter.services.runner import Tick, tick
 from newsletter.services.send_batch import SendContext
 from newsletter.storage import campaign_store
@@ -201,10 +203,18 @@ class Engine:
                 self._describe(reason, result, start_lines(self.db, due, result.started))
                 if self._scheduler is not None:
                     self.refresh_campaign_jobs()
+                self._send_confirmations()
                 return result
             except Exception:
                 log.exception("engine %s failed; the next tick retries", reason)
                 return None
+
+    def _send_confirmations(self) -> None:
+        """Double opt-in confirmation emails that are due: new, or waiting to be retried."""
+        outcomes = send_due_confirmations(self.db, self.settings, self.ctx.backend)
+        if outcomes:
+            counts = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
+            self._report(f"Confirmation emails: {counts}.")
 
     def _due_ids(self) -> list[int]:
         """Scheduled campaigns whose time has come: this tick starts or misses each."""

@@ -1,5 +1,5 @@
 """`newsletter subscribers add|show|edit|import|export|unsubscribe|resubscribe|tag|erase|
-gdpr-export|confirm`: parse options, call a service, print the outcome."""
+gdpr-export|confirm|send-confirmations`: parse options, call a service, print the outcome."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def add(
     attr: Attr = None,
 ) -> None:
     """Add one person (staff entry). Into a double opt-in list they stay pending until they
-    confirm; the confirmation email goes to the outbox."""
+    confirm the email sent through the delivery backend (queued and retried on failure)."""
     settings, key = _key()
     with open_database(settings) as db:
         _id, status = subscribers.add_subscriber(
@@ -91,12 +91,30 @@ def add(
         )  # fmt: skip
         _say(f"Added {email.strip().lower()} ({status}).")
         if status == "pending" and list_name:
+            from newsletter.bootstrap import delivery_backend
+
             outcome = double_opt_in.request_confirmation(
                 db, settings, email=email, list_name=list_name, consent_text=consent,
                 source=f"staff:{staff_user()}", first_name=first_name,
+                backend=delivery_backend(settings),
             )  # fmt: skip
-            if outcome.sent:
-                _say(f"Confirmation email written to {outcome.eml_path}.")
+            if outcome.delivery is not None:
+                _say(_delivery_text(settings, outcome.delivery))
+
+
+def _delivery_text(settings, delivery) -> str:  # type: ignore[no-untyped-def]
+    """What became of a confirmation email, in one line."""
+    backend = settings.delivery_backend
+    if delivery.status == "sent" and backend == "outbox":
+        return f"Confirmation email written to {settings.outbox_dir / delivery.send_id}.eml."
+    if delivery.status == "sent":
+        return (f"Confirmation email sent through {backend} "
+                f"(from {settings.transactional_sender_email}).")  # fmt: skip
+    if delivery.status == "queued":
+        return (f"Confirmation email queued: {backend} answered {delivery.detail}. It is "
+                f"retried from {delivery.next_attempt_at:%H:%M:%S} UTC by `newsletter engine`, "
+                "or now with `newsletter subscribers send-confirmations`.")  # fmt: skip
+    return f"Confirmation email not sent ({delivery.status}): {delivery.detail}."
 
 
 @subscribers_app.command("show")
@@ -261,3 +279,25 @@ def confirm(token: Annotated[str, typer.Argument(help="Token from the confirmati
     with open_database(settings) as db:
         address = double_opt_in.confirm_subscription(db, settings, token)
     _say(f"Confirmed {address}: now active.")
+
+
+@subscribers_app.command("send-confirmations")
+def send_confirmations() -> None:
+    """Send the double opt-in confirmation emails that are due (the engine does this on
+    every tick); shows what is still queued."""
+    from newsletter.bootstrap import delivery_backend
+    from newsletter.services.confirmation_mail import send_due_confirmations
+    from newsletter.storage import confirmation_queue
+
+    settings = load_settings()
+    with open_database(settings) as db:
+        outcomes = send_due_confirmations(db, settings, delivery_backend(settings))
+        with db.read() as conn:
+            counts = confirmation_queue.counts(conn)
+            upcoming = confirmation_queue.next_attempt(conn)
+    done = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "none due"
+    _say(f"Confirmation emails this run: {done}.")
+    waiting = counts.get("queued", 0)
+    line = f"Queued: {waiting}" + (f", next attempt {upcoming:%Y-%m-%d %H:%M:%S} UTC"
+                                    if upcoming else "")  # fmt: skip
+    _say(line + f"; sent {counts.get('sent', 0)}, failed {counts.get('failed', 0)} in all.")

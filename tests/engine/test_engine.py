@@ -319,3 +319,24 @@ def test_the_engine_command_runs_until_sigterm_and_a_second_one_exits_2(
             first.wait()
     assert first.returncode == 0, out.decode()
     assert "Engine stopped." in out.decode()
+
+
+def test_each_tick_sends_the_confirmation_emails_that_are_due(
+    db,  # noqa: F811
+    engine_env,
+    engines,
+    emulator,
+):
+    """A sign-up whose first attempt failed (or whose process died right after the commit)
+    is queued; the engine's next tick sends it through the configured backend."""
+    from newsletter.services.double_opt_in import request_confirmation
+    from newsletter.services.lists import create_list
+
+    settings = engine_env(tick_seconds="3600")
+    create_list(db, "news", double_opt_in=True)
+    request_confirmation(db, settings, email="zoe@example.org", list_name="news",
+                         consent_text="Yes", source="web:signup")  # fmt: skip
+    engines.start(engines.new(settings))  # the recovery tick, synchronously
+    assert "Confirmation emails: 1 sent." in engines.messages
+    [message] = emulator.messages_to("zoe@example.org")
+    assert message["categories"] == ["confirmation"]
