@@ -6,12 +6,14 @@ from __future__ import annotations
 import getpass
 import json
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from newsletter.audiences.attributes import stored_value
 from newsletter.cli.app import app, console, err_console
 from newsletter.cli.db import open_database
 from newsletter.config import load_settings
@@ -122,13 +124,71 @@ def show(
     email: Email, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
     """Show one subscriber: profile, lists, tags, topics, attributes."""
-    with open_database() as db:
+    settings = load_settings()
+    with open_database(settings) as db:
         profile = subscribers.subscriber_profile(db, email)
+    specs = declared_attributes(settings.audiences_dir)
+    profile["attributes"] = {
+        name: stored_value(specs.get(name), value) for name, value in profile["attributes"].items()
+    }
     if as_json:
-        _say(json.dumps(profile, default=str, ensure_ascii=False, indent=2))
+        _say(json.dumps(profile, default=_json_value, ensure_ascii=False, indent=2))
         return
-    for field, value in profile.items():
-        _say(f"{field:>13}: {value}")
+    for line in profile_lines(profile):
+        _say(line)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _instant(value: datetime) -> str:
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def readable(value: object) -> str:
+    """A value as a person writes it: dates ISO, whole numbers without `.0`, booleans
+    true/false (as the CSV import and export write them), lists comma-separated."""
+    if value is None or value == [] or value == {}:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return _instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(item) for item in value)
+    return str(value)
+
+
+def profile_lines(profile: dict) -> list[str]:  # type: ignore[type-arg]
+    """`subscribers show` as aligned `label  value` lines, attributes indented below."""
+    fields = [
+        ("email", profile["email"]),
+        ("id", profile["id"]),
+        ("status", profile["status"]),
+        ("first name", profile["first_name"]),
+        ("last name", profile["last_name"]),
+        ("time zone", profile["time_zone"]),
+        ("signed up", profile["signed_up_at"]),
+        ("updated", profile["updated_at"]),
+        ("lists", [f"{name} ({status})" for name, status in profile["lists"].items()]),
+        ("tags", profile["tags"]),
+        ("topics", profile["topics"]),
+    ]
+    lines = [f"{label:<12} {readable(value)}" for label, value in fields]
+    attributes = profile["attributes"]
+    lines.append("attributes" + ("" if attributes else "   (none)"))
+    width = max((len(name) for name in attributes), default=0)
+    lines += [f"  {name:<{width}}  {readable(value)}" for name, value in attributes.items()]
+    return lines
 
 
 @subscribers_app.command("edit")
@@ -262,8 +322,10 @@ def gdpr_export(
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
 ) -> None:
     """Everything stored about one person, as JSON (GDPR Art. 15/20)."""
-    with open_database() as db:
-        data = privacy.gdpr_export(db, email, actor=f"staff:{staff_user()}")
+    settings = load_settings()
+    with open_database(settings) as db:
+        data = privacy.gdpr_export(db, email, actor=f"staff:{staff_user()}",
+                                   specs=declared_attributes(settings.audiences_dir))  # fmt: skip
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if out is None:
         sys.stdout.write(text + "\n")
