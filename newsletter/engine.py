@@ -251,6 +251,7 @@ class Engine:
             for row in rows
             if row.scheduled_at is not None and row.scheduled_at > now
         }
+        zones = {row.id: row.time_zone for row in rows}
         for campaign_id in set(self._campaign_jobs) - set(wanted):
             with contextlib.suppress(JobLookupError):
                 scheduler.remove_job(f"campaign-{campaign_id}")
@@ -267,7 +268,9 @@ class Engine:
                 replace_existing=True,
             )
             self._campaign_jobs[campaign_id] = at
-            self._report(f"Campaign {campaign_id} will start at {at:%Y-%m-%d %H:%M:%S} UTC.")
+            self._report(
+                f"Campaign {campaign_id} will start at {describe(at, zones[campaign_id])}."
+            )
 
     def jobs(self) -> list[dict[str, Any]]:
         """The scheduler's jobs (id, next run), for status output and tests."""

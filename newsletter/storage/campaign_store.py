@@ -67,7 +67,9 @@ def batch_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
 def campaigns_in(conn: Connection, statuses: Iterable[str]) -> list[Row]:
     return list(
         conn.execute(
-            select(campaigns.c.id, campaigns.c.status, campaigns.c.scheduled_at)
+            select(
+                campaigns.c.id, campaigns.c.status, campaigns.c.scheduled_at, campaigns.c.time_zone
+            )
             .where(campaigns.c.status.in_(tuple(statuses)))
             .order_by(campaigns.c.id)
         )
