@@ -7,29 +7,16 @@ import json
 import shutil
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import campaigns, deliveries
 from newsletter.storage.tables import subscribers
 from tests.audience_db import db, db_url  # noqa: F401
+from tests.cli.campaign_workdir import workdir  # noqa: F401
 from tests.seed import REPO, SEED_TEXT
 
 CONSENT = "I agree to receive the Mindstream Medicine newsletter."
-
-
-@pytest.fixture
-def workdir(tmp_path, monkeypatch, db_url):  # noqa: F811
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", db_url)
-    monkeypatch.setenv("NEWSLETTER_PUBLIC_URL", "https://news.mindstream.example")
-    monkeypatch.setenv("NEWSLETTER_DELIVERY", "outbox")
-    monkeypatch.setenv("COLUMNS", "200")
-    audiences = tmp_path / "audiences"
-    audiences.mkdir()
-    for name in ("everyone.yaml", "attributes.yaml"):
-        shutil.copy(REPO / "audiences" / name, audiences / name)
-    return tmp_path
 
 
 def _row(db_url: str, campaign_id: int):  # noqa: F811
@@ -150,7 +137,7 @@ def test_a_campaign_for_a_list_reaches_exactly_its_active_members(cli, workdir, 
     assert neither.code == 2 and "give either --segment NAME or --list NAME" in neither.err
 
 
-def test_create_warns_early_and_send_and_schedule_still_refuse(cli, workdir, monkeypatch):
+def test_create_warns_early_and_send_and_schedule_still_refuse(cli, workdir, monkeypatch):  # noqa: F811
     long_subject = "A subject that goes on and on about neuroplasticity, ketamine and more news"
     long_subject += " today"
     assert len(long_subject) == 81

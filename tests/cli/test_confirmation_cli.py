@@ -6,16 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from newsletter.emulator import EmulatorConfig, run_emulator
 from tests.audience_db import db, db_url  # noqa: F401
+from tests.emulator_fixture import emulator  # noqa: F401
 
 CONSENT = "Yes, send me news from Mindstream Medicine."
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    with run_emulator(EmulatorConfig(log_path=tmp_path / "emulator.jsonl", fsync=False)) as emu:
-        yield emu
 
 
 @pytest.fixture
@@ -33,28 +27,28 @@ def sendgrid_env(monkeypatch, db_url, emulator):  # noqa: F811
 def test_subscribers_add_sends_through_sendgrid_and_a_failure_is_retried(
     cli, sendgrid_env, tmp_path
 ):
-    emulator = sendgrid_env
+    emu = sendgrid_env
     assert cli("lists", "create", "news", "--double-opt-in").code == 0
     added = cli("subscribers", "add", "ann@example.org", "--list", "news", "--consent", CONSENT)
     assert added.code == 0, added.err
     assert "Confirmation email sent through sendgrid (from welcome@clinic.example)." in added.out
-    assert [m["from"]["email"] for m in emulator.messages_to("ann@example.org")] == [
+    assert [m["from"]["email"] for m in emu.messages_to("ann@example.org")] == [
         "welcome@clinic.example"
     ]
     assert not (tmp_path / "outbox").exists()  # the outbox only when it is the backend
 
-    emulator.set_faults({"next": [500]})
+    emu.set_faults({"next": [500]})
     queued = cli("subscribers", "add", "bob@example.org", "--list", "news", "--consent", CONSENT)
     assert queued.code == 0, queued.err
     assert "Added bob@example.org (pending)." in queued.out
     assert "Confirmation email queued: sendgrid answered 500" in queued.out
     assert "newsletter subscribers send-confirmations" in queued.out
-    assert emulator.messages_to("bob@example.org") == []
+    assert emu.messages_to("bob@example.org") == []
 
     retried = cli("subscribers", "send-confirmations")
     assert retried.code == 0, retried.err
     assert "Confirmation emails this run: 1 sent." in retried.out
     assert "Queued: 0; sent 2, failed 0 in all." in retried.out
-    assert len(emulator.messages_to("bob@example.org")) == 1
+    assert len(emu.messages_to("bob@example.org")) == 1
     again = cli("subscribers", "send-confirmations")
     assert "Confirmation emails this run: none due." in again.out

@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from datetime import UTC, datetime
 
 import pytest
@@ -16,7 +15,8 @@ from newsletter.services import privacy
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import deliveries, provider_events
 from tests.audience_db import db, db_url  # noqa: F401
-from tests.seed import REPO, SEED_TEXT
+from tests.cli.campaign_workdir import workdir  # noqa: F401
+from tests.seed import SEED_TEXT
 
 CONSENT = "I agree to receive the Mindstream Medicine newsletter."
 ROSTER = (
@@ -29,23 +29,16 @@ ROSTER = (
 
 
 @pytest.fixture
-def workdir(tmp_path, monkeypatch, db_url, cli):  # noqa: F811
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", db_url)
-    monkeypatch.setenv("NEWSLETTER_PUBLIC_URL", "https://news.mindstream.example")
-    monkeypatch.setenv("NEWSLETTER_DELIVERY", "outbox")
-    audiences = tmp_path / "audiences"
-    audiences.mkdir()
-    for name in ("everyone.yaml", "attributes.yaml"):
-        shutil.copy(REPO / "audiences" / name, audiences / name)
-    (tmp_path / "roster.csv").write_text(ROSTER)
+def roster(workdir, cli):  # noqa: F811
+    (workdir / "roster.csv").write_text(ROSTER)
     assert cli("lists", "create", "news").code == 0
-    imported = cli("subscribers", "import", tmp_path / "roster.csv", "--list", "news",
+    imported = cli("subscribers", "import", workdir / "roster.csv", "--list", "news",
                    "--consent", CONSENT)  # fmt: skip
     assert imported.code == 0, imported.err
-    return tmp_path
+    return workdir
 
 
-def test_show_prints_values_as_a_person_writes_them(cli, workdir):
+def test_show_prints_values_as_a_person_writes_them(cli, roster):
     shown = cli("subscribers", "show", "ada@example.org")
     assert shown.code == 0, shown.err
     lines = shown.out.splitlines()
@@ -70,7 +63,7 @@ def test_show_prints_values_as_a_person_writes_them(cli, workdir):
     assert "  prefers_evening_events  false" in ben
 
 
-def test_show_json_has_typed_values(cli, workdir):
+def test_show_json_has_typed_values(cli, roster):
     shown = cli("subscribers", "show", "ada@example.org", "--json")
     assert shown.code == 0, shown.err
     profile = json.loads(shown.out)
@@ -88,7 +81,7 @@ def test_show_json_has_typed_values(cli, workdir):
     assert ben["attributes"]["prefers_evening_events"] is False
 
 
-def test_csv_export_writes_booleans_as_the_import_reads_them(cli, workdir):
+def test_csv_export_writes_booleans_as_the_import_reads_them(cli, roster):
     exported = cli("subscribers", "export")
     assert exported.code == 0, exported.err
     rows = {r["email"]: r for r in csv.DictReader(io.StringIO(exported.out.lstrip("\ufeff")))}
@@ -97,13 +90,13 @@ def test_csv_export_writes_booleans_as_the_import_reads_them(cli, workdir):
     assert rows["ada@example.org"]["events_attended"] == "3"
     assert rows["ben@example.org"]["events_attended"] == "2.5"
     # … and the file imports back unchanged.
-    (workdir / "again.csv").write_text(exported.out.lstrip("\ufeff"))
-    again = cli("subscribers", "import", workdir / "again.csv", "--list", "news",
+    (roster / "again.csv").write_text(exported.out.lstrip("\ufeff"))
+    again = cli("subscribers", "import", roster / "again.csv", "--list", "news",
                 "--consent", CONSENT)  # fmt: skip
     assert again.code == 0 and "0 added, 0 updated, 2 unchanged" in " ".join(again.out.split())
 
 
-def test_gdpr_export_lists_every_email_sent_with_its_status(cli, workdir, db_url):  # noqa: F811
+def test_gdpr_export_lists_every_email_sent_with_its_status(cli, roster, db_url):  # noqa: F811
     created = cli("campaign", "create", "--article", SEED_TEXT, "--list", "news")
     campaign_id = int(created.out.strip().splitlines()[-1])
     assert cli("campaign", "send", campaign_id, "--yes").code == 0
@@ -135,7 +128,7 @@ def test_gdpr_export_lists_every_email_sent_with_its_status(cli, workdir, db_url
     assert [s["events"] for s in ben["sends"]] == [[]]
 
 
-def test_a_registered_send_detail_appears_on_every_send(cli, workdir, db, monkeypatch):  # noqa: F811
+def test_a_registered_send_detail_appears_on_every_send(cli, roster, db, monkeypatch):  # noqa: F811
     """The extension point click tracking fills: SEND_DETAILS[name] = query by delivery."""
     created = cli("campaign", "create", "--article", SEED_TEXT, "--list", "news")
     assert cli("campaign", "send", int(created.out.strip().splitlines()[-1]), "--yes").code == 0

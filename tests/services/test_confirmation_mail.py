@@ -15,7 +15,7 @@ from newsletter.delivery.outbox import OutboxBackend
 from newsletter.delivery.sendgrid import SendGridBackend
 from newsletter.delivery.smtp import SmtpBackend
 from newsletter.domain.subscribers import SuppressionReason
-from newsletter.emulator import EmulatorConfig, read_log, run_emulator
+from newsletter.emulator import read_log
 from newsletter.services.confirmation_mail import (
     GIVE_UP_AFTER,
     send_confirmation,
@@ -28,15 +28,10 @@ from newsletter.services.suppressions import suppress_address
 from newsletter.storage import confirmation_queue
 from newsletter.storage.tables import confirmation_emails, confirmation_requests
 from tests.delivery.test_smtp_and_outbox import Handler, plain  # noqa: F401  (the SMTP peer)
+from tests.emulator_fixture import emulator  # noqa: F401
 
 KEY = "SG.local-dev-key"
 CONSENT = "Yes, send me news from Mindstream Medicine."
-
-
-@pytest.fixture
-def emulator(tmp_path):
-    with run_emulator(EmulatorConfig(log_path=tmp_path / "emulator.jsonl", fsync=False)) as emu:
-        yield emu
 
 
 @pytest.fixture
@@ -67,7 +62,7 @@ def _later(seconds: float):
     return lambda: datetime.now(UTC) + timedelta(seconds=seconds)
 
 
-def test_a_sendgrid_500_loses_nothing_and_the_retry_delivers(news, settings, emulator):
+def test_a_sendgrid_500_loses_nothing_and_the_retry_delivers(news, settings, emulator):  # noqa: F811
     db = news
     backend = SendGridBackend(KEY, base_url=emulator.base_url, timeout=5)
     emulator.set_faults({"next": [500]})
@@ -102,7 +97,7 @@ def test_a_sendgrid_500_loses_nothing_and_the_retry_delivers(news, settings, emu
     assert subscriber_profile(db, "vic@example.org")["lists"] == {"news": "active"}
 
 
-def test_sendgrid_receives_the_address_and_the_rendered_email_only(news, settings, emulator):
+def test_sendgrid_receives_the_address_and_the_rendered_email_only(news, settings, emulator):  # noqa: F811
     backend = SendGridBackend(KEY, base_url=emulator.base_url, timeout=5)
     outcome = _sign_up(news, settings, backend)
     assert outcome.delivery.status == "sent"
@@ -124,7 +119,7 @@ def test_sendgrid_receives_the_address_and_the_rendered_email_only(news, setting
     assert token_id not in str(record)
 
 
-def test_the_limits_stay_three_a_day_ten_minutes_apart(news, settings, emulator):
+def test_the_limits_stay_three_a_day_ten_minutes_apart(news, settings, emulator):  # noqa: F811
     backend = SendGridBackend(KEY, base_url=emulator.base_url, timeout=5)
     now = datetime.now(UTC)
     assert _sign_up(news, settings, backend, now=now).delivery.status == "sent"
@@ -161,7 +156,7 @@ def test_the_outbox_only_when_it_is_the_backend(news, settings, tmp_path):
     assert message["To"] == "vic@example.org"
 
 
-def test_a_crashed_sender_is_taken_over_after_its_lease_and_cannot_record(news, settings, emulator):
+def test_a_crashed_sender_is_taken_over_after_its_lease_and_cannot_record(news, settings, emulator):  # noqa: F811
     db = news
     backend = SendGridBackend(KEY, base_url=emulator.base_url, timeout=5)
     outcome = _sign_up(db, settings, None)  # queued only: the web process may die right here
@@ -179,7 +174,7 @@ def test_a_crashed_sender_is_taken_over_after_its_lease_and_cannot_record(news, 
     assert len(emulator.messages_to("vic@example.org")) == 1
 
 
-def test_no_longer_wanted_emails_are_cancelled_not_sent(news, settings, emulator, key):
+def test_no_longer_wanted_emails_are_cancelled_not_sent(news, settings, emulator, key):  # noqa: F811
     db = news
     backend = SendGridBackend(KEY, base_url=emulator.base_url, timeout=5)
     first = _sign_up(db, settings, None, email="ann@example.org")
@@ -193,7 +188,7 @@ def test_no_longer_wanted_emails_are_cancelled_not_sent(news, settings, emulator
     assert emulator.stats()["accepted_requests"] == 0
 
 
-def test_it_gives_up_after_a_day_and_a_permanent_refusal_fails_at_once(news, settings, emulator):
+def test_it_gives_up_after_a_day_and_a_permanent_refusal_fails_at_once(news, settings, emulator):  # noqa: F811
     db = news
     backend = SendGridBackend(KEY, base_url=emulator.base_url, timeout=5)
     emulator.set_faults({"next": [503]})
