@@ -110,6 +110,8 @@ def send(
         if status in ("cancelled", "missed", "sent"):
             console.print(f"Campaign {campaign_id} is {status}.")
             raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
+        if status == "scheduled":
+            _say_waiting(service.report(db, campaign_id))
         ctx = send_context(settings, db)
         pool = dispatcher(settings, ctx)
         events = _event_processor(settings, db)
@@ -143,6 +145,21 @@ def send(
         raise typer.Exit(0 if final == "sent" else EXIT_CHECK_FAILED)
     finally:
         db.close()
+
+
+def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]
+    """`send` on a campaign scheduled for later waits for its time: say so, never silently."""
+    from newsletter.domain.send_time import describe
+
+    if report.scheduled_at and datetime.fromisoformat(report.scheduled_at) > datetime.now(UTC):
+        when = describe(datetime.fromisoformat(report.scheduled_at), report.time_zone)
+        console.print(
+            f"Campaign {report.id} is scheduled for {when}: this command waits until then "
+            f"and sends it. To send it now instead: `newsletter campaign unschedule "
+            f"{report.id}`, then `newsletter campaign send {report.id}`.",
+            highlight=False,
+            markup=False,
+        )
 
 
 def _event_processor(settings, db):  # type: ignore[no-untyped-def]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -178,3 +178,20 @@ def test_create_warns_early_and_send_and_schedule_still_refuse(cli, workdir, mon
     local = cli("campaign", "create", "--article", SEED_TEXT, "--segment", "everyone")
     assert "Warning: Public URL: http://127.0.0.1:8000 is http on localhost" in local.err
     assert "(blocks sending)" not in local.err  # a warning only: previews are fine
+
+
+def test_send_on_a_scheduled_campaign_says_it_waits_then_sends(cli, workdir, db_url):  # noqa: F811
+    assert cli("lists", "create", "news").code == 0
+    assert cli("subscribers", "add", "ann@example.org", "--list", "news",
+               "--consent", CONSENT).code == 0  # fmt: skip
+    campaign_id = _create(cli, "--list", "news")
+    soon = datetime.now(UTC) + timedelta(seconds=3)
+    scheduled = cli("campaign", "schedule", campaign_id, "--at", f"{soon:%Y-%m-%d %H:%M:%S}",
+                    "--tz", "UTC")  # fmt: skip
+    assert scheduled.code == 0, scheduled.err
+    sent = cli("campaign", "send", campaign_id, "--yes")
+    assert sent.code == 0, sent.out + sent.err
+    assert f"Campaign {campaign_id} is scheduled for {soon:%Y-%m-%d %H:%M} UTC: this command " \
+           "waits until then and sends it." in sent.out  # fmt: skip
+    row = _row(db_url, campaign_id)
+    assert row.status == "sent" and row.started_at >= soon.replace(microsecond=0)
