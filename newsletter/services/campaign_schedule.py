@@ -61,15 +61,15 @@ def schedule(
     if row.status not in (DRAFT, SCHEDULED):
         raise _not_schedulable(campaign_id, row.status)
     preflight(row, settings)
+    instant = at.astimezone(UTC)
     with db.write() as conn:
-        if not campaign_store.transition(
-            conn,
-            campaign_id,
-            CampaignStatus.SCHEDULED,
-            only_from=[row.status],
-            scheduled_at=at.astimezone(UTC),
-            time_zone=zone,
-        ):
+        if row.status == SCHEDULED:  # a new time: the status stays
+            done = campaign_store.move_send_time(conn, campaign_id, at=instant, time_zone=zone)
+        else:
+            done = campaign_store.transition(conn, campaign_id, CampaignStatus.SCHEDULED,
+                                             only_from=[DRAFT], scheduled_at=instant,
+                                             time_zone=zone)  # fmt: skip
+        if not done:  # the engine started it, or someone cancelled it, meanwhile
             current = campaign_store.get_campaign(conn, campaign_id).status
             raise _not_schedulable(campaign_id, current)
     return str(row.status)

@@ -43,6 +43,16 @@ def transition(
     return result.rowcount == 1
 
 
+def move_send_time(conn: Connection, campaign_id: int, *, at: Any, time_zone: str) -> bool:
+    """Compare-and-set a scheduled campaign's time (and zone); its status does not change."""
+    result = conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id, campaigns.c.status == CampaignStatus.SCHEDULED.value)
+        .values(scheduled_at=at, time_zone=time_zone)
+    )
+    return result.rowcount == 1
+
+
 def delivery_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
     """Deliveries per status, in one pass with constant memory: a GROUP BY over a million
     rows (no index holds the status) built a 45 MB in-memory sorter on SQLite."""
