@@ -128,7 +128,8 @@ def prepare(folder: Path, recipients: int) -> None:
 def engine_run(folder: Path, recipients: int, batch: int) -> dict:
     """One measured campaign, planning included; its own process, so its peak RSS is its own."""
     from newsletter.bootstrap import dispatcher, send_context
-    from newsletter.services.campaigns import create_campaign, start_now
+    from newsletter.services.campaign_schedule import start_now
+    from newsletter.services.campaigns import create_campaign
     from newsletter.services.runner import drive
     from newsletter.storage.database import Database
 

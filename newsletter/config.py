@@ -24,7 +24,8 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from newsletter.errors import ConfigurationError
+from newsletter.domain.send_time import time_zone
+from newsletter.errors import ConfigurationError, ValidationError
 
 ENV_PREFIX = "NEWSLETTER_"
 CONFIG_FILE = "newsletter.toml"
@@ -60,6 +61,19 @@ class Settings(BaseSettings):
     sender_name: str = Field("Mindstream Medicine", description="From name.")
     sender_email: str = Field("news@mindstream.example", description="From address.")
     reply_to: str = Field("hello@mindstream.example", description="Reply-To address.")
+    transactional_sender_name: str = Field(
+        "Mindstream Medicine",
+        description="From name of transactional email (opt-in confirmations).",
+    )
+    transactional_sender_email: str = Field(
+        "confirm@mindstream.example",
+        description="From address of transactional email (opt-in confirmations), kept apart "
+        "from the newsletter's (Gmail and Yahoo sender rules).",
+    )
+    time_zone: str = Field(
+        "America/New_York",
+        description="The clinic's IANA time zone: the default for `campaign schedule --at`.",
+    )
     booking_url: str = Field(
         "https://mindstream.example/book-a-consultation",
         description="Consultation booking page: the target of the 'Book a consultation' button.",
@@ -160,7 +174,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} is not a colour like #2F5D62")
         return value
 
-    @field_validator("sender_email", "reply_to")
+    @field_validator("sender_email", "reply_to", "transactional_sender_email")
     @classmethod
     def _email(cls, value: str) -> str:
         if not _EMAIL.match(value):
@@ -181,7 +195,7 @@ class Settings(BaseSettings):
             raise ValueError(f"{value!r} must be an https URL (or empty)")
         return value
 
-    @field_validator("clinic_name", "postal_address", "sender_name")
+    @field_validator("clinic_name", "postal_address", "sender_name", "transactional_sender_name")
     @classmethod
     def _required_text(cls, value: str) -> str:
         if not value.strip():
@@ -207,6 +221,15 @@ class Settings(BaseSettings):
                 "→ Signature Verification)"
             ) from None
         return value.strip()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            time_zone(value)
+        except ValidationError as exc:
+            raise ValueError(f"{exc.message} (IANA names such as America/New_York)") from None
+        return value
 
     @field_validator("secret_key")
     @classmethod

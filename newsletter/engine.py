@@ -5,7 +5,8 @@ engine takes the single-engine lock, runs one tick synchronously (recovery first
 leases, resolve unknown batches, start due campaigns, finish settled ones), then starts a
 `BackgroundScheduler` with a `MemoryJobStore` rebuilt from the campaigns table:
 
-- `tick`: an `IntervalTrigger` every `tick_seconds` (webhook inbox, then `tick()`);
+- `tick`: an `IntervalTrigger` every `tick_seconds` (webhook inbox, then `tick()`, then the
+  double opt-in confirmation emails that are due);
 - `campaign-<id>`: one `DateTrigger` per `scheduled` campaign at its `scheduled_at`, which
   just runs a tick (idempotent: `start_due` is a compare-and-set, and a campaign later than
   its late-send window becomes `missed`). Each tick refreshes these jobs, so campaigns
@@ -26,7 +27,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -39,6 +40,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from newsletter.config import Settings
 from newsletter.dispatch.base import Dispatcher
 from newsletter.domain.campaigns import CampaignStatus
+from newsletter.domain.send_time import describe, duration, is_late
+from newsletter.services.confirmation_mail import send_due_confirmations
 from newsletter.services.runner import Tick, tick
 from newsletter.services.send_batch import SendContext
 from newsletter.storage import campaign_store
@@ -62,6 +65,35 @@ def engine_lock(db: Database) -> DatabaseLock:
         fix="run exactly one `newsletter engine` per database; stop the other one first "
         "(add Dramatiq workers with `newsletter worker` to send faster)",
     )
+
+
+def start_lines(db: Database, due: list[int], started: list[int]) -> list[str]:
+    """What became of due campaigns in one tick, for the log: every start (on time or late,
+    with the due time in the campaign's zone and in UTC) and every miss."""
+    with db.read() as conn:
+        rows = campaign_store.start_times(conn, [*started, *due])
+    lines = []
+    for row in rows:
+        due = describe(row.scheduled_at, row.time_zone) if row.scheduled_at else "now"
+        window = duration(timedelta(seconds=row.late_send_window_s))
+        if row.id in started and row.scheduled_at and row.started_at:
+            if is_late(row.scheduled_at, row.started_at):
+                late = duration(row.started_at - row.scheduled_at)
+                lines.append(
+                    f"Campaign {row.id} started late: due {due}, started {late} late "
+                    f"(within its {window} late-send window)."
+                )
+            else:
+                lines.append(f"Campaign {row.id} started on time: due {due}.")
+        elif row.id in started:
+            lines.append(f"Campaign {row.id} started.")
+        elif row.status == CampaignStatus.MISSED.value and row.scheduled_at and row.finished_at:
+            late = duration(row.finished_at - row.scheduled_at)
+            lines.append(
+                f"Campaign {row.id} missed: due {due}, {late} late, past its {window} "
+                "late-send window; it will not be sent."
+            )
+    return lines
 
 
 # --- the engine ---------------------------------------------------------------------------------
@@ -164,20 +196,36 @@ class Engine:
                 self._report(f"Engine halted: {self.failure}.")
                 return None
             try:
+                due = self._due_ids()
                 result = tick(self.ctx, self.dispatcher, process_events=self._process_events)
                 self.ticks += 1
                 self.dispatcher.check()  # a bug in a batch run surfaces in the log, once
-                self._describe(reason, result)
+                self._describe(reason, result, start_lines(self.db, due, result.started))
                 if self._scheduler is not None:
                     self.refresh_campaign_jobs()
+                self._send_confirmations()
                 return result
             except Exception:
                 log.exception("engine %s failed; the next tick retries", reason)
                 return None
 
-    def _describe(self, reason: str, result: Tick) -> None:
-        for campaign_id in result.started:
-            self._report(f"Campaign {campaign_id} started ({reason}).")
+    def _send_confirmations(self) -> None:
+        """Double opt-in confirmation emails that are due: new, or waiting to be retried."""
+        outcomes = send_due_confirmations(self.db, self.settings, self.ctx.backend)
+        if outcomes:
+            counts = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
+            self._report(f"Confirmation emails: {counts}.")
+
+    def _due_ids(self) -> list[int]:
+        """Scheduled campaigns whose time has come: this tick starts or misses each."""
+        now = datetime.now(UTC)
+        with self.db.read() as conn:
+            rows = campaign_store.campaigns_in(conn, (CampaignStatus.SCHEDULED.value,))
+        return [row.id for row in rows if row.scheduled_at is None or row.scheduled_at <= now]
+
+    def _describe(self, reason: str, result: Tick, starts: list[str]) -> None:
+        for line in starts:
+            self._report(line)
         if result.reaped:
             self._report(f"Recovered {result.reaped} batch(es) whose lease expired.")
         resolved = {k: v for k, v in result.resolved.items() if v and k != "waiting_for_feed"}
@@ -203,6 +251,7 @@ class Engine:
             for row in rows
             if row.scheduled_at is not None and row.scheduled_at > now
         }
+        zones = {row.id: row.time_zone for row in rows}
         for campaign_id in set(self._campaign_jobs) - set(wanted):
             with contextlib.suppress(JobLookupError):
                 scheduler.remove_job(f"campaign-{campaign_id}")
@@ -219,7 +268,9 @@ class Engine:
                 replace_existing=True,
             )
             self._campaign_jobs[campaign_id] = at
-            self._report(f"Campaign {campaign_id} will start at {at:%Y-%m-%d %H:%M:%S} UTC.")
+            self._report(
+                f"Campaign {campaign_id} will start at {describe(at, zones[campaign_id])}."
+            )
 
     def jobs(self) -> list[dict[str, Any]]:
         """The scheduler's jobs (id, next run), for status output and tests."""

@@ -163,6 +163,22 @@ def coerce(spec: AttributeSpec, raw: str) -> object:
     raise ValueError(f"unknown attribute type {spec.type!r}")  # pragma: no cover
 
 
+def stored_value(spec: AttributeSpec | None, value: object) -> object:
+    """A value read back from `subscriber_attributes` as its declared type: booleans (stored
+    as 1.0 / 0.0) as True/False, whole numbers as int, dates as `date` (SQLite's driver gives
+    ISO text). An attribute no longer declared keeps its value, whole numbers as int."""
+    if value is None:
+        return None
+    kind = spec.type if spec is not None else None
+    if kind == "boolean" and isinstance(value, int | float):
+        return bool(value)
+    if kind == "date" and isinstance(value, str) and _ISO_DATE.fullmatch(value):
+        return date.fromisoformat(value)
+    if isinstance(value, float) and value.is_integer() and kind != "string":
+        return int(value)
+    return value
+
+
 def _shorten(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

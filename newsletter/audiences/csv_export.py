@@ -18,6 +18,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TextIO
 
+from newsletter.audiences.attributes import AttributeSpec, stored_value
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 MULTI_VALUE_SEPARATOR = "|"
 _NEEDS_PREFIX = re.compile(r"'*[=+\-@\t\r]")
@@ -46,6 +48,12 @@ def _text(value: object) -> str:
         items = sorted(value) if isinstance(value, set | frozenset) else value
         return MULTI_VALUE_SEPARATOR.join(_text(item) for item in items)
     return str(value)
+
+
+def attribute_cell(spec: AttributeSpec | None, value: object) -> str:
+    """A stored attribute value as the import reads it back (before formula protection):
+    booleans `true`/`false`, whole numbers without `.0`, dates ISO 8601."""
+    return _text(stored_value(spec, value))
 
 
 def write_subscribers_csv(

@@ -1,5 +1,5 @@
-"""`newsletter campaign …`: create, send, schedule, pause, resume, cancel, status, list,
-test, retry-failed."""
+"""`newsletter campaign …`: create, send, schedule, unschedule, pause, resume, cancel, status,
+list, test, retry-failed."""
 
 from __future__ import annotations
 
@@ -13,10 +13,9 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newsletter.cli.app import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, app, console
+from newsletter.cli.app import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, app, console, err_console
 from newsletter.config import load_settings
 from newsletter.domain.sending import OPEN_BATCH
-from newsletter.errors import ValidationError
 
 campaign_app = typer.Typer(help="Create, send and follow campaigns.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
@@ -36,14 +35,21 @@ def create(
     article: Annotated[
         list[Path], typer.Option("--article", help="Article file (repeat for a digest).")
     ],
-    segment: Annotated[str, typer.Option("--segment", help="Segment name (audiences/NAME.yaml).")],
+    segment: Annotated[
+        str | None, typer.Option("--segment", help="Segment name (audiences/NAME.yaml).")
+    ] = None,
+    list_name: Annotated[
+        str | None, typer.Option("--list", help="List name: everyone subscribed to it.")
+    ] = None,
     subject: Annotated[str | None, typer.Option(help="Subject (default: the title).")] = None,
     template: Annotated[str, typer.Option(help="article, digest, or your own.")] = "article",
     campaign_key: Annotated[
         str | None, typer.Option("--campaign-key", help="Neutral utm_campaign key.")
     ] = None,
 ) -> None:
-    """Create a draft campaign; prints its id alone on the last line."""
+    """Create a draft campaign for a segment or a list; prints what the checklist will refuse
+    at send time, then the new id alone on the last line."""
+    from newsletter.services.campaign_checks import creation_warnings
     from newsletter.services.campaigns import create_campaign
 
     settings, db = _open()
@@ -53,13 +59,26 @@ def create(
             settings,
             articles=article,
             segment=segment,
+            list_name=list_name,
             template=template,
             subject=subject,
             campaign_key=campaign_key,
         )
+        warnings = creation_warnings(db, settings, campaign_id)
     finally:
         db.close()
-    console.print(f"Created draft campaign for segment {segment!r}.", highlight=False)
+    for warning in warnings:
+        err_console.print(f"Warning: {warning}", highlight=False, markup=False, soft_wrap=True)
+    if any(w.blocks_sending for w in warnings):
+        err_console.print(
+            "`newsletter campaign send` and `schedule` refuse this campaign until the problems "
+            "marked (blocks sending) are fixed and it is created again.",
+            highlight=False,
+            markup=False,
+            soft_wrap=True,
+        )
+    audience = f"segment {segment!r}" if segment is not None else f"list {list_name!r}"
+    console.print(f"Created draft campaign for {audience}.", highlight=False)
     print(campaign_id)
 
 
@@ -71,25 +90,28 @@ def send(
     """Send now (or resume a send); returns when the campaign ends or needs review."""
     from newsletter.bootstrap import dispatcher, send_context
     from newsletter.services import campaigns as service
+    from newsletter.services.campaign_schedule import start_now
     from newsletter.services.runner import drive
-    from newsletter.services.segments import count_segment, get_segment
+    from newsletter.services.segments import count_segment, target_segment
 
     settings, db = _open()
     try:
         row = service.report(db, campaign_id)
         if row.status == "draft":
-            audience = count_segment(db, get_segment(settings.audiences_dir, row.segment))
+            audience = count_segment(db, target_segment(settings.audiences_dir, row.target))
             console.print(
-                f"Campaign {campaign_id} “{row.subject}” → segment {row.segment!r}: "
+                f"Campaign {campaign_id} “{row.subject}” → {row.target}: "
                 f"{audience:,} recipient(s) now.",
                 highlight=False,
             )
             if not yes and sys.stdin.isatty() and not typer.confirm("Send it now?"):
                 raise typer.Exit(EXIT_BAD_INPUT)
-        status = service.start_now(db, settings, campaign_id, now=datetime.now(UTC))
+        status = start_now(db, settings, campaign_id, now=datetime.now(UTC))
         if status in ("cancelled", "missed", "sent"):
             console.print(f"Campaign {campaign_id} is {status}.")
             raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
+        if status == "scheduled":
+            _say_waiting(service.report(db, campaign_id))
         ctx = send_context(settings, db)
         pool = dispatcher(settings, ctx)
         events = _event_processor(settings, db)
@@ -125,6 +147,21 @@ def send(
         db.close()
 
 
+def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]
+    """`send` on a campaign scheduled for later waits for its time: say so, never silently."""
+    from newsletter.domain.send_time import describe
+
+    if report.scheduled_at and datetime.fromisoformat(report.scheduled_at) > datetime.now(UTC):
+        when = describe(datetime.fromisoformat(report.scheduled_at), report.time_zone)
+        console.print(
+            f"Campaign {report.id} is scheduled for {when}: this command waits until then "
+            f"and sends it. To send it now instead: `newsletter campaign unschedule "
+            f"{report.id}`, then `newsletter campaign send {report.id}`.",
+            highlight=False,
+            markup=False,
+        )
+
+
 def _event_processor(settings, db):  # type: ignore[no-untyped-def]
     """Process stored webhook events each tick, when the tracking service is available."""
     try:
@@ -137,31 +174,45 @@ def _event_processor(settings, db):  # type: ignore[no-untyped-def]
 @campaign_app.command("schedule")
 def schedule(
     campaign_id: CampaignId,
-    at: Annotated[str, typer.Option("--at", help="When, ISO 8601 with a UTC offset.")],
+    at: Annotated[str, typer.Option("--at", help='When, as you would say it: "2026-12-08 09:00".')],
+    tz: Annotated[
+        str | None,
+        typer.Option("--tz", help="IANA time zone (default: NEWSLETTER_TIME_ZONE)."),
+    ] = None,
 ) -> None:
-    """Schedule a draft; the engine (`newsletter engine`) starts it on time."""
-    from newsletter.services import campaigns as service
+    """Schedule a draft, or move a scheduled campaign; the engine (`newsletter engine`)
+    starts it on time."""
+    from newsletter.domain.send_time import describe, resolve
+    from newsletter.services import campaign_schedule as service
 
-    try:
-        when = datetime.fromisoformat(at)
-    except ValueError:
-        raise ValidationError(
-            f"{at!r} is not a date and time",
-            where="--at",
-            fix="write e.g. 2026-12-01T09:00:00-05:00",
-        ) from None
-    if when.tzinfo is None:
-        raise ValidationError(
-            "the time has no UTC offset",
-            where="--at",
-            fix="add the offset, e.g. 2026-12-01T09:00:00-05:00",
-        )
     settings, db = _open()
     try:
-        service.schedule(db, settings, campaign_id, at=when.astimezone(UTC))
+        when = resolve(at, zone=tz, default_zone=settings.time_zone, now=datetime.now(UTC))
+        was = service.schedule(db, settings, campaign_id, at=when.utc, time_zone_name=when.zone)
     finally:
         db.close()
-    console.print(f"Campaign {campaign_id} scheduled for {when.isoformat()}.")
+    if when.note:
+        console.print(f"Note: {when.note}.", highlight=False, markup=False)
+    verb = "rescheduled" if was == "scheduled" else "scheduled"
+    console.print(
+        f"Campaign {campaign_id} {verb} for {describe(when.utc, when.zone)}.",
+        highlight=False,
+        markup=False,
+    )
+    console.print("`newsletter engine` starts it on time; keep one running.", highlight=False)
+
+
+@campaign_app.command("unschedule")
+def unschedule(campaign_id: CampaignId) -> None:
+    """Take a scheduled campaign back to draft (its email is unchanged)."""
+    from newsletter.services import campaign_schedule as service
+
+    _, db = _open()
+    try:
+        service.unschedule(db, campaign_id)
+    finally:
+        db.close()
+    console.print(f"Campaign {campaign_id} is a draft again; schedule or send it when ready.")
 
 
 def _simple(name: str, doc: str):  # type: ignore[no-untyped-def]
@@ -224,10 +275,15 @@ def status(
 
 
 def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+    from newsletter.domain.send_time import describe
+
     table = Table(title=f"Campaign {report.id} · {report.status}", show_header=False)
     table.add_row("Subject", report.subject)
-    table.add_row("Segment", report.segment)
+    table.add_row("Audience", report.target)
     table.add_row("Key", report.key)
+    if report.scheduled_at:
+        table.add_row("Send time", describe(datetime.fromisoformat(report.scheduled_at),
+                                            report.time_zone))  # fmt: skip
     if report.pause_reason:
         table.add_row("Reason", report.pause_reason)
     table.add_row("Recipients", f"{sum(report.deliveries.values()):,} frozen")
@@ -239,7 +295,9 @@ def _print_report(report) -> None:  # type: ignore[no-untyped-def]
 
 @campaign_app.command("list")
 def list_() -> None:
-    """Every campaign with its status."""
+    """Every campaign with its status, audience and send time (its zone and UTC)."""
+    from zoneinfo import ZoneInfo
+
     from newsletter.services.campaigns import list_campaigns
 
     _, db = _open()
@@ -247,15 +305,19 @@ def list_() -> None:
         rows = list_campaigns(db)
     finally:
         db.close()
-    table = Table("Id", "Status", "Segment", "Key", "Subject", "Created")
+    table = Table("Id", "Status", "Audience")
+    table.add_column("Subject", overflow="ellipsis", no_wrap=True, max_width=30)
+    table.add_column("Send time", min_width=20)
+    table.add_column("Created", min_width=10)
     for row in rows:
+        when = ""
+        if row.scheduled_at is not None:
+            local = row.scheduled_at.astimezone(ZoneInfo(row.time_zone))
+            when = (
+                f"{local:%Y-%m-%d %H:%M %Z}\n{row.time_zone}\n{row.scheduled_at:%Y-%m-%d %H:%M} UTC"
+            )
         table.add_row(
-            str(row.id),
-            row.status,
-            row.segment,
-            row.key,
-            row.subject,
-            f"{row.created_at:%Y-%m-%d %H:%M}",
+            str(row.id), row.status, row.target, row.subject, when, f"{row.created_at:%Y-%m-%d}"
         )
     console.print(table)
 

@@ -1,17 +1,19 @@
 """`newsletter subscribers add|show|edit|import|export|unsubscribe|resubscribe|tag|erase|
-gdpr-export|confirm`: parse options, call a service, print the outcome."""
+gdpr-export|confirm|send-confirmations`: parse options, call a service, print the outcome."""
 
 from __future__ import annotations
 
 import getpass
 import json
 import sys
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
+from newsletter.audiences.attributes import stored_value
 from newsletter.cli.app import app, console, err_console
 from newsletter.cli.db import open_database
 from newsletter.config import load_settings
@@ -80,7 +82,7 @@ def add(
     attr: Attr = None,
 ) -> None:
     """Add one person (staff entry). Into a double opt-in list they stay pending until they
-    confirm; the confirmation email goes to the outbox."""
+    confirm the email sent through the delivery backend (queued and retried on failure)."""
     settings, key = _key()
     with open_database(settings) as db:
         _id, status = subscribers.add_subscriber(
@@ -91,12 +93,30 @@ def add(
         )  # fmt: skip
         _say(f"Added {email.strip().lower()} ({status}).")
         if status == "pending" and list_name:
+            from newsletter.bootstrap import delivery_backend
+
             outcome = double_opt_in.request_confirmation(
                 db, settings, email=email, list_name=list_name, consent_text=consent,
                 source=f"staff:{staff_user()}", first_name=first_name,
+                backend=delivery_backend(settings),
             )  # fmt: skip
-            if outcome.sent:
-                _say(f"Confirmation email written to {outcome.eml_path}.")
+            if outcome.delivery is not None:
+                _say(_delivery_text(settings, outcome.delivery))
+
+
+def _delivery_text(settings, delivery) -> str:  # type: ignore[no-untyped-def]
+    """What became of a confirmation email, in one line."""
+    backend = settings.delivery_backend
+    if delivery.status == "sent" and backend == "outbox":
+        return f"Confirmation email written to {settings.outbox_dir / delivery.send_id}.eml."
+    if delivery.status == "sent":
+        return (f"Confirmation email sent through {backend} "
+                f"(from {settings.transactional_sender_email}).")  # fmt: skip
+    if delivery.status == "queued":
+        return (f"Confirmation email queued: {backend} answered {delivery.detail}. It is "
+                f"retried from {delivery.next_attempt_at:%H:%M:%S} UTC by `newsletter engine`, "
+                "or now with `newsletter subscribers send-confirmations`.")  # fmt: skip
+    return f"Confirmation email not sent ({delivery.status}): {delivery.detail}."
 
 
 @subscribers_app.command("show")
@@ -104,13 +124,71 @@ def show(
     email: Email, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
 ) -> None:
     """Show one subscriber: profile, lists, tags, topics, attributes."""
-    with open_database() as db:
+    settings = load_settings()
+    with open_database(settings) as db:
         profile = subscribers.subscriber_profile(db, email)
+    specs = declared_attributes(settings.audiences_dir)
+    profile["attributes"] = {
+        name: stored_value(specs.get(name), value) for name, value in profile["attributes"].items()
+    }
     if as_json:
-        _say(json.dumps(profile, default=str, ensure_ascii=False, indent=2))
+        _say(json.dumps(profile, default=_json_value, ensure_ascii=False, indent=2))
         return
-    for field, value in profile.items():
-        _say(f"{field:>13}: {value}")
+    for line in profile_lines(profile):
+        _say(line)
+
+
+def _json_value(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _instant(value: datetime) -> str:
+    return f"{value.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def readable(value: object) -> str:
+    """A value as a person writes it: dates ISO, whole numbers without `.0`, booleans
+    true/false (as the CSV import and export write them), lists comma-separated."""
+    if value is None or value == [] or value == {}:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return _instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, list | tuple):
+        return ", ".join(readable(item) for item in value)
+    return str(value)
+
+
+def profile_lines(profile: dict) -> list[str]:  # type: ignore[type-arg]
+    """`subscribers show` as aligned `label  value` lines, attributes indented below."""
+    fields = [
+        ("email", profile["email"]),
+        ("id", profile["id"]),
+        ("status", profile["status"]),
+        ("first name", profile["first_name"]),
+        ("last name", profile["last_name"]),
+        ("time zone", profile["time_zone"]),
+        ("signed up", profile["signed_up_at"]),
+        ("updated", profile["updated_at"]),
+        ("lists", [f"{name} ({status})" for name, status in profile["lists"].items()]),
+        ("tags", profile["tags"]),
+        ("topics", profile["topics"]),
+    ]
+    lines = [f"{label:<12} {readable(value)}" for label, value in fields]
+    attributes = profile["attributes"]
+    lines.append("attributes" + ("" if attributes else "   (none)"))
+    width = max((len(name) for name in attributes), default=0)
+    lines += [f"  {name:<{width}}  {readable(value)}" for name, value in attributes.items()]
+    return lines
 
 
 @subscribers_app.command("edit")
@@ -245,8 +323,10 @@ def gdpr_export(
     out: Annotated[Path | None, typer.Option("--out", help="File (default: stdout).")] = None,
 ) -> None:
     """Everything stored about one person, as JSON (GDPR Art. 15/20)."""
-    with open_database() as db:
-        data = privacy.gdpr_export(db, email, actor=f"staff:{staff_user()}")
+    settings = load_settings()
+    with open_database(settings) as db:
+        data = privacy.gdpr_export(db, email, actor=f"staff:{staff_user()}",
+                                   specs=declared_attributes(settings.audiences_dir))  # fmt: skip
     text = json.dumps(data, ensure_ascii=False, indent=2)
     if out is None:
         sys.stdout.write(text + "\n")
@@ -262,3 +342,25 @@ def confirm(token: Annotated[str, typer.Argument(help="Token from the confirmati
     with open_database(settings) as db:
         address = double_opt_in.confirm_subscription(db, settings, token)
     _say(f"Confirmed {address}: now active.")
+
+
+@subscribers_app.command("send-confirmations")
+def send_confirmations() -> None:
+    """Send the double opt-in confirmation emails that are due (the engine does this on
+    every tick); shows what is still queued."""
+    from newsletter.bootstrap import delivery_backend
+    from newsletter.services.confirmation_mail import send_due_confirmations
+    from newsletter.storage import confirmation_queue
+
+    settings = load_settings()
+    with open_database(settings) as db:
+        outcomes = send_due_confirmations(db, settings, delivery_backend(settings))
+        with db.read() as conn:
+            counts = confirmation_queue.counts(conn)
+            upcoming = confirmation_queue.next_attempt(conn)
+    done = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items())) or "none due"
+    _say(f"Confirmation emails this run: {done}.")
+    waiting = counts.get("queued", 0)
+    line = f"Queued: {waiting}" + (f", next attempt {upcoming:%Y-%m-%d %H:%M:%S} UTC"
+                                    if upcoming else "")  # fmt: skip
+    _say(line + f"; sent {counts.get('sent', 0)}, failed {counts.get('failed', 0)} in all.")

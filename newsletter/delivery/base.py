@@ -19,7 +19,7 @@ from newsletter.domain.sending import ProviderResult
 class OutgoingRecipient:
     email: str
     substitutions: dict[str, str]  # placeholder tag → value (first name, personal tokens)
-    list_unsubscribe: str  # the one-click https URL for this recipient
+    list_unsubscribe: str  # the one-click https URL for this recipient ("" for transactional)
     send_id: str  # opaque random id: the only metadata the provider sees
 
 
@@ -33,8 +33,9 @@ class OutgoingBatch:
     sender_name: str
     sender_email: str
     reply_to: str
-    list_id: str
+    list_id: str  # "" for transactional email (not sent to a list)
     recipients: tuple[OutgoingRecipient, ...]
+    category: str = "newsletter"  # the provider's stats bucket: newsletter | confirmation
 
 
 class DeliveryBackend(Protocol):

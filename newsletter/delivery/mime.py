@@ -21,9 +21,11 @@ def build_message(batch: OutgoingBatch, recipient: OutgoingRecipient) -> EmailMe
     message["Reply-To"] = batch.reply_to
     message["Subject"] = apply_substitutions(batch.subject, values)
     message["Message-ID"] = make_msgid(domain=batch.sender_email.rsplit("@", 1)[-1])
-    message["List-Id"] = batch.list_id
-    message["List-Unsubscribe"] = f"<{recipient.list_unsubscribe}>"
-    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if batch.list_id:  # not for transactional email (a confirmation)
+        message["List-Id"] = batch.list_id
+    if recipient.list_unsubscribe:
+        message["List-Unsubscribe"] = f"<{recipient.list_unsubscribe}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(apply_substitutions(batch.text, values), cte="quoted-printable")
     message.add_alternative(
         apply_substitutions(batch.html, values), subtype="html", cte="quoted-printable"

@@ -14,7 +14,7 @@ import threading
 import urllib.error
 from typing import Any
 
-from newsletter.delivery.base import OutgoingBatch
+from newsletter.delivery.base import OutgoingBatch, OutgoingRecipient
 from newsletter.domain.sending import ProviderResult
 
 MAX_PERSONALIZATIONS = 1000
@@ -30,7 +30,7 @@ def build_payload(batch: OutgoingBatch) -> dict[str, Any]:
     """The Mail Send body for one batch: content once, one personalization per recipient."""
     if not 1 <= len(batch.recipients) <= MAX_PERSONALIZATIONS:
         raise ValueError(f"a request carries 1..{MAX_PERSONALIZATIONS} recipients")
-    return {
+    payload: dict[str, Any] = {
         "from": {"email": batch.sender_email, "name": batch.sender_name},
         "reply_to": {"email": batch.reply_to},
         "subject": batch.subject,
@@ -38,22 +38,28 @@ def build_payload(batch: OutgoingBatch) -> dict[str, Any]:
             {"type": "text/plain", "value": batch.text},
             {"type": "text/html", "value": batch.html},
         ],
-        "personalizations": [
-            {
-                "to": [{"email": r.email}],
-                "substitutions": r.substitutions,
-                "headers": {
-                    "List-Unsubscribe": f"<{r.list_unsubscribe}>",
-                    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-                },
-                "custom_args": {"send_id": r.send_id},
-            }
-            for r in batch.recipients
-        ],
-        "headers": {"List-Id": batch.list_id},
-        "categories": ["newsletter"],
+        "personalizations": [_personalization(r) for r in batch.recipients],
+        "categories": [batch.category],
         "tracking_settings": TRACKING_OFF,
     }
+    if batch.list_id:  # transactional email (a confirmation) is not sent to a list
+        payload["headers"] = {"List-Id": batch.list_id}
+    return payload
+
+
+def _personalization(recipient: OutgoingRecipient) -> dict[str, Any]:
+    """One recipient: the address, their substitutions, one-click unsubscribe (marketing
+    only) and the opaque send id."""
+    personalization: dict[str, Any] = {"to": [{"email": recipient.email}]}
+    if recipient.substitutions:
+        personalization["substitutions"] = recipient.substitutions
+    if recipient.list_unsubscribe:
+        personalization["headers"] = {
+            "List-Unsubscribe": f"<{recipient.list_unsubscribe}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+    personalization["custom_args"] = {"send_id": recipient.send_id}
+    return personalization
 
 
 class SendGridBackend:

@@ -1,4 +1,6 @@
-"""Campaign use cases: create, start, pause, resume, cancel, retry-failed, status, test sends.
+"""Campaign use cases: create, pause, resume, cancel, retry-failed, status, test sends.
+
+When a campaign goes out is `campaign_schedule`; what it must pass first is `campaign_checks`.
 
 A campaign stores its article and its compiled email when it is created, so later edits to
 the article file change nothing that was approved. Every status change is a compare-and-set.
@@ -13,22 +15,23 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 
 from newsletter import tokens
 from newsletter.articles import load_article
+from newsletter.audiences.targets import Target
 from newsletter.config import Settings
 from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
 from newsletter.domain.sending import Action, BatchStatus, DeliveryStatus, classify
 from newsletter.errors import ValidationError
-from newsletter.rendering.checks import run_checks
 from newsletter.rendering.compose import CompiledEmail, compile_email
 from newsletter.rendering.links import Link
 from newsletter.rendering.placeholders import UNSUBSCRIBE_TOKEN, FillableText, Recipient
-from newsletter.services.previews import expectations, sample_recipient
 from newsletter.services.segments import get_segment
+from newsletter.services.subscribers import require_list
 from newsletter.storage import campaign_store
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
@@ -45,6 +48,10 @@ class CampaignReport:
     to_send: int
     deliveries: dict[str, int]
     batches: dict[str, int]
+    target: str = ""  # segment:NAME or list:NAME
+    time_zone: str = "UTC"  # the zone its send time is shown in
+    scheduled_at: str | None = None  # ISO 8601, UTC (…Z)
+    scheduled_local: str | None = None  # ISO 8601 in `time_zone`, with its offset
 
     @property
     def terminal(self) -> bool:
@@ -59,16 +66,19 @@ def create_campaign(
     settings: Settings,
     *,
     articles: Sequence[Path],
-    segment: str,
+    segment: str | None = None,
+    list_name: str | None = None,
     template: str = "article",
     subject: str | None = None,
     campaign_key: str | None = None,
     scheduled_at: datetime | None = None,
     now: datetime | None = None,
 ) -> int:
-    """Store a draft campaign with its article(s) and compiled email; refuse unknown segments."""
+    """Store a draft campaign with its article(s) and compiled email, for a segment or for
+    everyone on a list; refuse an unknown segment or list. `creation_warnings` says what the
+    checklist will refuse at send time."""
     now = now or datetime.now(UTC)
-    get_segment(settings.audiences_dir, segment)  # NotFound / ValidationError with file+line
+    target = _target(db, settings, segment, list_name)
     loaded = [load_article(path) for path in articles]
     compiled = compile_email(
         loaded,
@@ -85,7 +95,9 @@ def create_campaign(
                 "key": compiled.campaign_key,
                 "status": CampaignStatus.DRAFT.value,
                 "template": template,
-                "segment": segment,
+                "segment": segment or str(target),
+                "target": str(target),
+                "time_zone": settings.time_zone,
                 "subject": compiled.subject,
                 "preheader": compiled.preheader,
                 "sender_name": compiled.sender_name,
@@ -105,6 +117,20 @@ def create_campaign(
         )
 
 
+def _target(db: Database, settings: Settings, segment: str | None, list_name: str | None) -> Target:
+    if (segment is None) == (list_name is None):
+        raise ValidationError(
+            "a campaign goes to one segment or to one list",
+            fix="give either --segment NAME or --list NAME",
+        )
+    if list_name is not None:
+        with db.read() as conn:
+            require_list(conn, list_name)
+        return Target("list", list_name)
+    get_segment(settings.audiences_dir, segment)  # NotFound / ValidationError with file+line
+    return Target("segment", segment)  # type: ignore[arg-type]
+
+
 def compiled_email(row: Any, settings: Settings) -> CompiledEmail:
     """The stored email of a campaign, ready to personalise (never recompiled)."""
     return CompiledEmail(
@@ -121,55 +147,6 @@ def compiled_email(row: Any, settings: Settings) -> CompiledEmail:
         unsubscribe_url=f"{settings.public_url}/u/{UNSUBSCRIBE_TOKEN}",
         first_name_fallback=settings.first_name_fallback,
     )
-
-
-def preflight(row: Any, settings: Settings) -> None:
-    """A campaign whose email fails the pre-send checklist cannot be sent."""
-    email = compiled_email(row, settings).personalize(sample_recipient(settings))
-    failed = [c for c in run_checks(email, expectations(settings)) if c.status == "fail"]
-    if failed:
-        raise ValidationError(
-            "the email fails the pre-send checklist: "
-            + "; ".join(f"{c.name}: {c.detail}" for c in failed),
-            where=f"campaign {row.id}",
-            fix="fix the article, template or settings, then create the campaign again",
-        )
-
-
-def start_now(db: Database, settings: Settings, campaign_id: int, *, now: datetime) -> str:
-    """Schedule a draft for now (after the checklist). Returns the status it is in."""
-    with db.read() as conn:
-        row = campaign_store.get_campaign(conn, campaign_id)
-    if row.status == CampaignStatus.DRAFT.value:
-        preflight(row, settings)
-        with db.write() as conn:
-            campaign_store.transition(
-                conn,
-                campaign_id,
-                CampaignStatus.SCHEDULED,
-                only_from=[CampaignStatus.DRAFT.value],
-                scheduled_at=now,
-            )
-    with db.read() as conn:
-        return str(campaign_store.get_campaign(conn, campaign_id).status)
-
-
-def schedule(db: Database, settings: Settings, campaign_id: int, *, at: datetime) -> None:
-    with db.read() as conn:
-        row = campaign_store.get_campaign(conn, campaign_id)
-    preflight(row, settings)
-    with db.write() as conn:
-        if not campaign_store.transition(
-            conn,
-            campaign_id,
-            CampaignStatus.SCHEDULED,
-            only_from=[CampaignStatus.DRAFT.value],
-            scheduled_at=at,
-        ):
-            raise ValidationError(
-                f"campaign {campaign_id} is {row.status}, not a draft",
-                fix="only drafts can be scheduled",
-            )
 
 
 def pause(db: Database, campaign_id: int, *, reason: str = "paused by a person") -> None:
@@ -304,7 +281,19 @@ def report(db: Database, campaign_id: int) -> CampaignReport:
             to_send=row.to_send,
             deliveries=campaign_store.delivery_counts(conn, campaign_id),
             batches=campaign_store.batch_counts(conn, campaign_id),
+            target=row.target,
+            time_zone=row.time_zone,
+            scheduled_at=_iso_utc(row.scheduled_at),
+            scheduled_local=(
+                row.scheduled_at.astimezone(ZoneInfo(row.time_zone)).isoformat()
+                if row.scheduled_at
+                else None
+            ),
         )
+
+
+def _iso_utc(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def list_campaigns(db: Database) -> list[Any]:
@@ -318,6 +307,9 @@ def list_campaigns(db: Database) -> list[Any]:
                     campaigns.c.segment,
                     campaigns.c.subject,
                     campaigns.c.created_at,
+                    campaigns.c.target,
+                    campaigns.c.time_zone,
+                    campaigns.c.scheduled_at,
                 ).order_by(campaigns.c.id)
             )
         )

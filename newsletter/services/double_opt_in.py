@@ -3,7 +3,9 @@
 The link carries an opaque token: an itsdangerous signature (secret key, purpose salt) over a
 random id stored in confirmation_requests, never the address. Abuse limits (F-01): at most
 3 confirmation emails per address per 24 hours, at least 10 minutes apart, counted by the
-address's keyed hash. Until a delivery layer exists the email is written to the outbox as .eml.
+address's keyed hash. The email is queued in the same transaction as the pending membership
+and sent through the delivery backend after the commit; a failure leaves it queued for the
+engine to retry (`confirmation_mail`), so no sign-up loses its email.
 """
 
 from __future__ import annotations
@@ -11,15 +13,13 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
-from email.utils import format_datetime
-from pathlib import Path
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import func, select, update
 
 from newsletter.audiences.emails import validate_email
 from newsletter.config import Settings
+from newsletter.delivery.base import DeliveryBackend
 from newsletter.domain.subscribers import (
     ConsentEvent,
     ConsentMethod,
@@ -27,8 +27,16 @@ from newsletter.domain.subscribers import (
     email_hash,
 )
 from newsletter.errors import ValidationError
+from newsletter.services.confirmation_mail import (
+    CONFIRM_TTL,
+    ConfirmationDelivery,
+    confirm_url,
+    link_serializer,
+    send_confirmation,
+)
 from newsletter.services.subscribers import record_consent, require_list
 from newsletter.services.suppressions import LIFTABLE
+from newsletter.storage import confirmation_queue
 from newsletter.storage.audience_queries import (
     ensure_consent_text,
     insert_ignoring_conflicts,
@@ -42,30 +50,23 @@ from newsletter.storage.tables import (
     suppressions,
 )
 
-CONFIRM_SALT = "newsletter.confirm-subscription"
-CONFIRM_TTL = timedelta(days=7)
+__all__ = ["ConfirmationOutcome", "confirm_subscription", "confirm_url", "request_confirmation"]
+
 MAX_PER_DAY = 3
 MIN_INTERVAL = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
 class ConfirmationOutcome:
-    """`sent` False means nothing was mailed (rate limit, already subscribed, suppressed);
-    callers must answer the same either way so nobody can probe who is subscribed."""
+    """`requested` False means no email is owed (rate limit, already subscribed, suppressed);
+    callers must answer the same either way so nobody can probe who is subscribed.
+    `delivery` is the first attempt, when a backend was given (else the engine sends it)."""
 
-    sent: bool
+    requested: bool
     reason: str
     token: str | None = None
-    eml_path: Path | None = None
-
-
-def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    assert settings.secret_key is not None
-    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt=CONFIRM_SALT)
-
-
-def confirm_url(settings: Settings, token: str) -> str:
-    return f"{settings.public_url}/confirm/{token}"
+    email_id: int | None = None
+    delivery: ConfirmationDelivery | None = None
 
 
 def request_confirmation(
@@ -80,8 +81,12 @@ def request_confirmation(
     ip: str | None = None,
     user_agent: str | None = None,
     now: datetime | None = None,
+    backend: DeliveryBackend | None = None,
 ) -> ConfirmationOutcome:
-    """Record the sign-up as pending and send a confirmation email, within the rate limits."""
+    """Record the sign-up as pending and queue its confirmation email, within the rate limits,
+    in one transaction; then, with a `backend`, send it once (a failure stays queued).
+    A `now` given by the caller is also the clock of that first attempt."""
+    clock = None if now is None else (lambda: now)
     now = now or datetime.now(UTC)
     if not consent_text.strip():
         raise ValidationError("the consent wording shown on the form is required")
@@ -146,38 +151,19 @@ def request_confirmation(
         )  # fmt: skip
         token_id = secrets.token_urlsafe(24)
         version = ensure_consent_text(conn, consent_text, now)
-        conn.execute(
+        request_id = conn.execute(
             confirmation_requests.insert().values(
                 token_id=token_id, subscriber_id=subscriber_id, list_id=target.id,
                 email_hash=digest, consent_text_version=version,
                 ip=ip, user_agent=user_agent, sent_at=now, expires_at=now + CONFIRM_TTL,
-            )
-        )  # fmt: skip
-    token = _serializer(settings).dumps(token_id)
-    path = write_confirmation_eml(settings, address, first_name, token, now)
-    return ConfirmationOutcome(True, "sent", token, path)
-
-
-def write_confirmation_eml(
-    settings: Settings, address: str, first_name: str | None, token: str, now: datetime
-) -> Path:
-    """Render the `confirm` template and drop it in the outbox (until delivery exists)."""
-    from newsletter.rendering.confirm import render_confirmation
-
-    email = render_confirmation(settings, confirm_url=confirm_url(settings, token),
-                                first_name=first_name)  # fmt: skip
-    message = EmailMessage()
-    message["Subject"] = email.subject
-    message["From"] = email.sender
-    message["To"] = address
-    message["Date"] = format_datetime(now)
-    message.set_content(email.text)
-    message.add_alternative(email.html, subtype="html")
-    outbox = Path(settings.outbox_dir)
-    outbox.mkdir(parents=True, exist_ok=True)
-    path = outbox / f"{now:%Y%m%dT%H%M%S}-confirm-{secrets.token_hex(4)}.eml"
-    path.write_bytes(bytes(message))
-    return path
+            ).returning(confirmation_requests.c.id)
+        ).scalar_one()  # fmt: skip
+        email_id = confirmation_queue.enqueue(conn, request_id, now=now)
+    token = link_serializer(settings).dumps(token_id)
+    delivery = None
+    if backend is not None:
+        delivery = send_confirmation(db, settings, backend, email_id, clock=clock)
+    return ConfirmationOutcome(True, "queued", token, email_id, delivery)
 
 
 def confirm_subscription(
@@ -196,7 +182,7 @@ def confirm_subscription(
         fix="sign up again to receive a new link",
     )
     try:
-        token_id = _serializer(settings).loads(token, max_age=int(CONFIRM_TTL.total_seconds()))
+        token_id = link_serializer(settings).loads(token, max_age=int(CONFIRM_TTL.total_seconds()))
     except (SignatureExpired, BadSignature):
         raise invalid from None
     with db.write() as conn:

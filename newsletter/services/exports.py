@@ -5,13 +5,18 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from datetime import UTC, date, datetime
-from typing import Any, TextIO
+from datetime import UTC, datetime
+from typing import TextIO
 
 from sqlalchemy import select, true
 
 from newsletter.audiences.attributes import AttributeSpec
-from newsletter.audiences.csv_export import FORMULA_PREFIXES, MULTI_VALUE_SEPARATOR, safe_cell
+from newsletter.audiences.csv_export import (
+    FORMULA_PREFIXES,
+    MULTI_VALUE_SEPARATOR,
+    attribute_cell,
+    safe_cell,
+)
 from newsletter.audiences.segments import Segment
 from newsletter.storage import audit_log
 from newsletter.storage.bulk import driver_rows
@@ -58,7 +63,7 @@ def export_subscribers(
     count, completed = 0, False
     try:
         writer.writerow([safe_cell(c) for c in BASE_COLUMNS + attribute_names])
-        for row in _rows(db, segment, now, attribute_names):
+        for row in _rows(db, segment, now, specs):
             writer.writerow([safe_cell(c) if c and c[0] in _RISKY_FIRST else c for c in row])
             count += 1
         completed = True
@@ -70,20 +75,11 @@ def export_subscribers(
     return count
 
 
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, date):
-        return value.isoformat()
-    return str(value)
-
-
 def _rows(
-    db: Database, segment: Segment | None, now: datetime, attribute_names: list[str]
+    db: Database, segment: Segment | None, now: datetime, specs: Mapping[str, AttributeSpec]
 ) -> Iterator[list[str]]:
     """Keyset pages by id: constant memory, short reads, no server-side cursor needed."""
+    attribute_names = sorted(specs)
     condition = segment_condition(segment.rule, now=now) if segment is not None else true()
     columns = [subscribers.c[name] for name in ("id", *BASE_COLUMNS[:6])]
     last_id = 0
@@ -109,10 +105,10 @@ def _rows(
                 subscriber_attributes.c.value_date,
             ).where(subscriber_attributes.c.subscriber_id.between(first, last_id))
             # Driver values: a date is a `date` on PostgreSQL and its stored ISO text on SQLite;
-            # `_text` makes both the same ISO 8601 cell.
+            # `attribute_cell` makes both the same ISO 8601 cell, and a boolean true/false.
             for sid, name, text, number, day in driver_rows(conn, query):
                 value = text if text is not None else day if day is not None else number
-                attributes[sid][name] = _text(value)
+                attributes[sid][name] = attribute_cell(specs.get(name), value)
         for sid, email, first_name, last_name, status, zone, signed_up in page:
             values = attributes.get(sid, {})
             yield [

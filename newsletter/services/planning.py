@@ -17,7 +17,7 @@ from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.sending import BatchStatus, DeliveryStatus
 from newsletter.domain.subscribers import SubscriberStatus
 from newsletter.failpoints import failpoint
-from newsletter.services.segments import get_segment
+from newsletter.services.segments import target_segment
 from newsletter.storage import campaign_store
 from newsletter.storage.audience_queries import insert_ignoring_conflicts
 from newsletter.storage.database import Database
@@ -74,7 +74,7 @@ def plan(db: Database, audiences_dir: Path, campaign_id: int, *, now: datetime) 
         row = campaign_store.get_campaign(conn, campaign_id)
     if row.status != CampaignStatus.PLANNING.value:
         return row.to_send
-    segment = get_segment(audiences_dir, row.segment)
+    segment = target_segment(audiences_dir, row.target)
     # The segment's scope already excludes suppressed addresses; a segment that tests status
     # still only ever reaches confirmed people.
     eligible = and_(

@@ -9,16 +9,18 @@ to be confirmed by counsel; see reliability-security.md §1).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 
+from newsletter.audiences.attributes import AttributeSpec, stored_value
 from newsletter.audiences.emails import normalize_email
 from newsletter.domain.subscribers import SuppressionReason, email_hash
 from newsletter.errors import NotFound
 from newsletter.services.subscribers import require_subscriber, subscriber_profile
-from newsletter.storage import audit_log
+from newsletter.storage import audit_log, confirmation_queue, send_history
 from newsletter.storage.audience_queries import insert_ignoring_conflicts, subscriber_by_email
 from newsletter.storage.database import Database
 from newsletter.storage.tables import (
@@ -43,11 +45,29 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+#: What each sent email carries in the export besides its status, by name: a query from
+#: the person's delivery ids to rows per delivery. Click tracking registers `clicks` here
+#: (`SEND_DETAILS["clicks"] = …`) once clicks are recorded; every entry appears on every send.
+SEND_DETAILS: dict[str, send_history.DetailQuery] = {
+    "events": send_history.provider_events_by_delivery,
+}
+
+
 def gdpr_export(
-    db: Database, email: str, *, actor: str = "cli", now: datetime | None = None
+    db: Database,
+    email: str,
+    *,
+    actor: str = "cli",
+    now: datetime | None = None,
+    specs: Mapping[str, AttributeSpec] | None = None,
 ) -> dict[str, Any]:
-    """All data about one person as JSON-ready values (recorded in the audit log)."""
+    """All data about one person as JSON-ready values (recorded in the audit log); `specs`
+    (the declared attributes) type the attribute values."""
     profile = subscriber_profile(db, email)
+    profile["attributes"] = {
+        name: stored_value((specs or {}).get(name), value)
+        for name, value in profile["attributes"].items()
+    }
     with db.read() as conn:
         row = require_subscriber(conn, email)
         memberships = conn.execute(
@@ -81,11 +101,19 @@ def gdpr_export(
             .all()
         )
         confirmations = conn.execute(
-            select(confirmation_requests.c.sent_at, confirmation_requests.c.confirmed_at,
-                   confirmation_requests.c.ip, confirmation_requests.c.user_agent)
+            select(confirmation_requests.c.id, confirmation_requests.c.sent_at,
+                   confirmation_requests.c.confirmed_at, confirmation_requests.c.ip,
+                   confirmation_requests.c.user_agent)
             .where(confirmation_requests.c.subscriber_id == row.id)
             .order_by(confirmation_requests.c.sent_at)
         ).mappings().all()  # fmt: skip
+        emails = confirmation_queue.status_of(conn, [c["id"] for c in confirmations])
+        sends = send_history.sends_of(conn, row.id)
+        delivery_ids = [send.pop("delivery") for send in sends]
+        for name, query in SEND_DETAILS.items():
+            per_delivery = query(conn, delivery_ids)
+            for send, delivery_id in zip(sends, delivery_ids, strict=True):
+                send[name] = list(per_delivery.get(delivery_id, []))
         events = conn.execute(
             select(subscriber_events.c.event, subscriber_events.c.link_kind,
                    subscriber_events.c.occurred_at)
@@ -109,12 +137,21 @@ def gdpr_export(
             "profile": profile,
             "memberships": [dict(m) for m in memberships],
             "consent_history": [dict(c) for c in consents],
-            "confirmation_requests": [dict(c) for c in confirmations],
+            "confirmation_requests": [_confirmation(c, emails.get(c["id"])) for c in confirmations],
             "engagement": [dict(e) for e in events],
             "suppression": dict(suppression) if suppression else None,
-            "sends": [],  # filled once the sending engine exists
+            "sends": sends,
         }
     )
+
+
+def _confirmation(request: Mapping[str, Any], email: Any) -> dict[str, Any]:
+    """A confirmation request and what became of its email (queued, sent, failed…)."""
+    return {
+        **{key: value for key, value in request.items() if key != "id"},
+        "email_status": email.status if email is not None else None,
+        "email_sent_at": email.sent_at if email is not None else None,
+    }
 
 
 def erase_subscriber(

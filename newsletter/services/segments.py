@@ -10,6 +10,7 @@ from pathlib import Path
 from newsletter.audiences.attributes import AttributeSpec, load_attributes
 from newsletter.audiences.segment_files import list_segment_files, load_segment, parse_segment
 from newsletter.audiences.segments import Segment
+from newsletter.audiences.targets import list_segment, parse_target
 from newsletter.errors import NewsletterError
 from newsletter.storage.database import Database
 from newsletter.storage.segment_sql import (
@@ -30,6 +31,14 @@ def declared_attributes(audiences_dir: Path) -> dict[str, AttributeSpec]:
 def get_segment(audiences_dir: Path, name: str) -> Segment:
     """Load a checked segment by name (NotFound / ValidationError with file, line, field)."""
     return load_segment(audiences_dir, name, declared_attributes(audiences_dir))
+
+
+def target_segment(audiences_dir: Path, target: str) -> Segment:
+    """The audience of a campaign target (`segment:NAME` or `list:NAME`) as a segment."""
+    parsed = parse_target(target)
+    if parsed.kind == "list":
+        return list_segment(parsed.name)
+    return get_segment(audiences_dir, parsed.name)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,16 @@ def transition(
     return result.rowcount == 1
 
 
+def move_send_time(conn: Connection, campaign_id: int, *, at: Any, time_zone: str) -> bool:
+    """Compare-and-set a scheduled campaign's time (and zone); its status does not change."""
+    result = conn.execute(
+        update(campaigns)
+        .where(campaigns.c.id == campaign_id, campaigns.c.status == CampaignStatus.SCHEDULED.value)
+        .values(scheduled_at=at, time_zone=time_zone)
+    )
+    return result.rowcount == 1
+
+
 def delivery_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
     """Deliveries per status, in one pass with constant memory: a GROUP BY over a million
     rows (no index holds the status) built a 45 MB in-memory sorter on SQLite."""
@@ -69,8 +79,26 @@ def batch_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
 def campaigns_in(conn: Connection, statuses: Iterable[str]) -> list[Row]:
     return list(
         conn.execute(
-            select(campaigns.c.id, campaigns.c.status, campaigns.c.scheduled_at)
+            select(
+                campaigns.c.id, campaigns.c.status, campaigns.c.scheduled_at, campaigns.c.time_zone
+            )
             .where(campaigns.c.status.in_(tuple(statuses)))
             .order_by(campaigns.c.id)
         )
     )
+
+
+def start_times(conn: Connection, campaign_ids: Iterable[int]) -> list[Row]:
+    """When campaigns were due, started or ended, and their zone: for the engine's log."""
+    ids = tuple(dict.fromkeys(campaign_ids))
+    if not ids:
+        return []
+    c = campaigns.c
+    return list(
+        conn.execute(
+            select(c.id, c.status, c.scheduled_at, c.started_at, c.finished_at, c.time_zone,
+                   c.late_send_window_s)
+            .where(c.id.in_(ids))
+            .order_by(c.id)
+        )
+    )  # fmt: skip

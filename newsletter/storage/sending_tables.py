@@ -6,6 +6,8 @@ clock and Dramatiq a transport. Every state change is a compare-and-set on `stat
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -20,6 +22,12 @@ from sqlalchemy import (
 
 from newsletter.storage.tables import UTCDateTime, _fk, metadata
 
+
+def _segment_target(context: Any) -> str:
+    """Rows inserted without a target (older callers) go to their segment."""
+    return f"segment:{context.get_current_parameters()['segment']}"
+
+
 campaigns = Table(
     "campaigns",
     metadata,
@@ -28,6 +36,9 @@ campaigns = Table(
     Column("status", String(16), nullable=False),
     Column("template", String(64), nullable=False),
     Column("segment", String(100), nullable=False),  # never sent anywhere
+    # Who gets it: `segment:NAME` (audiences/NAME.yaml) or `list:NAME`; planning reads this.
+    # `segment` above keeps the segment's name (or, for other targets, the target itself).
+    Column("target", String(120), nullable=False, default=_segment_target),
     Column("subject", Text, nullable=False),
     Column("preheader", Text, nullable=False),
     Column("sender_name", String(200), nullable=False),
@@ -40,6 +51,7 @@ campaigns = Table(
     Column("batch_size", Integer, nullable=False),
     Column("unknown_policy", String(8), nullable=False),  # events | hold | resend
     Column("scheduled_at", UTCDateTime),
+    Column("time_zone", String(64), nullable=False, default="UTC"),  # IANA, for display
     Column("late_send_window_s", Integer, nullable=False),
     Column("pause_reason", Text),
     Column("to_send", Integer, nullable=False, default=0),

@@ -217,6 +217,26 @@ confirmation_requests = Table(
     Index("ix_confirmation_requests_subscriber_id", "subscriber_id"),
 )
 
+# The confirmation email of each request, queued in the same transaction as the pending
+# membership and sent after the commit, so a provider failure loses no email (retried with
+# backoff by the engine). Erasure deletes it with the request. `send_id` is random: the only
+# thing the provider sees besides the address and the rendered email.
+confirmation_emails = Table(
+    "confirmation_emails",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("request_id", Integer, _fk("confirmation_requests.id"), nullable=False, unique=True),
+    Column("send_id", String(32), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),  # queued | sending | sent | failed | cancelled
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),  # while `sending`: after it, another sender may retry
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_confirmation_emails_status_next_attempt_at", "status", "next_attempt_at"),
+)
+
 imports = Table(
     "imports",
     metadata,

@@ -108,7 +108,7 @@ def test_staff_commands(cli, workdir):
     cli("lists", "create", "news")
     assert cli("lists", "add", "news", "vic@example.com", "--consent", "News too").code == 0
     assert cli("lists", "remove", "news", "vic@example.com").code == 0
-    assert "'news': 'unsubscribed'" in cli("subscribers", "show", "vic@example.com").out
+    assert "news (unsubscribed)" in cli("subscribers", "show", "vic@example.com").out
 
 
 def test_errors_are_messages_with_exit_2_not_tracebacks(cli, workdir):

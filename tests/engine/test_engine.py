@@ -14,9 +14,11 @@ from sqlalchemy import select, update
 
 from newsletter.config import load_settings
 from newsletter.dispatch.local import ThreadPoolDispatcher
+from newsletter.domain.send_time import describe
 from newsletter.emulator import EmulatorConfig, run_emulator
 from newsletter.engine import Engine, EngineAlreadyRunning
-from newsletter.services.campaigns import create_campaign, schedule
+from newsletter.services.campaign_schedule import schedule
+from newsletter.services.campaigns import create_campaign
 from newsletter.storage import batch_store
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
@@ -149,6 +151,8 @@ def test_a_campaign_scheduled_while_the_engine_runs_starts_on_time_and_is_sent(
     assert at <= row.started_at < at + timedelta(seconds=1), "started early or late"
     assert_invariants(db, campaign_id, emulator.log_path, "ontime.example", audience)
     assert f"Campaign {campaign_id} finished: sent." in engines.messages
+    due = describe(row.scheduled_at, "America/New_York")  # the clinic's default zone
+    assert f"Campaign {campaign_id} started on time: due {due}." in engines.messages
 
 
 def test_the_date_trigger_alone_starts_a_campaign_on_time_and_recovery_finishes_it(
@@ -184,17 +188,38 @@ def test_a_campaign_past_its_late_send_window_is_missed_never_sent(
     engines,
     emulator,
 ):
-    settings = engine_env(tick_seconds="0.3", late_send_window_s="60")
+    settings = engine_env(tick_seconds="0.3", late_send_window_s="600")
     audience = add_audience(db, settings, "late.example", 12)
+    # Both were scheduled in time, then the engine was down while their time passed.
     stale = _campaign(db, settings)
-    schedule(db, settings, stale, at=datetime.now(UTC) - timedelta(seconds=120))
+    due = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # 09:00 in New York
+    schedule(db, settings, stale, at=due, now=due - timedelta(days=1))
     late_but_fine = _campaign(db, settings)
-    schedule(db, settings, late_but_fine, at=datetime.now(UTC) - timedelta(seconds=10))
+    soon = datetime.now(UTC) + timedelta(seconds=30)
+    schedule(db, settings, late_but_fine, at=soon, time_zone_name="Europe/Paris")
+    with db.write() as conn:  # the engine was down while both fell due
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == late_but_fine)
+            .values(scheduled_at=soon - timedelta(seconds=210))  # 3 min ago
+        )
 
     engines.start(engines.new(settings))
     row = _row(db, stale)
     assert row.status == "missed"
     assert "late-send window" in row.pause_reason
+    # The engine says so: the miss with the due time in the campaign's zone and UTC, and the
+    # late start of the other one.
+    missed = [m for m in engines.messages if m.startswith(f"Campaign {stale} missed")]
+    assert missed == [
+        f"Campaign {stale} missed: due 2026-11-20 09:00 EST (America/New_York) = 14:00 UTC, "
+        + missed[0].split("UTC, ", 1)[1]
+    ]
+    assert missed[0].endswith("late, past its 10 min late-send window; it will not be sent.")
+    late = [m for m in engines.messages if m.startswith(f"Campaign {late_but_fine} started")]
+    assert len(late) == 1 and late[0].startswith(f"Campaign {late_but_fine} started late: due ")
+    assert "(Europe/Paris)" in late[0] and "started 3 min late" in late[0]
+    assert late[0].endswith("(within its 10 min late-send window).")
     with db.read() as conn:
         assert not conn.scalar(select(deliveries.c.id).where(deliveries.c.campaign_id == stale))
     _wait_for(lambda: _row(db, late_but_fine).status == "sent", 15, "the other campaign")
@@ -294,3 +319,24 @@ def test_the_engine_command_runs_until_sigterm_and_a_second_one_exits_2(
             first.wait()
     assert first.returncode == 0, out.decode()
     assert "Engine stopped." in out.decode()
+
+
+def test_each_tick_sends_the_confirmation_emails_that_are_due(
+    db,  # noqa: F811
+    engine_env,
+    engines,
+    emulator,
+):
+    """A sign-up whose first attempt failed (or whose process died right after the commit)
+    is queued; the engine's next tick sends it through the configured backend."""
+    from newsletter.services.double_opt_in import request_confirmation
+    from newsletter.services.lists import create_list
+
+    settings = engine_env(tick_seconds="3600")
+    create_list(db, "news", double_opt_in=True)
+    request_confirmation(db, settings, email="zoe@example.org", list_name="news",
+                         consent_text="Yes", source="web:signup")  # fmt: skip
+    engines.start(engines.new(settings))  # the recovery tick, synchronously
+    assert "Confirmation emails: 1 sent." in engines.messages
+    [message] = emulator.messages_to("zoe@example.org")
+    assert message["categories"] == ["confirmation"]

@@ -13,7 +13,8 @@ from newsletter.config import Settings
 from newsletter.delivery.sendgrid import SendGridBackend
 from newsletter.domain.subscribers import email_hash
 from newsletter.emulator import iter_recipients
-from newsletter.services.campaigns import create_campaign, start_now
+from newsletter.services.campaign_schedule import start_now
+from newsletter.services.campaigns import create_campaign
 from newsletter.services.send_batch import SendContext
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import campaigns, deliveries, send_batches

@@ -29,6 +29,7 @@ from newsletter.services.suppressions import (
     suppress_address,
     unsubscribe,
 )
+from newsletter.storage import confirmation_queue
 from newsletter.storage.tables import (
     consent_records,
     lists,
@@ -143,16 +144,18 @@ def test_double_opt_in_flow_and_rate_limits(db, settings, tmp_path):
         )  # fmt: skip
 
     first = ask(NOW)
-    assert first.sent and first.eml_path.exists()
-    eml = first.eml_path.read_text()
-    assert "vic@example.com" in eml and first.token not in ("", None)
-    assert "vic@example.com" not in first.token
+    assert first.requested and first.reason == "queued" and first.delivery is None
+    assert first.token not in ("", None) and "vic@example.com" not in first.token
+    with db.read() as conn:  # queued with the pending membership, for the engine to send
+        assert confirmation_queue.counts(conn) == {"queued": 1}
     assert subscriber_profile(db, "vic@example.com")["status"] == "pending"
     assert ask(NOW + timedelta(minutes=5)).reason == "rate limited"  # < 10 min apart
-    assert ask(NOW + timedelta(minutes=11)).sent
-    assert ask(NOW + timedelta(minutes=22)).sent
+    assert ask(NOW + timedelta(minutes=11)).requested
+    assert ask(NOW + timedelta(minutes=22)).requested
     assert ask(NOW + timedelta(minutes=40)).reason == "rate limited"  # 4th within 24 h
-    assert ask(NOW + timedelta(hours=24, minutes=1)).sent
+    assert ask(NOW + timedelta(hours=24, minutes=1)).requested
+    with db.read() as conn:
+        assert confirmation_queue.counts(conn) == {"queued": 4}
     with pytest.raises(ValidationError, match="invalid or has expired"):
         confirm_subscription(db, settings, first.token[:-2] + "xx", now=NOW)
     with pytest.raises(ValidationError, match="invalid or has expired"):
@@ -170,7 +173,9 @@ def test_suppressed_address_gets_no_confirmation(db, settings, key):
                      source="webhook", now=NOW)  # fmt: skip
     outcome = request_confirmation(db, settings, email="x@example.com", list_name="events",
                                    consent_text="Yes", source="form", now=NOW)  # fmt: skip
-    assert not outcome.sent and outcome.eml_path is None
+    assert not outcome.requested and outcome.email_id is None
+    with db.read() as conn:
+        assert confirmation_queue.counts(conn) == {}
 
 
 def test_engagement_rows_are_erased_with_the_person(staffed, key):

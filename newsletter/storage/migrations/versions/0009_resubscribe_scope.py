@@ -2,7 +2,7 @@
 exactly that (and never promotes an unconfirmed membership)
 
 Revision ID: 0009_resubscribe_scope
-Revises: 0004_audit_log
+Revises: 0008_newcomer
 Create Date: 2026-12-06 18:40:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_resubscribe_scope"
-down_revision = "0004_audit_log"
+down_revision = "0008_newcomer"
 branch_labels = None
 depends_on = None
 
