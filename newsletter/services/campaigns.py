@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from newsletter import tokens
-from newsletter.articles import load_article
+from newsletter.articles import Article, load_article
 from newsletter.config import Settings
 from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
@@ -27,6 +27,7 @@ from newsletter.rendering.checks import run_checks
 from newsletter.rendering.compose import CompiledEmail, compile_email
 from newsletter.rendering.links import Link
 from newsletter.rendering.placeholders import UNSUBSCRIBE_TOKEN, FillableText, Recipient
+from newsletter.services import approval
 from newsletter.services.previews import expectations, sample_recipient
 from newsletter.services.segments import get_segment
 from newsletter.storage import campaign_store
@@ -67,9 +68,38 @@ def create_campaign(
     now: datetime | None = None,
 ) -> int:
     """Store a draft campaign with its article(s) and compiled email; refuse unknown segments."""
-    now = now or datetime.now(UTC)
     get_segment(settings.audiences_dir, segment)  # NotFound / ValidationError with file+line
     loaded = [load_article(path) for path in articles]
+    return create_campaign_from_articles(
+        db,
+        settings,
+        loaded,
+        segment=segment,
+        template=template,
+        subject=subject,
+        campaign_key=campaign_key,
+        scheduled_at=scheduled_at,
+        now=now,
+    )
+
+
+def create_campaign_from_articles(
+    db: Database,
+    settings: Settings,
+    loaded: Sequence[Article],
+    *,
+    segment: str,
+    template: str = "article",
+    subject: str | None = None,
+    campaign_key: str | None = None,
+    scheduled_at: datetime | None = None,
+    now: datetime | None = None,
+    on_insert: Callable[[Connection, int], None] | None = None,
+) -> int:
+    """`create_campaign` for Articles already loaded (the article library); `on_insert` runs
+    in the same transaction with the new id (the library links the campaign there)."""
+    now = now or datetime.now(UTC)
+    get_segment(settings.audiences_dir, segment)
     compiled = compile_email(
         loaded,
         settings,
@@ -79,7 +109,7 @@ def create_campaign(
         today=now.date(),
     )
     with db.write() as conn:
-        return campaign_store.insert_campaign(
+        campaign_id = campaign_store.insert_campaign(
             conn,
             {
                 "key": compiled.campaign_key,
@@ -103,6 +133,9 @@ def create_campaign(
                 "created_at": now,
             },
         )
+        if on_insert is not None:
+            on_insert(conn, campaign_id)
+        return campaign_id
 
 
 def compiled_email(row: Any, settings: Settings) -> CompiledEmail:
@@ -143,6 +176,7 @@ def start_now(db: Database, settings: Settings, campaign_id: int, *, now: dateti
     if row.status == CampaignStatus.DRAFT.value:
         preflight(row, settings)
         with db.write() as conn:
+            approval.require_approval(conn, settings, campaign_id)
             campaign_store.transition(
                 conn,
                 campaign_id,
@@ -159,6 +193,7 @@ def schedule(db: Database, settings: Settings, campaign_id: int, *, at: datetime
         row = campaign_store.get_campaign(conn, campaign_id)
     preflight(row, settings)
     with db.write() as conn:
+        approval.require_approval(conn, settings, campaign_id)
         if not campaign_store.transition(
             conn,
             campaign_id,
