@@ -33,7 +33,7 @@ from newsletter.storage.sending_tables import campaigns, send_batches
 MAX_SUBJECT = 200
 MAX_PREHEADER = 300
 MAX_SENDER_NAME = 100
-PAGE_SIZE = 100
+PAGE_SIZE = 50
 
 
 def _who(actor: Actor | None, fallback: str) -> str:
