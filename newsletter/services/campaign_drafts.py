@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,6 +30,7 @@ from newsletter.services import approval, article_library
 from newsletter.services.campaigns import create_campaign_from_articles
 from newsletter.storage import article_store, audit_log, campaign_store, workflow_store
 from newsletter.storage.database import Database
+from newsletter.storage.library_tables import campaign_workflow
 from newsletter.storage.sending_tables import campaigns, send_batches
 
 MAX_SUBJECT = 200
@@ -278,8 +281,35 @@ def batch_progress(db: Database, campaign_ids: Sequence[int]) -> dict[int, Progr
     return {cid: Progress(done, total) for cid, (done, total) in totals.items()}
 
 
-def list_page(db: Database, *, page: int = 1) -> tuple[list[Any], dict[int, Any], bool]:
-    """One page of campaigns, newest first, their workflow rows, and whether more follow."""
+class ProgressCache:
+    """`batch_progress` remembered for a few seconds per campaign: under many viewers the
+    ledger is read once per campaign per `ttl_s`, not once per page view."""
+
+    def __init__(self, db: Database, *, ttl_s: float = 2.0, clock: Any = time.monotonic):
+        self.db, self.ttl_s, self.clock = db, ttl_s, clock
+        self._entries: dict[int, tuple[float, Progress | None]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, campaign_ids: Sequence[int]) -> dict[int, Progress]:
+        now = self.clock()
+        with self._lock:
+            fresh = {i: self._entries[i] for i in campaign_ids if i in self._entries}
+        missing = [i for i in campaign_ids if i not in fresh or fresh[i][0] <= now]
+        found: dict[int, Progress | None] = {i: fresh[i][1] for i in campaign_ids if i in fresh}
+        if missing:
+            read = batch_progress(self.db, missing)
+            with self._lock:
+                if len(self._entries) > 10_000:
+                    self._entries.clear()
+                for i in missing:
+                    found[i] = read.get(i)
+                    self._entries[i] = (now + self.ttl_s, read.get(i))
+        return {i: p for i, p in found.items() if p is not None}
+
+
+def list_page(db: Database, *, page: int = 1) -> tuple[list[Any], bool]:
+    """One page of campaigns, newest first, with their approval state, and whether more
+    follow."""
     offset = (max(page, 1) - 1) * PAGE_SIZE
     with db.read() as conn:
         rows = list(
@@ -292,13 +322,13 @@ def list_page(db: Database, *, page: int = 1) -> tuple[list[Any], dict[int, Any]
                     campaigns.c.scheduled_at,
                     campaigns.c.created_at,
                     campaigns.c.to_send,
+                    func.coalesce(campaign_workflow.c.approval, "none").label("approval"),
                 )
+                .select_from(campaigns)
+                .outerjoin(campaign_workflow, campaign_workflow.c.campaign_id == campaigns.c.id)
                 .order_by(campaigns.c.id.desc())
                 .limit(PAGE_SIZE + 1)
                 .offset(offset)
             )
         )
-        more = len(rows) > PAGE_SIZE
-        rows = rows[:PAGE_SIZE]
-        flows = workflow_store.workflows_of(conn, [r.id for r in rows])
-    return rows, flows, more
+    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE

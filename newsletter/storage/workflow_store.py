@@ -68,10 +68,3 @@ def reviews(conn: Connection, campaign_id: int) -> list[Row]:
         .order_by(campaign_reviews.c.id)
     )
     return list(conn.execute(query))
-
-
-def workflows_of(conn: Connection, campaign_ids: list[int]) -> dict[int, Row]:
-    if not campaign_ids:
-        return {}
-    query = select(campaign_workflow).where(campaign_workflow.c.campaign_id.in_(campaign_ids))
-    return {row.campaign_id: row for row in conn.execute(query)}

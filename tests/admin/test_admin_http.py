@@ -52,19 +52,13 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("POST", "/admin/account/password"): Action.ACCOUNT_SELF,
     ("GET", "/admin/users"): Action.USERS_MANAGE,
     ("POST", "/admin/users"): Action.USERS_MANAGE,
-    ("POST", "/admin/users/{user_id}/role"): Action.USERS_MANAGE,
-    ("POST", "/admin/users/{user_id}/disable"): Action.USERS_MANAGE,
-    ("POST", "/admin/users/{user_id}/enable"): Action.USERS_MANAGE,
-    ("POST", "/admin/users/{user_id}/password"): Action.USERS_MANAGE,
-    ("POST", "/admin/users/{user_id}/unlock"): Action.USERS_MANAGE,
+    ("POST", "/admin/users/{user_id}/{change}"): Action.USERS_MANAGE,
     ("GET", "/admin/articles"): Action.ARTICLES_VIEW,
     ("POST", "/admin/articles/upload"): Action.ARTICLES_EDIT,
     ("POST", "/admin/articles/paste"): Action.ARTICLES_EDIT,
     ("POST", "/admin/articles/url"): Action.ARTICLES_EDIT,
     ("GET", "/admin/articles/{article_id}"): Action.ARTICLES_VIEW,
-    ("POST", "/admin/articles/{article_id}/reimport"): Action.ARTICLES_EDIT,
-    ("POST", "/admin/articles/{article_id}/archive"): Action.ARTICLES_EDIT,
-    ("POST", "/admin/articles/{article_id}/restore"): Action.ARTICLES_EDIT,
+    ("POST", "/admin/articles/{article_id}/{change}"): Action.ARTICLES_EDIT,
     ("GET", "/admin/campaigns"): Action.CAMPAIGNS_VIEW,
     ("GET", "/admin/campaigns/new"): Action.CAMPAIGNS_EDIT,
     ("GET", "/admin/campaigns/count"): Action.CAMPAIGNS_EDIT,
@@ -94,8 +88,16 @@ def _admin_routes(app) -> set[tuple[str, str]]:  # type: ignore[no-untyped-def]
     return found
 
 
-def _url(path: str) -> str:
-    return re.sub(r"\{[a-z_]+\}", "1", path)
+# Each {change} route is walked with every change it accepts.
+CHANGES = {
+    "/admin/users/{user_id}/{change}": ["role", "disable", "enable", "password", "unlock"],
+    "/admin/articles/{article_id}/{change}": ["reimport", "archive", "restore"],
+}
+
+
+def _urls(path: str) -> list[str]:
+    concrete = re.sub(r"\{(user_id|article_id|campaign_id)\}", "1", path)
+    return [concrete.replace("{change}", c) for c in CHANGES.get(path, [""])]
 
 
 def test_every_route_is_listed_and_needs_a_session(make_client):
@@ -103,11 +105,10 @@ def test_every_route_is_listed_and_needs_a_session(make_client):
     routes = _admin_routes(app)
     assert routes - PUBLIC == set(ROUTES), "a new admin route needs its action in ROUTES"
     for method, path in sorted(ROUTES):
-        response = client.request(
-            method, _url(path), data={"csrf_token": "x"}, follow_redirects=False
-        )
-        assert response.status_code == 303, (method, path, response.status_code)
-        assert response.headers["location"] == "/admin/login"
+        for url in _urls(path):
+            response = client.request(method, url, data={"csrf_token": "x"}, follow_redirects=False)
+            assert response.status_code == 303, (method, url, response.status_code)
+            assert response.headers["location"] == "/admin/login"
     hx = client.get("/admin/campaigns", headers={"HX-Request": "true"}, follow_redirects=False)
     assert (hx.status_code, hx.headers["HX-Redirect"]) == (401, "/admin/login")
     assert client.get("/admin/login").status_code == 200
@@ -140,17 +141,18 @@ def test_role_by_endpoint_matrix_is_enforced_server_side(make_client, clock, rol
     for (method, path), action in sorted(ROUTES.items()):
         if path in STAGED or path == "/admin/logout":
             continue
-        response = client.request(
-            method, _url(path), data={"csrf_token": token}, follow_redirects=False
-        )
         may = action is None or allowed(role, action)
-        refused_by_role = "Your role does not allow this." in response.text
-        if may:  # it may still be refused by a rule (approving an unsubmitted draft: 403)
-            assert not refused_by_role, (role, method, path)
-        else:
-            assert response.status_code == 403, (role, method, path, response.status_code)
-            assert refused_by_role and "<main" in response.text  # the branded page
-        assert response.status_code < 500, (role, method, path)
+        for url in _urls(path):
+            response = client.request(
+                method, url, data={"csrf_token": token}, follow_redirects=False
+            )
+            refused_by_role = "Your role does not allow this." in response.text
+            if may:  # it may still be refused by a rule (approving an unsubmitted draft: 403)
+                assert not refused_by_role, (role, method, url)
+            else:
+                assert response.status_code == 403, (role, method, url, response.status_code)
+                assert refused_by_role and "<main" in response.text  # the branded page
+            assert response.status_code < 500, (role, method, url)
 
 
 def test_staff_sees_no_send_or_edit_buttons(make_client, clock):

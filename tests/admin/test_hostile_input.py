@@ -196,3 +196,7 @@ def test_hostile_query_values_and_path_ids(admin):
     for path in ["/admin/campaigns/1%20OR%201=1", "/admin/campaigns/-1", "/admin/campaigns/9" * 3]:
         assert client.get(path).status_code in (400, 404)
     assert client.get("/admin/campaigns?page=" + quote(SQL)).status_code == 200
+    token = csrf_of(client.get("/admin/users").text)
+    for path in ["/admin/users/2/explode", "/admin/articles/1/" + quote(SCRIPT, safe="")]:
+        unknown = client.post(path, data={"csrf_token": token})
+        assert unknown.status_code == 404 and SCRIPT not in unknown.text

@@ -194,3 +194,27 @@ def test_approval_off_for_a_one_person_clinic(db, settings):
     relaxed = settings.model_copy(update={"approval": False})
     campaign_id = _campaign(db, relaxed)
     assert campaign_service.start_now(db, relaxed, campaign_id, now=START) == "scheduled"
+
+
+def test_progress_comes_from_batches_and_is_remembered_briefly(db, settings):
+    from sqlalchemy import update
+
+    from newsletter.storage.sending_tables import send_batches
+
+    campaign_id = _campaign(db, settings)
+    with db.write() as conn:
+        conn.execute(send_batches.insert(), [
+            {"campaign_id": campaign_id, "seq": i, "status": s, "attempts": 0}
+            for i, s in enumerate(["sent", "sent", "failed", "pending", "split"])])  # fmt: skip
+    now = [100.0]
+    cache = campaign_drafts.ProgressCache(db, ttl_s=2.0, clock=lambda: now[0])
+    first = cache.get([campaign_id, 999])
+    assert (first[campaign_id].done, first[campaign_id].total) == (3, 4)  # split not counted
+    assert first[campaign_id].percent == 75 and 999 not in first
+    with db.write() as conn:
+        conn.execute(update(send_batches).where(send_batches.c.status == "pending")
+                     .values(status="sent"))  # fmt: skip
+    now[0] += 1.9
+    assert cache.get([campaign_id])[campaign_id].done == 3  # still remembered
+    now[0] += 0.2
+    assert cache.get([campaign_id])[campaign_id].percent == 100

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from newsletter.config import Settings
 from newsletter.errors import Forbidden, NewsletterError, NotFound
+from newsletter.services.campaign_drafts import ProgressCache
 from newsletter.web.admin import articles, auth, campaigns, users
 from newsletter.web.admin.pages import STATIC, describe, error_page
 from newsletter.web.admin.security import (
@@ -38,6 +39,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         app.include_router(module.router)
     app.mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static")
     app.add_middleware(AdminHeaders, hsts=https(settings))
+    app.state.admin_progress = ProgressCache(app.state.db)
 
     public_error = app.exception_handlers[NewsletterError]
     public_http = app.exception_handlers[StarletteHTTPException]

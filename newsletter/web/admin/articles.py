@@ -5,6 +5,7 @@ server fetches), re-import and archive them. Every action goes through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -12,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.accounts.roles import Action
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, NotFound
 from newsletter.services import article_library as library
 from newsletter.web.admin.pages import describe, render
 from newsletter.web.admin.security import UPLOAD_BYTES, BadForm, Viewer, require
@@ -153,52 +154,25 @@ async def _change(
     return RedirectResponse(f"/admin/articles/{article_id}?done={done}", status_code=303)
 
 
-@router.post("/admin/articles/{article_id}/reimport")
-async def reimport(request: Request, article_id: int, viewer: Viewer = EDIT) -> Response:
-    return await _change(
-        request,
-        viewer,
-        article_id,
-        "reimported",
-        lambda: library.reimport(
-            request.app.state.db,
-            request.app.state.settings,
-            article_id,
-            actor=viewer.actor.audit_name,
-            now=now_of(request.app),
-        ),
-    )
+CHANGES: dict[str, tuple[str, Callable[..., Any]]] = {
+    "reimport": ("reimported", lambda db, settings, article_id, **who: library.reimport(
+        db, settings, article_id, **who)),
+    "archive": ("archived", lambda db, settings, article_id, **who: library.set_archived(
+        db, article_id, True, **who)),
+    "restore": ("restored", lambda db, settings, article_id, **who: library.set_archived(
+        db, article_id, False, **who)),
+}  # fmt: skip
 
 
-@router.post("/admin/articles/{article_id}/archive")
-async def archive(request: Request, article_id: int, viewer: Viewer = EDIT) -> Response:
-    return await _change(
-        request,
-        viewer,
-        article_id,
-        "archived",
-        lambda: library.set_archived(
-            request.app.state.db,
-            article_id,
-            True,
-            actor=viewer.actor.audit_name,
-            now=now_of(request.app),
-        ),
-    )
-
-
-@router.post("/admin/articles/{article_id}/restore")
-async def restore(request: Request, article_id: int, viewer: Viewer = EDIT) -> Response:
-    return await _change(
-        request,
-        viewer,
-        article_id,
-        "restored",
-        lambda: library.set_archived(
-            request.app.state.db,
-            article_id,
-            False,
-            actor=viewer.actor.audit_name,
-            now=now_of(request.app),
-        ),
-    )
+@router.post("/admin/articles/{article_id}/{change}")
+async def change_article(
+    request: Request, article_id: int, change: str, viewer: Viewer = EDIT
+) -> Response:
+    """Re-import, archive or restore."""
+    if change not in CHANGES:
+        raise NotFound(f"no such change: {change[:40]!r}")
+    done, call = CHANGES[change]
+    who = {"actor": viewer.actor.audit_name, "now": now_of(request.app)}
+    state = request.app.state
+    return await _change(request, viewer, article_id, done,
+                         lambda: call(state.db, state.settings, article_id, **who))  # fmt: skip

@@ -49,15 +49,14 @@ def _list(request: Request, viewer: Viewer) -> Response:
     page = request.query_params.get("page", "1")
     number = int(page) if page.isdigit() and 0 < int(page) < 100_000 else 1
     db = request.app.state.db
-    rows, flows, more = campaign_drafts.list_page(db, page=number)
-    progress = campaign_drafts.batch_progress(db, [r.id for r in rows if r.status in LIVE])
+    rows, more = campaign_drafts.list_page(db, page=number)
+    progress = request.app.state.admin_progress.get([r.id for r in rows if r.status in LIVE])
     notice = "The draft is deleted." if request.query_params.get("done") == "deleted" else None
     return render(
         request,
         "campaigns.html",
         viewer=viewer,
         campaigns=rows,
-        flows=flows,
         progress=progress,
         page=number,
         more=more,
@@ -164,7 +163,7 @@ def _detail(
         ids = article_store.campaign_article_ids(conn, campaign_id)
         titles = [(i, article_store.get_article(conn, i).title) for i in ids]
     flow = approval.workflow(db, settings, campaign_id)
-    progress = campaign_drafts.batch_progress(db, [campaign_id]).get(campaign_id)
+    progress = request.app.state.admin_progress.get([campaign_id]).get(campaign_id)
     is_author = flow.author == viewer.session.email
     may_send = row.status == "draft" and (not flow.enforced or flow.approval is Approval.APPROVED)
     return render(

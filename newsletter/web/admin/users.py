@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from newsletter.accounts import service
 from newsletter.accounts.roles import Action, Role
-from newsletter.errors import NewsletterError
+from newsletter.errors import NewsletterError, NotFound
 from newsletter.storage import account_store
 from newsletter.web.admin.pages import describe, render
 from newsletter.web.admin.security import Viewer, require
@@ -88,80 +88,28 @@ async def create(request: Request, viewer: Viewer = MANAGE) -> Response:
     )
 
 
-@router.post("/admin/users/{user_id}/role")
-async def set_role(request: Request, user_id: int, viewer: Viewer = MANAGE) -> Response:
-    return await _act(
-        request,
-        viewer,
-        "role",
-        lambda: service.set_role(
-            request.app.state.db,
-            _email_of(request, user_id),
-            viewer.form.get("role", ""),
-            actor=viewer.actor.audit_name,
-            now=now_of(request.app),
-        ),
-    )
+# One account change each: (notice key, the service call with the form's values).
+CHANGES: dict[str, tuple[str, Callable[..., Any]]] = {
+    "role": ("role", lambda db, email, form, **who: service.set_role(
+        db, email, form.get("role", ""), **who)),
+    "disable": ("disabled", lambda db, email, form, **who: service.set_disabled(
+        db, email, True, **who)),
+    "enable": ("enabled", lambda db, email, form, **who: service.set_disabled(
+        db, email, False, **who)),
+    "password": ("password", lambda db, email, form, **who: service.reset_password(
+        db, email, form.get("password", ""), **who)),
+    "unlock": ("unlocked", lambda db, email, form, **who: service.unlock(db, email, **who)),
+}  # fmt: skip
 
 
-@router.post("/admin/users/{user_id}/disable")
-async def disable(request: Request, user_id: int, viewer: Viewer = MANAGE) -> Response:
-    return await _act(
-        request,
-        viewer,
-        "disabled",
-        lambda: service.set_disabled(
-            request.app.state.db,
-            _email_of(request, user_id),
-            True,
-            actor=viewer.actor.audit_name,
-            now=now_of(request.app),
-        ),
-    )
-
-
-@router.post("/admin/users/{user_id}/enable")
-async def enable(request: Request, user_id: int, viewer: Viewer = MANAGE) -> Response:
-    return await _act(
-        request,
-        viewer,
-        "enabled",
-        lambda: service.set_disabled(
-            request.app.state.db,
-            _email_of(request, user_id),
-            False,
-            actor=viewer.actor.audit_name,
-            now=now_of(request.app),
-        ),
-    )
-
-
-@router.post("/admin/users/{user_id}/password")
-async def reset_password(request: Request, user_id: int, viewer: Viewer = MANAGE) -> Response:
-    return await _act(
-        request,
-        viewer,
-        "password",
-        lambda: service.reset_password(
-            request.app.state.db,
-            _email_of(request, user_id),
-            viewer.form.get("password", ""),
-            actor=viewer.actor.audit_name,
-            now=now_of(request.app),
-        ),
-    )
-
-
-@router.post("/admin/users/{user_id}/unlock")
-async def unlock(request: Request, user_id: int, viewer: Viewer = MANAGE) -> Response:
-    return await _act(
-        request,
-        viewer,
-        "unlocked",
-        lambda: service.unlock(
-            request.app.state.db,
-            _email_of(request, user_id),
-            actor=viewer.actor.audit_name,
-            now=now_of(request.app),
-        ),
-    )
+@router.post("/admin/users/{user_id}/{change}")
+async def change_user(
+    request: Request, user_id: int, change: str, viewer: Viewer = MANAGE
+) -> Response:
+    """Change a role, disable, enable, reset a password, or unlock."""
+    if change not in CHANGES:
+        raise NotFound(f"no such change: {change[:40]!r}")
+    done, call = CHANGES[change]
+    who = {"actor": viewer.actor.audit_name, "now": now_of(request.app)}
+    return await _act(request, viewer, done, lambda: call(
+        request.app.state.db, _email_of(request, user_id), viewer.form, **who))  # fmt: skip
