@@ -135,6 +135,9 @@ def sign_in(
         if needs_rehash(row.password_hash):
             account_store.update_user(conn, row.id, password_hash=hash_password(password))
         _insert_session(conn, session_id, row.id, stage, now)
+        account_store.delete_sessions_before(  # abandoned sessions, everyone's
+            conn, now - sessions.ABSOLUTE_TIMEOUT, now - sessions.IDLE_TIMEOUT
+        )
         audit_log.record(
             conn,
             actor=actor,

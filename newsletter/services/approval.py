@@ -121,13 +121,18 @@ def require_approval(conn: Connection, settings: Settings, campaign_id: int) -> 
 
 def workflow(db: Database, settings: Settings, campaign_id: int) -> Workflow:
     with db.read() as conn:
-        row = workflow_store.get_workflow(conn, campaign_id)
-        history = workflow_store.reviews(conn, campaign_id)
-        ids = {r.user_id for r in history if r.user_id is not None}
-        if row is not None:
-            ids |= {i for i in (row.author_id, row.decided_by) if i is not None}
-        emails = account_store.emails_of(conn, ids)
-        applies = enforced(conn, settings)
+        return workflow_in(conn, settings, campaign_id)
+
+
+def workflow_in(conn: Connection, settings: Settings, campaign_id: int) -> Workflow:
+    """Where a campaign's approval stands, with its history, read on `conn`."""
+    row = workflow_store.get_workflow(conn, campaign_id)
+    history = workflow_store.reviews(conn, campaign_id)
+    ids = {r.user_id for r in history if r.user_id is not None}
+    if row is not None:
+        ids |= {i for i in (row.author_id, row.decided_by) if i is not None}
+    emails = account_store.emails_of(conn, ids)
+    applies = enforced(conn, settings)
     return Workflow(
         approval=Approval(row.approval) if row else Approval.NONE,
         author=emails.get(row.author_id) if row and row.author_id else None,

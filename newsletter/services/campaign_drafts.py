@@ -27,7 +27,7 @@ from newsletter.domain.sending import OPEN_BATCH
 from newsletter.errors import ValidationError
 from newsletter.rendering.compose import compile_email, single_line
 from newsletter.services import approval, article_library
-from newsletter.services.campaigns import create_campaign_from_articles
+from newsletter.services.campaigns import create_campaign_from_articles, start_now
 from newsletter.storage import article_store, audit_log, campaign_store, workflow_store
 from newsletter.storage.database import Database
 from newsletter.storage.library_tables import campaign_workflow
@@ -240,6 +240,24 @@ def delete_draft(
         )
 
 
+def send_now(
+    db: Database, settings: Settings, campaign_id: int, *, actor: Actor, now: datetime
+) -> str:
+    """`services.campaigns.start_now` (which checks the approval) as `actor`, recorded in the
+    audit log; returns the status it is in."""
+    status = start_now(db, settings, campaign_id, now=now)
+    with db.write() as conn:
+        audit_log.record(
+            conn,
+            actor=actor.audit_name,
+            action="campaign-send",
+            target=f"campaign:{campaign_id}",
+            now=now,
+            detail={"status": status},
+        )
+    return status
+
+
 def _require_draft(row: Any) -> None:
     if row.status != "draft":
         raise ValidationError(
@@ -279,6 +297,21 @@ def batch_progress(db: Database, campaign_ids: Sequence[int]) -> dict[int, Progr
         if status not in OPEN_BATCH:
             entry[0] += count
     return {cid: Progress(done, total) for cid, (done, total) in totals.items()}
+
+
+SHOWN = [c for c in campaigns.c if c.name not in ("html", "text", "articles_json", "links_json")]
+
+
+def page(db: Database, settings: Settings, campaign_id: int) -> tuple[Any, list[Any], Any]:
+    """What a campaign's page shows, in one read: its row (without the compiled email),
+    its articles (id, title) and its approval workflow."""
+    with db.read() as conn:
+        row = conn.execute(select(*SHOWN).where(campaigns.c.id == campaign_id)).first()
+        if row is None:
+            campaign_store.get_campaign(conn, campaign_id)  # raises NotFound
+        titles = article_store.titles(conn, article_store.campaign_article_ids(conn, campaign_id))
+        flow = approval.workflow_in(conn, settings, campaign_id)
+    return row, titles, flow
 
 
 class ProgressCache:

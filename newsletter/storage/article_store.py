@@ -42,6 +42,17 @@ def list_articles(conn: Connection, *, archived: bool = False, limit: int = 500)
     return list(conn.execute(query))
 
 
+def titles(conn: Connection, article_ids: list[int]) -> list[tuple[int, str]]:
+    """(id, title) of these articles, in the order given."""
+    if not article_ids:
+        return []
+    rows = conn.execute(
+        select(articles.c.id, articles.c.title).where(articles.c.id.in_(article_ids))
+    )
+    found = {row.id: row.title for row in rows}
+    return [(i, found[i]) for i in article_ids if i in found]
+
+
 def link_campaign(conn: Connection, campaign_id: int, article_ids: list[int]) -> None:
     conn.execute(
         insert(campaign_articles),

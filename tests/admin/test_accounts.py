@@ -242,3 +242,18 @@ def test_actor_for_checks_the_role_for_cli_as(db):
         from newsletter.accounts.roles import Action
 
         service.actor_for(db, "s@clinic.example", Action.CAMPAIGNS_APPROVE)
+
+
+def test_abandoned_sessions_are_removed_at_the_next_sign_in(db):
+    add_user(db, "m@clinic.example", "marketer")
+    for _ in range(3):
+        login.sign_in(db, email="m@clinic.example", password=PASSWORD, address=None, now=START)
+    login.sign_in(
+        db,
+        email="m@clinic.example",
+        password=PASSWORD,
+        address=None,
+        now=START + timedelta(minutes=31),
+    )
+    with db.read() as conn:
+        assert len(conn.execute(select(user_sessions.c.id_digest)).all()) == 1

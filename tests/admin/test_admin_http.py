@@ -381,3 +381,30 @@ def test_the_admin_can_be_left_out(make_client):
     assert client.get("/admin/login").status_code == 404
     assert not _admin_routes(app)
     assert client.get("/u/not-a-token").status_code == 404  # the public routes stay
+
+
+def test_send_after_approval_is_audited_with_the_sender(make_client, clock):
+    client, db = _signed_in(make_client, clock, "marketer")
+    _fixtures(db)
+    from newsletter.accounts.roles import Role
+    from newsletter.accounts.service import Actor
+    from newsletter.domain.approval import Step
+    from newsletter.services.approval import take_step
+    from newsletter.storage import audit_log
+
+    refused = post(client, "/admin/campaigns/1/send", "/admin/campaigns/1")
+    assert refused.status_code == 403 and "not approved" in refused.text
+    admin = Actor(add_user(db, "a@clinic.example", "admin"), "a@clinic.example", Role.ADMIN)
+    assert post(client, "/admin/campaigns/1/submit", "/admin/campaigns/1").status_code == 303
+    take_step(db, 1, Step.APPROVE, admin)
+    sent = post(client, "/admin/campaigns/1/send", "/admin/campaigns/1")
+    assert sent.status_code == 303 and sent.headers["location"].endswith("?done=sent")
+    page = client.get("/admin/campaigns/1").text
+    assert 'id="campaign-status">scheduled' in page
+    with db.read() as conn:
+        last = audit_log.recent(conn, 1)[0]
+    assert (last.actor, last.action, last.target) == (
+        "user:marketer@clinic.example",
+        "campaign-send",
+        "campaign:1",
+    )

@@ -19,9 +19,7 @@ from newsletter.accounts.roles import Action
 from newsletter.domain.approval import Approval, Step
 from newsletter.errors import Forbidden, NewsletterError
 from newsletter.services import approval, article_library, campaign_drafts
-from newsletter.services import campaigns as campaign_service
 from newsletter.services.segments import count_segment, get_segment, list_segments
-from newsletter.storage import article_store, campaign_store
 from newsletter.web.admin.pages import describe, render
 from newsletter.web.admin.security import Viewer, require
 from newsletter.web.public import now_of
@@ -157,12 +155,8 @@ def _detail(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    db, settings = request.app.state.db, request.app.state.settings
-    with db.read() as conn:
-        row = campaign_store.get_campaign(conn, campaign_id)
-        ids = article_store.campaign_article_ids(conn, campaign_id)
-        titles = [(i, article_store.get_article(conn, i).title) for i in ids]
-    flow = approval.workflow(db, settings, campaign_id)
+    state = request.app.state
+    row, titles, flow = campaign_drafts.page(state.db, state.settings, campaign_id)
     progress = request.app.state.admin_progress.get([campaign_id]).get(campaign_id)
     is_author = flow.author == viewer.session.email
     may_send = row.status == "draft" and (not flow.enforced or flow.approval is Approval.APPROVED)
@@ -262,12 +256,17 @@ async def reject(request: Request, campaign_id: int, viewer: Viewer = APPROVE) -
 
 @router.post("/admin/campaigns/{campaign_id}/send")
 async def send(request: Request, campaign_id: int, viewer: Viewer = SEND) -> Response:
+    state = request.app.state
     return await _act(
         request,
         viewer,
         campaign_id,
-        lambda: campaign_service.start_now(
-            request.app.state.db, request.app.state.settings, campaign_id, now=now_of(request.app)
+        lambda: campaign_drafts.send_now(
+            state.db,
+            state.settings,
+            campaign_id,
+            actor=viewer.actor,
+            now=now_of(request.app),
         ),
         "sent",
     )
