@@ -8,7 +8,8 @@ campaign sending to all of them (1M deliveries, 10,000 batches, half sent), 150 
 campaigns (100 batches each), 9 more sending (1,000 batches each) and 40 drafts with their
 approval rows. The real `newsletter serve` (one uvicorn worker) serves it; a marketer's
 session cookie is made by the sign-in service. Each round runs `hey -n N -c 20` per page and
-reads its p50/p95; the medians of the rounds are printed with the machine's load (uptime).
+reads its p50/p95, and the server process's CPU time per request (from /proc: what a page
+costs whatever the machine's load); the medians of the rounds are printed with the load.
 """
 
 from __future__ import annotations
@@ -161,7 +162,15 @@ def serve(url: str, port: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def hey(url: str, cookie: str, requests: int) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to state cost per request apart
+    from the machine's load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def hey(url: str, cookie: str, requests: int, pid: int | None = None) -> dict[str, float]:
+    before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         [
             "hey",
@@ -184,7 +193,8 @@ def hey(url: str, cookie: str, requests: int) -> dict[str, float]:
     p50 = float(re.search(r"50%+ in ([\d.]+) secs", out).group(1))  # type: ignore[union-attr]
     p95 = float(re.search(r"95%+ in ([\d.]+) secs", out).group(1))  # type: ignore[union-attr]
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    return {"p50_ms": p50 * 1000, "p95_ms": p95 * 1000, "rps": rps}
+    cpu_ms = (cpu_seconds(pid) - before) * 1000 / requests if pid else 0.0
+    return {"p50_ms": p50 * 1000, "p95_ms": p95 * 1000, "rps": rps, "server_cpu_ms": cpu_ms}
 
 
 def main() -> int:
@@ -222,7 +232,9 @@ def main() -> int:
             hey(f"http://127.0.0.1:{port}{path_}", cookie, 200)
         for _ in range(args.rounds):
             for name, path_ in PAGES.items():
-                results[name].append(hey(f"http://127.0.0.1:{port}{path_}", cookie, args.requests))
+                results[name].append(
+                    hey(f"http://127.0.0.1:{port}{path_}", cookie, args.requests, server.pid)
+                )
         load_after = os.getloadavg()
     finally:
         server.terminate()
@@ -230,7 +242,7 @@ def main() -> int:
     summary = {
         name: {
             key: round(statistics.median(r[key] for r in rounds), 1)
-            for key in ("p50_ms", "p95_ms", "rps")
+            for key in ("p50_ms", "p95_ms", "rps", "server_cpu_ms")
         }
         for name, rounds in results.items()
     }

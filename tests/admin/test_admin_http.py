@@ -265,9 +265,15 @@ def test_admin_second_factor_gets_a_new_session_id(make_client, clock):
     assert client.get("/admin/campaigns", follow_redirects=False).headers["location"] == (
         "/admin/enrol"
     )
+    assert client.get("/admin/login/2fa", follow_redirects=False).headers["location"] == (
+        "/admin/enrol"
+    )
     secret, codes = enrol(client, clock)
     assert len(codes) == 10 and client.cookies.get("nl_admin") != half
     assert client.get("/admin/users").status_code == 200
+    for page in ("/admin/enrol", "/admin/login/2fa", "/admin/login"):  # no loop once signed in
+        moved = client.get(page, follow_redirects=False)
+        assert (moved.status_code, moved.headers["location"]) == (303, "/admin/campaigns")
     post(client, "/admin/logout", "/admin/account")
     clock.advance(minutes=1)
     assert sign_in(client, "a@clinic.example").headers["location"] == "/admin/login/2fa"

@@ -16,6 +16,7 @@ from newsletter.errors import NewsletterError
 from newsletter.web.admin.pages import describe, render
 from newsletter.web.admin.security import (
     LOGIN_CSRF_COOKIE,
+    STAGE_PAGES,
     AdminForbidden,
     Viewer,
     check_origin,
@@ -40,9 +41,7 @@ def _see_other(location: str) -> RedirectResponse:
 
 
 def _next_page(stage: Stage) -> str:
-    return {Stage.MFA: "/admin/login/2fa", Stage.ENROL: "/admin/enrol"}.get(
-        stage, "/admin/campaigns"
-    )
+    return STAGE_PAGES[stage]
 
 
 def _login_page(

@@ -38,6 +38,11 @@ from newsletter.web.public import now_of
 FORM_BYTES = 256 * 1024
 UPLOAD_BYTES = 6 * 1024 * 1024
 LOGIN_CSRF_COOKIE = "nl_login_csrf"
+STAGE_PAGES = {
+    Stage.MFA: "/admin/login/2fa",
+    Stage.ENROL: "/admin/enrol",
+    Stage.FULL: "/admin/campaigns",
+}
 
 
 class LoginRequired(Exception):  # (control flow, mapped to a 303)
@@ -130,10 +135,8 @@ def require(
         session = await current_session(request)
         if session is None:
             raise LoginRequired()
-        if session.stage not in stages:
-            raise LoginRequired(
-                "/admin/login/2fa" if session.stage is Stage.MFA else "/admin/enrol"
-            )
+        if session.stage not in stages:  # send it where its stage belongs
+            raise LoginRequired(STAGE_PAGES[session.stage])
         if action is not None and not allowed(session.role, action):
             raise AdminForbidden()
         viewer = Viewer(session)
