@@ -29,7 +29,7 @@ def test_create_list_and_the_email_is_normalised(db):
     assert [(r.email, r.role, r.disabled_at) for r in rows] == [
         ("jane.doe@clinic.example", "marketer", None)
     ]
-    assert rows[0].password_hash.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert rows[0].password_hash.startswith("$argon2id$v=19$m=47104,t=2,p=1$")
     with pytest.raises(ValidationError, match="exists already"):
         add_user(db, "jane.doe@clinic.example", "staff")
     with pytest.raises(ValidationError, match="not a role"):
@@ -181,7 +181,7 @@ def test_an_old_hash_is_upgraded_at_sign_in(db):
     login.sign_in(db, email="m@clinic.example", password=PASSWORD, address=None, now=START)
     with db.read() as conn:
         stored = conn.scalar(select(users.c.password_hash))
-    assert stored != weak and stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert stored != weak and stored.startswith("$argon2id$v=19$m=47104,t=2,p=1$")
 
 
 def test_admins_enrol_totp_then_need_it_and_recovery_codes_work_once(db):
