@@ -167,6 +167,25 @@ class Settings(BaseSettings):
         "Clinic news <news.newsletter.local>", description="Neutral List-Id header value."
     )
 
+    # --- the admin (docs/admin.md) -----------------------------------------------------------
+    admin_enabled: bool = Field(
+        True, description="Serve the admin under /admin (false: only the public routes)."
+    )
+    approval: bool = Field(
+        True,
+        description="Once accounts exist, sending needs an approval by someone other than "
+        "the author (off: a one-person clinic).",
+    )
+    fetch_allow_private: bool = Field(
+        False,
+        description="Let the article fetcher reach private, loopback and link-local "
+        "addresses (tests, an intranet blog).",
+    )
+    trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        description="Comma-separated proxy addresses/networks whose X-Forwarded-For is believed.",
+    )
+
     @field_validator("brand_color", "accent_color", "text_color", "background_color")
     @classmethod
     def _colour(cls, value: str) -> str:
@@ -229,6 +248,14 @@ class Settings(BaseSettings):
             time_zone(value)
         except ValidationError as exc:
             raise ValueError(f"{exc.message} (IANA names such as America/New_York)") from None
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from newsletter.web.forwarded import parse_networks
+
+        parse_networks(value)  # ValueError names the bad part
         return value
 
     @field_validator("secret_key")

@@ -41,3 +41,7 @@ class ValidationError(NewsletterError):
 
 class NotFound(NewsletterError):
     """A named thing (segment, list, campaign, subscriber) does not exist."""
+
+
+class Forbidden(NewsletterError):
+    """The person acting may not do this (their role, or the approval rule, forbids it)."""

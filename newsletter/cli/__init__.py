@@ -27,6 +27,8 @@ COMMAND_MODULES = {
     "segments": "segments",
     "subscribers": "subscribers",
     "audit": "audit",
+    "users": "users",
+    "articles": "articles",
     "campaign": "campaigns",
     "emulator": "emulator",
     "events": "events",

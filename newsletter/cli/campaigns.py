@@ -1,5 +1,5 @@
-"""`newsletter campaign …`: create, send, schedule, unschedule, pause, resume, cancel, status,
-list, test, retry-failed."""
+"""`newsletter campaign …`: create, submit/approve/reject, send, schedule, unschedule, pause,
+resume, cancel, status, list, test, retry-failed."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.table import Table
 from newsletter.cli.app import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, app, console, err_console
 from newsletter.config import load_settings
 from newsletter.domain.sending import OPEN_BATCH
+from newsletter.errors import ValidationError
 
 campaign_app = typer.Typer(help="Create, send and follow campaigns.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
@@ -33,8 +34,13 @@ def _open():  # type: ignore[no-untyped-def]
 @campaign_app.command("create")
 def create(
     article: Annotated[
-        list[Path], typer.Option("--article", help="Article file (repeat for a digest).")
-    ],
+        list[Path] | None,
+        typer.Option("--article", help="Article file (repeat for a digest); added to the library."),
+    ] = None,
+    article_id: Annotated[
+        list[int] | None,
+        typer.Option("--article-id", help="Stored article id (`newsletter articles list`)."),
+    ] = None,
     segment: Annotated[
         str | None, typer.Option("--segment", help="Segment name (audiences/NAME.yaml).")
     ] = None,
@@ -46,23 +52,42 @@ def create(
     campaign_key: Annotated[
         str | None, typer.Option("--campaign-key", help="Neutral utm_campaign key.")
     ] = None,
+    as_: Annotated[
+        str | None, typer.Option("--as", help="The author's account (approval needs another).")
+    ] = None,
 ) -> None:
-    """Create a draft campaign for a segment or a list; prints what the checklist will refuse
-    at send time, then the new id alone on the last line."""
+    """Create a draft campaign for a segment or a list, from article files or stored
+    articles; prints what the checklist will refuse at send time, then the new id alone on
+    the last line."""
+    from newsletter.accounts.roles import Action
+    from newsletter.accounts.service import actor_for
+    from newsletter.cli.articles import cli_actor
+    from newsletter.services import article_library
     from newsletter.services.campaign_checks import creation_warnings
-    from newsletter.services.campaigns import create_campaign
+    from newsletter.services.campaign_drafts import create_from_library
 
+    if not article and not article_id:
+        raise ValidationError(
+            "no article given",
+            where="--article / --article-id",
+            fix="pass --article FILE or --article-id ID",
+        )
     settings, db = _open()
     try:
-        campaign_id = create_campaign(
+        author = actor_for(db, as_, Action.CAMPAIGNS_EDIT) if as_ else None
+        actor = author.audit_name if author else cli_actor()
+        ids = [article_library.add_file(db, path, actor=actor) for path in article or []]
+        campaign_id = create_from_library(
             db,
             settings,
-            articles=article,
+            [*ids, *(article_id or [])],
             segment=segment,
             list_name=list_name,
             template=template,
             subject=subject,
             campaign_key=campaign_key,
+            author=author,
+            actor=actor,
         )
         warnings = creation_warnings(db, settings, campaign_id)
     finally:
@@ -80,6 +105,47 @@ def create(
     audience = f"segment {segment!r}" if segment is not None else f"list {list_name!r}"
     console.print(f"Created draft campaign for {audience}.", highlight=False)
     print(campaign_id)
+
+
+AsAccount = Annotated[str, typer.Option("--as", help="Your account's email (its role is checked).")]
+Comment = Annotated[str, typer.Option("--comment", help="A note for the author.")]
+
+
+def _step(step_name: str, campaign_id: int, as_: str, comment: str) -> None:
+    from newsletter.accounts.service import actor_for
+    from newsletter.domain.approval import NEEDED, Step
+    from newsletter.services.approval import take_step
+
+    step = Step(step_name)
+    _, db = _open()
+    try:
+        actor = actor_for(db, as_, NEEDED[step])
+        state = take_step(db, campaign_id, step, actor, comment=comment)
+    finally:
+        db.close()
+    console.print(f"Campaign {campaign_id} is {state.value}.", highlight=False)
+
+
+@campaign_app.command("submit")
+def submit(campaign_id: CampaignId, as_: AsAccount, comment: Comment = "") -> None:
+    """Submit a draft for approval (by an admin other than its author)."""
+    _step("submit", campaign_id, as_, comment)
+
+
+@campaign_app.command("approve")
+def approve(campaign_id: CampaignId, as_: AsAccount, comment: Comment = "") -> None:
+    """Approve a submitted campaign (admins; never one's own)."""
+    _step("approve", campaign_id, as_, comment)
+
+
+@campaign_app.command("reject")
+def reject(
+    campaign_id: CampaignId,
+    as_: AsAccount,
+    comment: Annotated[str, typer.Option("--comment", help="What to change (required).")],
+) -> None:
+    """Reject a submitted or approved campaign with a comment; it goes back to its author."""
+    _step("reject", campaign_id, as_, comment)
 
 
 @campaign_app.command("send")

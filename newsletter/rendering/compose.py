@@ -104,6 +104,7 @@ def compile_email(
     template: str = "article",
     campaign_key: str | None = None,
     subject: str | None = None,
+    preheader: str | None = None,
     today: dt.date,
 ) -> CompiledEmail:
     """Compile the `article` (one article) or `digest` (several) template."""
@@ -132,11 +133,12 @@ def compile_email(
         subject or (first.title if len(articles) == 1 else f"News from {settings.clinic_name}"),
         name="subject",
     )
-    preheader = (
-        first.preheader
-        if len(articles) == 1
-        else shorten(" · ".join(a.title for a in articles), 140)
-    )
+    if preheader is not None:  # chosen in the admin
+        preheader = single_line(preheader, name="preheader")
+    elif len(articles) == 1:
+        preheader = first.preheader
+    else:
+        preheader = shorten(" · ".join(a.title for a in articles), 140)
     article_contexts = [builder.article(a) for a in articles]
     warnings = tuple(w for a in articles for w in a.warnings)
     return compile_template(

@@ -13,6 +13,7 @@ from newsletter.config import Settings
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.send_time import check_not_past, time_zone
 from newsletter.errors import ValidationError
+from newsletter.services import approval
 from newsletter.services.campaign_checks import preflight
 from newsletter.storage import campaign_store
 from newsletter.storage.database import Database
@@ -27,6 +28,7 @@ def start_now(db: Database, settings: Settings, campaign_id: int, *, now: dateti
     if row.status == CampaignStatus.DRAFT.value:
         preflight(row, settings)
         with db.write() as conn:
+            approval.require_approval(conn, settings, campaign_id)
             campaign_store.transition(
                 conn,
                 campaign_id,
@@ -63,8 +65,11 @@ def schedule(
     preflight(row, settings)
     instant = at.astimezone(UTC)
     with db.write() as conn:
+        approval.require_approval(conn, settings, campaign_id)
         if row.status == SCHEDULED:  # a new time: the status stays
-            done = campaign_store.move_send_time(conn, campaign_id, at=instant, time_zone=zone)
+            done = campaign_store.update_while(
+                conn, campaign_id, CampaignStatus.SCHEDULED, scheduled_at=instant, time_zone=zone
+            )
         else:
             done = campaign_store.transition(conn, campaign_id, CampaignStatus.SCHEDULED,
                                              only_from=[DRAFT], scheduled_at=instant,

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 
 from newsletter import tokens
-from newsletter.articles import load_article
+from newsletter.articles import Article, load_article
 from newsletter.audiences.targets import Target
 from newsletter.config import Settings
 from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
@@ -77,9 +77,39 @@ def create_campaign(
     """Store a draft campaign with its article(s) and compiled email, for a segment or for
     everyone on a list; refuse an unknown segment or list. `creation_warnings` says what the
     checklist will refuse at send time."""
+    loaded = [load_article(path) for path in articles]
+    return create_campaign_from_articles(
+        db,
+        settings,
+        loaded,
+        segment=segment,
+        list_name=list_name,
+        template=template,
+        subject=subject,
+        campaign_key=campaign_key,
+        scheduled_at=scheduled_at,
+        now=now,
+    )
+
+
+def create_campaign_from_articles(
+    db: Database,
+    settings: Settings,
+    loaded: Sequence[Article],
+    *,
+    segment: str | None = None,
+    list_name: str | None = None,
+    template: str = "article",
+    subject: str | None = None,
+    campaign_key: str | None = None,
+    scheduled_at: datetime | None = None,
+    now: datetime | None = None,
+    on_insert: Callable[[Connection, int], None] | None = None,
+) -> int:
+    """`create_campaign` for Articles already loaded (the article library); `on_insert` runs
+    in the same transaction with the new id (the library links the campaign there)."""
     now = now or datetime.now(UTC)
     target = _target(db, settings, segment, list_name)
-    loaded = [load_article(path) for path in articles]
     compiled = compile_email(
         loaded,
         settings,
@@ -89,7 +119,7 @@ def create_campaign(
         today=now.date(),
     )
     with db.write() as conn:
-        return campaign_store.insert_campaign(
+        campaign_id = campaign_store.insert_campaign(
             conn,
             {
                 "key": compiled.campaign_key,
@@ -115,6 +145,9 @@ def create_campaign(
                 "created_at": now,
             },
         )
+        if on_insert is not None:
+            on_insert(conn, campaign_id)
+        return campaign_id
 
 
 def _target(db: Database, settings: Settings, segment: str | None, list_name: str | None) -> Target:

@@ -1,3 +1,4 @@
 """Storage adapter: SQLAlchemy Core tables, engine factory, migrations and queries."""
 
-from newsletter.storage import sending_tables  # noqa: F401  (registers the sending tables on `metadata`)
+# Every table module registers on the same `metadata` (migrations are checked against it).
+from newsletter.storage import account_tables, library_tables, sending_tables  # noqa: F401

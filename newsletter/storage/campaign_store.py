@@ -45,12 +45,13 @@ def transition(
     return result.rowcount == 1
 
 
-def move_send_time(conn: Connection, campaign_id: int, *, at: Any, time_zone: str) -> bool:
-    """Compare-and-set a scheduled campaign's time (and zone); its status does not change."""
+def update_while(conn: Connection, campaign_id: int, status: CampaignStatus, **values: Any) -> bool:
+    """Compare-and-set values of a campaign still in `status` (which does not change): a
+    draft's content, a scheduled campaign's time. False if it has moved on meanwhile."""
     result = conn.execute(
         update(campaigns)
-        .where(campaigns.c.id == campaign_id, campaigns.c.status == CampaignStatus.SCHEDULED.value)
-        .values(scheduled_at=at, time_zone=time_zone)
+        .where(campaigns.c.id == campaign_id, campaigns.c.status == status.value)
+        .values(**values)
     )
     return result.rowcount == 1
 

@@ -1,6 +1,7 @@
 """The product's web app: SendGrid Event Webhook intake, unsubscribe and opt-in confirmation.
 
-`create_app(settings, db)` builds it; `newsletter serve` runs it under uvicorn with one worker.
+`create_app(settings, db)` builds it, with the admin under /admin (newsletter/web/admin/)
+unless `NEWSLETTER_ADMIN_ENABLED=false`; `newsletter serve` runs it under uvicorn with one worker.
 State the routes share lives on `app.state`: `settings`, `db`, `clock` (unix seconds; tests
 replace it to check the webhook freshness window) and `webhook_stats` (rejection counters).
 Errors are mapped to pages once, here: a NewsletterError becomes a 400 (NotFound a 404) page
@@ -64,6 +65,10 @@ def create_app(
     app.include_router(webhooks.router)
     app.include_router(public.router)
     _install_error_pages(app, settings)
+    if settings.admin_enabled:
+        from newsletter.web import admin
+
+        admin.install(app, settings)
     return app
 
 
