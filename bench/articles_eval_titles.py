@@ -21,7 +21,7 @@ EXPECTED_TITLES = {
         "Hating Millennials - the prejudice you're allowed to boast about"
     ),
     "brandenburg.de.homo-brandenburgensis.html": "Homo Brandenburgensis",
-    "brigitte.de.ikigai.html": "Ikigai macht dich sofort glücklicher!",
+    "brigitte.de.ikigai.html": 'Mit der "Ikigai"-Methode wirst du sofort glücklicher',
     "buchperlen.wordpress.com.html": (
         "Leandra Lou – Der etwas andere Modeblog jetzt auch zwischen Buchdeckeln."
     ),
@@ -70,7 +70,9 @@ EXPECTED_TITLES = {
     "internet-law.de.pseudonymen.html": (
         "Verstößt der Ausschluss von Pseudonymen bei Google+ gegen deutsches Recht?"
     ),
-    "jolie.de.adele.html": "Adele 10 Kilo abgenommen: Sie zeigt sich schlanker denn je!",
+    "jolie.de.adele.html": (
+        "10 Kilo abgenommen: Adele zeigt sich nach ihrer Trennung schlanker denn je"
+    ),
     "jovelstefan.de.gefallt.html": "Gefällt mir",
     "knowtechie.com.rally.html": (
         "Rocket Pass 4 in Rocket League brings with it a new rally-inspired car"
