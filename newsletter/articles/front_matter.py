@@ -47,13 +47,14 @@ _SafeLoader.add_multi_constructor("!", _unknown_tag)
 _SafeLoader.add_multi_constructor("tag:yaml.org,2002:python/", _unknown_tag)
 
 
-def split_front_matter(text: str, *, where: str) -> tuple[dict[str, Any], str, int]:
-    """(fields, body, number of lines the front matter took) — ({}, text, 0) without any."""
+def split_front_matter(text: str, *, where: str) -> tuple[dict[str, Any], str, list[str]]:
+    """(fields, body, warnings) — ({}, text, []) without front matter."""
     for pattern, read in ((_YAML, _yaml), (_TOML, _toml)):
         match = pattern.match(text)
         if match:
-            fields = read(match.group(1) or "", where=where)
-            return fields, text[match.end() :], text[: match.end()].count("\n")
+            warnings: list[str] = []
+            fields = read(match.group(1) or "", where=where, warnings=warnings)
+            return fields, text[match.end() :], warnings
     if _JSON_START.match(text):
         decoder = json.JSONDecoder()
         try:
@@ -65,21 +66,28 @@ def split_front_matter(text: str, *, where: str) -> tuple[dict[str, Any], str, i
                 fix=_FIX,
             ) from None
         if isinstance(value, dict):
-            rest = text[end:]
-            return value, rest, text[:end].count("\n")
-    return {}, text, 0
+            return {str(k): v for k, v in value.items()}, text[end:], []
+    return {}, text, []
 
 
-def _yaml(source: str, *, where: str) -> dict[str, Any]:
+def _yaml(source: str, *, where: str, warnings: list[str]) -> dict[str, Any]:
     try:
         value = yaml.load(source, Loader=_SafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        lenient = _lenient(source)
         place = f", line {mark.line + 2}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         start = getattr(exc, "context_mark", None)
         if start is not None and mark is not None and start.line != mark.line:
             problem += f"; the value starts on line {start.line + 2}, column {start.column + 1}"
+        if lenient is not None:
+            warnings.append(
+                f"the front matter is not valid YAML{place.replace(', line', ' (line', 1)}"
+                f"{')' if place else ''}: {problem}; it was read line by line as `key: value`"
+                " (quote values that contain ': ' to silence this)"
+            )
+            return lenient
         raise ArticleError(
             f"the front matter is not valid YAML ({problem})",
             where=f"{where}{place}",
@@ -93,7 +101,45 @@ def _yaml(source: str, *, where: str) -> dict[str, Any]:
     return _as_fields(value, where=where)
 
 
-def _toml(source: str, *, where: str) -> dict[str, Any]:
+_KEY_LINE = re.compile(r"^([A-Za-z_][\w.-]*)[ \t]*:(?:[ \t]+(.*?))?[ \t]*$")
+_ITEM_LINE = re.compile(r"^[ \t]+-[ \t]+(.*?)[ \t]*$")
+
+
+def _lenient(source: str) -> dict[str, Any] | None:
+    """Hand-written front matter that YAML refuses (`title: Anxiety: a guide`), read as
+    `key: value` lines and `- item` lists; None when it has any other shape."""
+    fields: dict[str, Any] = {}
+    key = None
+    for line in source.split("\n"):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        item = _ITEM_LINE.match(line)
+        if item and key is not None and isinstance(fields[key], list):
+            fields[key].append(_scalar(item.group(1)))
+            continue
+        match = _KEY_LINE.match(line)
+        if not match:
+            return None
+        key, value = match.group(1), match.group(2)
+        if value is None or value == "":
+            fields[key] = []
+        elif value.startswith("[") and value.endswith("]"):
+            fields[key] = [_scalar(v) for v in value[1:-1].split(",") if v.strip()]
+        elif value[0] in "[{&*!|>%@`":
+            return None  # YAML syntax gone wrong, not a colon in a title
+        else:
+            fields[key] = _scalar(value)
+    return fields or None
+
+
+def _scalar(value: str) -> Any:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return {"true": True, "false": False}.get(value.lower(), value)
+
+
+def _toml(source: str, *, where: str, warnings: list[str]) -> dict[str, Any]:
     try:
         value = tomllib.loads(source)
     except tomllib.TOMLDecodeError as exc:

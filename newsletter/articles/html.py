@@ -28,7 +28,7 @@ from newsletter.articles.inference import (
 )
 from newsletter.articles.media import collect_captions, prepare_media
 from newsletter.articles.model import Article, Block, Heading, Image, Paragraph, plain
-from newsletter.articles.page import PageMeta, read_page
+from newsletter.articles.page import PageMeta, read_page, visible_byline
 from newsletter.articles.reader import BlockReader
 from newsletter.articles.sanitize import clean_text, drop_trackers, resolve_bad_char_refs
 from newsletter.articles.structure import (
@@ -57,6 +57,17 @@ _PRUNE += "[count(.//p) < 3][{}]".format(
     " or ".join(f"contains(@class, '{word}') or contains(@id, '{word}')" for word in _WIDGETS)
 )
 _LINKED = ("href", "src")
+_BODY_CLASSES = (
+    "w-richtext", "entry-content", "post-content", "article-content", "article-body",
+    "articleBody", "post-body", "blog-post-content", "blog-content", "story-body",
+    "c-article-body", "article__body", "article__content", "post__content", "gh-content",
+    "markdown-body", "rich-text", "field--name-body", "td-post-content",
+    "elementor-widget-theme-post-content",
+)  # fmt: skip
+_BODY_MARKS = "//*[@itemprop='articleBody']|" + "|".join(
+    f"//*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
+    for name in _BODY_CLASSES
+)
 
 # trafilatura logs each page it rejects; the ArticleError says so already, and without a
 # handler Python would print those records on stderr.
@@ -102,14 +113,15 @@ def _parse(
     meta = read_page(page)
     own_url = absolute(meta.canonical) or absolute(meta.get("og:url"))
     base = choose_base(base_url, [meta.canonical, meta.get("og:url")], site_url)
+    media = prepare_media(page)  # first: a lazy image's placeholder is a data: URL
     drop_trackers(page)
-    media = prepare_media(page)
     _protocol_relative(page)
     if base:
         # trafilatura resolves relative links against the site root only ("../x" goes wrong)
         page.make_links_absolute(base, resolve_base_href=False, handle_failures="discard")
     collect_captions(page, media)
     extracted = _extract(copy.deepcopy(page), base_url=base, where=where)
+    extracted = _second_look(page, extracted, base_url=base, where=where)
     urls = Urls(base)
     blocks = BlockReader(urls, media).read(_body(extracted))
 
@@ -122,6 +134,9 @@ def _parse(
         )
     blocks = _drop_headline(blocks, title)
     blocks, author, date = _drop_chrome(blocks)
+    if not (meta.author or author) or not (meta.date or date):
+        shown_author, shown_date = visible_byline(page)
+        author, date = author or shown_author, date or shown_date
     blocks, sources = split_sources(blocks)
     declared = meta.get("og:image", "og:image:url", "twitter:image") or meta.ld_image
     hero_src = urls.image(declared) if declared else None
@@ -209,6 +224,38 @@ def _extract(page: html.HtmlElement, *, base_url: str | None, where: str) -> str
     if not result:
         raise ArticleError("no article text found in this HTML page", where=where, fix=_NO_TEXT_FIX)
     return result
+
+
+def _second_look(
+    page: html.HtmlElement, extracted: str, *, base_url: str | None, where: str
+) -> str:
+    """When the page marks its article body (`itemprop=articleBody`, `.entry-content`,
+    Webflow's `.w-richtext`…) and that body holds much more text than the extractor kept,
+    the extractor missed the body (it then keeps loose paragraphs only): extract again
+    from the marked body alone, and keep whichever holds more."""
+    body = _marked_body(page)
+    if body is None:
+        return extracted
+    kept = len(" ".join(html.document_fromstring(extracted).text_content().split()))
+    available = len(" ".join(body.text_content().split()))
+    if available < kept * 1.2 + 100:
+        return extracted
+    alone = html.document_fromstring("<html><body><article></article></body></html>")
+    alone.find("body/article").append(copy.deepcopy(body))
+    try:
+        again = _extract(alone, base_url=base_url, where=where)
+    except ArticleError:
+        return extracted
+    again_kept = len(" ".join(html.document_fromstring(again).text_content().split()))
+    return again if again_kept > kept * 1.1 else extracted
+
+
+def _marked_body(page: html.HtmlElement) -> etree._Element | None:
+    found = page.xpath(_BODY_MARKS)
+    if not found:
+        return None
+    best = max(found[:40], key=lambda e: len(e.text_content()))
+    return best if len(best.text_content()) >= 400 else None
 
 
 def _body(extracted: str) -> str:

@@ -28,10 +28,9 @@ SAFE_SCHEMES = ("http", "https", "mailto")
 _BARE_URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:!?]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“‘(])")
 _CTA = re.compile(
-    r"\b(contact us|call us|email us|reach out|get in touch|book (a|an|your) "
-    r"(free )?(consultation|appointment|visit)|schedule (a|an|your) "
-    r"(free )?(consultation|appointment|visit)|request (a|an) (consultation|appointment)"
-    r"|visit us|talk to (us|our team))\b",
+    r"\b(contact us|call us|email us|reach out|get in touch|(book|schedule|request|make) "
+    r"(a|an|your) (free )?(consultation|appointment|visit|session|call|assessment|evaluation)"
+    r"|visit us|talk to (us|our team)|give us a call)\b",
     re.I,
 )
 # What XML 1.0 forbids (tab and newline stay), C1 controls, lone surrogates, stray BOMs.

@@ -67,7 +67,7 @@ def parse_markdown(
     site_url: str | None = None,
     name: str = "",
 ) -> Article:
-    raw, body, _ = split_front_matter(text, where=where)
+    raw, body, matter_warnings = split_front_matter(text, where=where)
     fields = read_fields(raw)
     base = choose_base(base_url, [fields.canonical], site_url)
     urls = Urls(base)
@@ -84,7 +84,7 @@ def parse_markdown(
         heading_title = top.text
         blocks = [b for b in blocks if b is not top]
     title = fields.title or heading_title or title_from_name(name)
-    warnings = list(fields.warnings)
+    warnings = [*matter_warnings, *fields.warnings]
     if not fields.title and not heading_title and title:
         warnings.append(
             f"no title in the front matter or a `# heading`: used the file name ({title!r})"

@@ -35,16 +35,24 @@ _EMAIL_FRIENDLY = ("image/jpeg", "image/jpg", "image/png", "image/gif")
 _CAPTION_CLASSES = ("wp-caption-text", "caption", "image-caption", "figure-caption")
 
 
+# An image embedded in the page (a data: URL) is swapped for this address, which the
+# extractor keeps like any image, so that dropping it can be reported with its name.
+EMBEDDED = "https://embedded-image.invalid/"
+
+
 @dataclass
 class Media:
-    """What the rewrite learnt: image source → caption, image source → link target."""
+    """What the rewrite learnt: image source → caption, image source → link target,
+    and the embedded (data: URL) images by their stand-in address."""
 
     captions: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
+    embedded: dict[str, str] = field(default_factory=dict)
 
     def update(self, other: Media) -> None:
         self.captions.update(other.captions)
         self.links.update(other.links)
+        self.embedded.update(other.embedded)
 
 
 def video_link(url: str | None) -> tuple[str, str | None] | None:
@@ -74,6 +82,10 @@ def prepare_media(root: etree._Element) -> Media:
         real = real_source(img)
         if real and real != img.get("src"):
             img.set("src", real)
+        if real and real.lower().startswith("data:"):
+            stand_in = f"{EMBEDDED}{len(media.embedded) + 1}.png"
+            media.embedded[stand_in] = real[:40]
+            img.set("src", stand_in)
     for element in list(root.iter("iframe", "embed", "video", "lite-youtube", "lite-vimeo")):
         _video(element, media)
     return media
@@ -200,17 +212,18 @@ def _video(element: etree._Element, media: Media) -> None:
         source = source or inner or ""
     title = " ".join((element.get("title") or element.get("aria-label") or "").split())
     found = video_link(source)
-    replacement = etree.Element("p")
+    replacement = etree.Element("span")
     if found:
         watch, thumbnail = found
         if thumbnail:
-            img = etree.SubElement(
-                replacement, "img", src=thumbnail, alt=f"Video: {title or 'watch on YouTube'}"
-            )
+            alt = f"Video: {title or 'watch on YouTube'}"
+            etree.SubElement(replacement, "img", src=thumbnail, alt=alt)
             media.links[thumbnail] = watch
         else:
+            named = f" “{title}”" if title else ""
+            replacement.text = f"Watch the video{named} on Vimeo: "
             link = etree.SubElement(replacement, "a", href=watch)
-            link.text = f"Watch the video{': ' + title if title else ''}"
+            link.text = watch.removeprefix("https://")
     elif tag == "video" and element.get("poster"):
         img = etree.SubElement(replacement, "img", src=element.get("poster", ""))
         img.set("alt", f"Video: {title}" if title else "Video")

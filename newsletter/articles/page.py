@@ -210,3 +210,58 @@ def host_words(url: str) -> set[str]:
     if len(labels) > 1:
         labels = labels[:-1]  # the top-level domain
     return {word for label in labels for word in _HOST_WORDS.findall(label) if len(word) > 1}
+
+
+_AUTHOR_MARKS = (
+    "//*[@itemprop='author']//*[@itemprop='name']|//*[@itemprop='author'][not(*)]"
+    "|//a[@rel='author']|//*[contains(@class, 'author-name') or contains(@class, 'byline')"
+    " or contains(@class, 'post-author') or contains(@class, 'entry-author')]"
+)
+_DATE_MARKS = "//time[@datetime]|//*[@itemprop='datePublished']"
+_META_MARKS = (
+    "//*[contains(@class, 'postmeta') or contains(@class, 'post-meta') or contains(@class, "
+    "'entry-meta') or contains(@class, 'post-info') or contains(@class, 'posted')]"
+)
+
+
+def visible_byline(page: html.HtmlElement) -> tuple[str, dt.date | None]:
+    """The author and date a page shows in its byline, for pages without metadata."""
+    from newsletter.articles.chrome import byline
+
+    author = ""
+    for element in page.xpath(_AUTHOR_MARKS)[:10]:
+        text = clean_text(element.text_content())
+        if not text or len(text.split()) > 12:
+            continue
+        facts = byline(text)
+        if facts is not None and facts.author:
+            author = facts.author
+        elif facts is None and len(text.split()) <= 6 and not text.endswith((".", ":")):
+            author = text
+        if author:
+            break
+    if not author:
+        for element in page.xpath(_META_MARKS)[:10]:
+            facts = byline(clean_text(element.text_content())[:300])
+            if facts is not None and facts.author:
+                author = facts.author
+                break
+    date = None
+    for element in page.xpath(_DATE_MARKS)[:10]:
+        date = parse_date(element.get("datetime") or element.get("content") or "") or parse_date(
+            clean_text(element.text_content())
+        )
+        if date:
+            break
+    if date is None:
+        for element in page.xpath(_META_MARKS)[:10]:
+            facts = byline(clean_text(element.text_content())[:300])
+            if facts is not None and facts.date:
+                date = facts.date
+                break
+    if date is None:
+        for element in page.xpath("//*[contains(@class, 'date')][not(*)]")[:10]:
+            date = parse_date(clean_text(element.text_content()))
+            if date:
+                break
+    return author, date

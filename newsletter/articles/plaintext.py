@@ -53,6 +53,16 @@ def parse_text(text: str, *, where: str) -> Article:
 
     caption = ""
     first = blocks[0]
+    if (
+        len(first) == 2
+        and not stripped.title
+        and _is_heading(first[0])
+        and _is_heading(first[1], allow_question=True)
+        and not _is_title_case(first[0])
+        and _is_title_case(first[1])
+    ):
+        blocks = [[first[0]], [first[1]], *blocks[1:]]  # caption and title, no blank line
+        first = blocks[0]
     if _CAPTION_PREFIX.match(first[0]):
         caption = _CAPTION_PREFIX.sub("", first[0]).strip()
         blocks = ([first[1:]] if len(first) > 1 else []) + blocks[1:]

@@ -117,7 +117,7 @@ def drop_trackers(tree: etree._Element) -> None:
     """Remove tracking pixels and beacon images from a parsed page, in place."""
     for img in list(tree.iter("img")):
         src = img.get("src") or img.get("data-src") or ""
-        if is_pixel(img) or is_tracker_url(src) or src.startswith("data:"):
+        if is_pixel(img) or is_tracker_url(src):
             _remove_keep_tail(img)
 
 

@@ -28,6 +28,15 @@ from newsletter.articles.chrome import (
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•·◦▪‣]|\d{1,3}[.)])\s+(.*)$")
 _LEADING_LIMIT = 30
 _SOURCES = re.compile(r"^\s*(sources?|references?|citations?|bibliography)\b", re.I)
+_ANSWER = re.compile(
+    r"^\W{0,2}(yes|no|not really|somewhat|thumbs up|thumbs down|submit)\W{0,2}$", re.I
+)
+_FEEDBACK = re.compile(
+    r"^\W{0,2}(was this (page|article|post|information|content) (helpful|useful)|did you find "
+    r"this (page|article|post|information) (helpful|useful)|how (helpful|useful) was this "
+    r"(page|article))\W{0,3}$",
+    re.I,
+)
 
 
 @dataclass
@@ -44,6 +53,7 @@ def strip_chrome(lines: list[str]) -> Stripped:
     filled = [i for i, line in enumerate(lines) if line.strip()]
     title_at = _leading(lines, filled, found)
     _after_title(lines, filled, title_at, found)
+    _feedback(lines, filled)
     _trailing(lines)
     for index in filled:
         if lines[index].strip() and is_chrome_line(lines[index]):
@@ -108,6 +118,18 @@ def _after_title(
             kept_short += 1  # the title itself, after an image caption
             continue
         return
+
+
+def _feedback(lines: list[str], filled: list[int]) -> None:
+    """ "Was this page helpful?" and its Yes / No buttons."""
+    for position, index in enumerate(filled):
+        if _FEEDBACK.match(lines[index].strip()):
+            _drop(lines, index)
+            for after in filled[position + 1 : position + 4]:
+                if _ANSWER.match(lines[after].strip()):
+                    _drop(lines, after)
+                else:
+                    break
 
 
 def _trailing(lines: list[str]) -> None:
