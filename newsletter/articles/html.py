@@ -38,7 +38,7 @@ from newsletter.articles.structure import (
     sections,
     split_sources,
 )
-from newsletter.articles.titles import choose_title, words
+from newsletter.articles.titles import choose_title, first_heading, words
 from newsletter.articles.urls import Urls, absolute, choose_base
 from newsletter.errors import ArticleError
 
@@ -52,11 +52,13 @@ _NO_TEXT_FIX = (
 # or paragraphs of text (an article inside <div class="share-zone"> is still the article).
 _WIDGETS = ("pagination", "post-navigation", "share", "related-post", "relatedposts")
 _WIDGETS += ("recent-posts", "cookie", "consent", "breadcrumb", "author-bio", "newsletter")
+_WIDGETS += ("subscription-widget", "subscribe-widget", "button-wrapper")
 _PRUNE = "//*[not(self::html or self::body or self::main or self::article)][not(.//h1)]"
 _PRUNE += "[count(.//p) < 3][{}]".format(
     " or ".join(f"contains(@class, '{word}') or contains(@id, '{word}')" for word in _WIDGETS)
 )
 _LINKED = ("href", "src")
+_DOCUMENT_TAGS = re.compile(r"<(html|head|body|title|meta)\b", re.I)
 _BODY_CLASSES = (
     "w-richtext", "entry-content", "post-content", "article-content", "article-body",
     "articleBody", "post-body", "blog-post-content", "blog-content", "story-body",
@@ -120,13 +122,21 @@ def _parse(
         # trafilatura resolves relative links against the site root only ("../x" goes wrong)
         page.make_links_absolute(base, resolve_base_href=False, handle_failures="discard")
     collect_captions(page, media)
-    extracted = _extract(copy.deepcopy(page), base_url=base, where=where)
-    extracted = _second_look(page, extracted, base_url=base, where=where)
+    if _is_fragment(text, page):
+        # a post's body alone (a Substack export, a CMS snippet): all of it is the article
+        for widget in page.xpath(_PRUNE):
+            widget.drop_tree()
+        body = "".join(html.tostring(child, encoding="unicode") for child in page.body)
+    else:
+        extracted = _extract(copy.deepcopy(page), base_url=base, where=where)
+        body = _body(_second_look(page, extracted, base_url=base, where=where))
     urls = Urls(base)
-    blocks = BlockReader(urls, media).read(_body(extracted))
+    blocks = BlockReader(urls, media).read(body)
 
-    title = choose_title(page, meta, _anchor(page, blocks), own_url or base) or title_from_name(
-        name
+    title = (
+        choose_title(page, meta, _anchor(page, blocks), own_url or base)
+        or title_from_name(name)
+        or first_heading(page)
     )
     if not title:
         raise ArticleError(
@@ -187,6 +197,13 @@ def _load(text: str) -> html.HtmlElement | None:
     except (etree.ParserError, ValueError):
         return None
     return page if isinstance(page, html.HtmlElement) else None
+
+
+def _is_fragment(text: str, page: html.HtmlElement) -> bool:
+    """Markup without a document around it and without page furniture."""
+    if _DOCUMENT_TAGS.search(text[:20000]):
+        return False
+    return not page.xpath("//nav|//header|//footer|//aside")
 
 
 def _protocol_relative(page: html.HtmlElement) -> None:

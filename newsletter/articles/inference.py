@@ -163,7 +163,7 @@ def title_from_name(name: str) -> str:
     base = stem[-1].rsplit(".", 1)[0]
     if base.lower() in ("index", "_index", "readme") and len(stem) > 1:
         base = stem[-2]
-    base = _NAME_DATE.sub("", base)
+    base = _NAME_DATE.sub("", re.sub(r"^\d{4,}[.]", "", base))  # Substack: 139204817.slug
     found = [w for w in re.split(r"[-_\s]+", base) if w]
     if len(found) < 2 or any(len(w) > 30 for w in found) or base.isdigit():
         return ""

@@ -16,6 +16,7 @@ from lxml import etree, html
 
 from newsletter.articles.inference import xml_clean
 from newsletter.articles.media import Media, collect_captions, prepare_media
+from newsletter.articles.notes import rewrite_footnotes
 
 ALLOWED_TAGS = frozenset(
     {"p", "h1", "h2", "h3", "h4", "a", "img", "ul", "ol", "li", "strong", "b", "em", "i"}
@@ -134,6 +135,7 @@ def clean_fragment(fragment: str, media: Media | None = None) -> str:
         collect_captions(root, found)
         if media is not None:
             media.update(found)
+        rewrite_footnotes(root)
         _normalise_blocks(root)
         fragment = html.tostring(root, encoding="unicode")
     cleaned = nh3.clean(

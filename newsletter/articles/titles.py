@@ -151,7 +151,16 @@ def choose_title(
     stripped = strip_site_name(meta.title, meta, page_url)
     if stripped:
         return stripped
-    return best.text if best is not None else ""
+    return best.text if best is not None and best.score > 0 else ""
+
+
+def first_heading(page: etree._Element) -> str:
+    """The first heading of a page that names nothing else: a title of last resort."""
+    for element in page.iter("h1", "h2", "h3"):
+        text = clean_text(element.text_content())
+        if text and len(text) <= _MAX_TITLE:
+            return text
+    return ""
 
 
 def _metadata(meta: PageMeta, page_url: str | None) -> list[tuple[str, str, float]]:
