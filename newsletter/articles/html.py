@@ -53,10 +53,11 @@ _NO_TEXT_FIX = (
 _WIDGETS = ("pagination", "post-navigation", "share", "related-post", "relatedposts")
 _WIDGETS += ("recent-posts", "cookie", "consent", "breadcrumb", "author-bio", "newsletter")
 _WIDGETS += ("subscription-widget", "subscribe-widget", "button-wrapper")
-_PRUNE = "//*[not(self::html or self::body or self::main or self::article)][not(.//h1)]"
-_PRUNE += "[count(.//p) < 3][{}]".format(
+_PRUNE = "//*[{}]".format(
     " or ".join(f"contains(@class, '{word}') or contains(@id, '{word}')" for word in _WIDGETS)
-)
+)  # the cheap test first: the next ones look into each match's whole subtree
+_PRUNE += "[not(self::html or self::body or self::main or self::article)][not(.//h1)]"
+_PRUNE += "[count(.//p) < 3]"
 _LINKED = ("href", "src")
 _DOCUMENT_TAGS = re.compile(r"<(html|head|body|title|meta)\b", re.I)
 _BODY_CLASSES = (
@@ -66,9 +67,8 @@ _BODY_CLASSES = (
     "markdown-body", "rich-text", "field--name-body", "td-post-content",
     "elementor-widget-theme-post-content",
 )  # fmt: skip
-_BODY_MARKS = "//*[@itemprop='articleBody']|" + "|".join(
-    f"//*[contains(concat(' ', normalize-space(@class), ' '), ' {name} ')]"
-    for name in _BODY_CLASSES
+_BODY_MARKS = "//*[@itemprop='articleBody' or {}]".format(
+    " or ".join(f"contains(@class, '{name}')" for name in _BODY_CLASSES)
 )
 
 # trafilatura logs each page it rejects; the ArticleError says so already, and without a
@@ -118,18 +118,22 @@ def _parse(
     media = prepare_media(page)  # first: a lazy image's placeholder is a data: URL
     drop_trackers(page)
     _protocol_relative(page)
-    if base:
-        # trafilatura resolves relative links against the site root only ("../x" goes wrong)
-        page.make_links_absolute(base, resolve_base_href=False, handle_failures="discard")
-    collect_captions(page, media)
+    collect_captions(page, media)  # relative URLs stay as written: `Urls` resolves them
     if _is_fragment(text, page):
         # a post's body alone (a Substack export, a CMS snippet): all of it is the article
         for widget in page.xpath(_PRUNE):
             widget.drop_tree()
-        body = "".join(html.tostring(child, encoding="unicode") for child in page.body)
+        container = page.find("body")
+        if container is None:
+            raise ArticleError(
+                "no article text found in this HTML page", where=where, fix=_NO_TEXT_FIX
+            )
+        body = (container.text or "") + "".join(
+            html.tostring(child, encoding="unicode") for child in container
+        )
     else:
-        extracted = _extract(copy.deepcopy(page), base_url=base, where=where)
-        body = _body(_second_look(page, extracted, base_url=base, where=where))
+        extracted = _extract(copy.deepcopy(page), where=where)
+        body = _body(_second_look(page, extracted, where=where))
     urls = Urls(base)
     blocks = BlockReader(urls, media).read(body)
 
@@ -215,11 +219,10 @@ def _protocol_relative(page: html.HtmlElement) -> None:
                 element.set(name, "https:" + value)
 
 
-def _extract(page: html.HtmlElement, *, base_url: str | None, where: str) -> str:
+def _extract(page: html.HtmlElement, *, where: str) -> str:
     try:
         result = trafilatura.extract(
             page,
-            url=base_url,
             output_format="html",
             with_metadata=False,
             include_comments=False,
@@ -243,9 +246,7 @@ def _extract(page: html.HtmlElement, *, base_url: str | None, where: str) -> str
     return result
 
 
-def _second_look(
-    page: html.HtmlElement, extracted: str, *, base_url: str | None, where: str
-) -> str:
+def _second_look(page: html.HtmlElement, extracted: str, *, where: str) -> str:
     """When the page marks its article body (`itemprop=articleBody`, `.entry-content`,
     Webflow's `.w-richtext`…) and that body holds much more text than the extractor kept,
     the extractor missed the body (it then keeps loose paragraphs only): extract again
@@ -260,7 +261,7 @@ def _second_look(
     alone = html.document_fromstring("<html><body><article></article></body></html>")
     alone.find("body/article").append(copy.deepcopy(body))
     try:
-        again = _extract(alone, base_url=base_url, where=where)
+        again = _extract(alone, where=where)
     except ArticleError:
         return extracted
     again_kept = len(" ".join(html.document_fromstring(again).text_content().split()))
@@ -268,7 +269,12 @@ def _second_look(
 
 
 def _marked_body(page: html.HtmlElement) -> etree._Element | None:
-    found = page.xpath(_BODY_MARKS)
+    found = [
+        element
+        for element in page.xpath(_BODY_MARKS)[:60]
+        if element.get("itemprop") == "articleBody"
+        or set((element.get("class") or "").split()) & set(_BODY_CLASSES)
+    ]
     if not found:
         return None
     best = max(found[:40], key=lambda e: len(e.text_content()))

@@ -35,24 +35,26 @@ _EMAIL_FRIENDLY = ("image/jpeg", "image/jpg", "image/png", "image/gif")
 _CAPTION_CLASSES = ("wp-caption-text", "caption", "image-caption", "figure-caption")
 
 
-# An image embedded in the page (a data: URL) is swapped for this address, which the
-# extractor keeps like any image, so that dropping it can be reported with its name.
-EMBEDDED = "https://embedded-image.invalid/"
+# An image no email can show (embedded as a data: URL, or on ftp:, file:…) is swapped for
+# this address, which the extractor and sanitiser keep like any image, so that dropping it
+# can be reported with its name.
+STAND_IN = "https://unusable-image.invalid/"
+_WEB = re.compile(r"^(https?:)?//|^[^:/?#]*([/?#]|$)", re.I)
 
 
 @dataclass
 class Media:
     """What the rewrite learnt: image source → caption, image source → link target,
-    and the embedded (data: URL) images by their stand-in address."""
+    and the images no email can show by their stand-in address."""
 
     captions: dict[str, str] = field(default_factory=dict)
     links: dict[str, str] = field(default_factory=dict)
-    embedded: dict[str, str] = field(default_factory=dict)
+    stand_ins: dict[str, str] = field(default_factory=dict)
 
     def update(self, other: Media) -> None:
         self.captions.update(other.captions)
         self.links.update(other.links)
-        self.embedded.update(other.embedded)
+        self.stand_ins.update(other.stand_ins)
 
 
 def video_link(url: str | None) -> tuple[str, str | None] | None:
@@ -82,9 +84,9 @@ def prepare_media(root: etree._Element) -> Media:
         real = real_source(img)
         if real and real != img.get("src"):
             img.set("src", real)
-        if real and real.lower().startswith("data:"):
-            stand_in = f"{EMBEDDED}{len(media.embedded) + 1}.png"
-            media.embedded[stand_in] = real[:40]
+        if real and not _WEB.match(real.strip()):
+            stand_in = f"{STAND_IN}{len(media.stand_ins) + 1}.png"
+            media.stand_ins[stand_in] = real.strip()[:200]
             img.set("src", stand_in)
     for element in list(root.iter("iframe", "embed", "video", "lite-youtube", "lite-vimeo")):
         _video(element, media)

@@ -122,7 +122,7 @@ class BlockReader:
         href, bold, italic = style
         if tag == "img":
             raw = element.get("src") or ""
-            src = self.urls.image(self.media.embedded.get(raw, raw))
+            src = self.urls.image(self.media.stand_ins.get(raw, raw))
             if src:
                 target = self.media.links.get(raw) or (
                     None if _IMAGE_FILE.search(href or "") else href

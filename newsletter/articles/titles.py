@@ -132,23 +132,23 @@ def choose_title(
     page_url: str | None,
 ) -> str:
     """The page's headline (see the module docstring); "" when the page has none."""
-    sources = _metadata(meta, page_url)
-    site = _site_words(meta, page_url)
+    site = _site_words(meta, page_url) + _branding(page)
+    sources = _metadata(meta, page_url, site)
     headings = [h for h in _headings(page, anchor, sources, site) if h.text]
     best = max(headings, key=lambda h: h.score, default=None)
-    supported = [h for h in headings if h.support >= 0.6]
+    supported = [h for h in headings if h.support >= 0.6 and h.score > 0.3]
     if supported:
         return _trim(max(supported, key=lambda h: h.score), sources)
     consensus = _consensus(sources)
     if consensus:
-        return strip_site_name(consensus, meta, page_url)
+        return _strip(consensus, site)
     if best is not None and best.score >= 0.9:
         return best.text
     for key in ("og", "ld", "twitter", "dc"):
         text = next((text for name, text, _ in sources if name == key), "")
         if text:
-            return strip_site_name(text, meta, page_url)
-    stripped = strip_site_name(meta.title, meta, page_url)
+            return _strip(text, site)
+    stripped = _strip(meta.title, site)
     if stripped:
         return stripped
     return best.text if best is not None and best.score > 0 else ""
@@ -163,13 +163,15 @@ def first_heading(page: etree._Element) -> str:
     return ""
 
 
-def _metadata(meta: PageMeta, page_url: str | None) -> list[tuple[str, str, float]]:
+def _metadata(
+    meta: PageMeta, page_url: str | None, site: list[list[str]]
+) -> list[tuple[str, str, float]]:
     found = [
         ("og", clean_text(meta.get("og:title")), 1.0),
         ("ld", meta.headline or meta.ld_name, 1.0),
         ("twitter", clean_text(meta.get("twitter:title")), 0.7),
         ("dc", clean_text(meta.get("dc.title", "dcterms.title", "citation_title")), 0.7),
-        ("title", strip_site_name(meta.title, meta, page_url) or meta.title, 1.0),
+        ("title", _strip(meta.title, site) or meta.title, 1.0),
         ("slug", _slug(meta.canonical or meta.get("og:url") or page_url or ""), 0.6),
     ]
     return [(name, text[:_MAX_TITLE], weight) for name, text, weight in found if text]
@@ -199,6 +201,26 @@ def _site_words(meta: PageMeta, page_url: str | None) -> list[list[str]]:
 
 _TLDS = {"com", "de", "org", "net", "co", "uk", "fr", "at", "ch", "io", "info", "eu", "us",
          "ca", "au", "nl", "es", "it", "example", "www", "online", "blog", "news"}  # fmt: skip
+
+
+_BRANDING = (
+    "//*[contains(@class, 'site-title') or contains(@class, 'site-name') or contains(@class, "
+    "'logo') or contains(@class, 'site-branding') or contains(@class, 'brand') or @rel='home']"
+    "[string-length(normalize-space(.)) < 80]"
+)
+
+
+def _branding(page: etree._Element) -> list[list[str]]:
+    """The site's name as its header shows it (logo text or alt, site title)."""
+    names: list[list[str]] = []
+    for element in page.xpath(_BRANDING)[:8]:
+        texts = [clean_text(element.text_content())]
+        texts += [clean_text(img.get("alt") or "")[:80] for img in element.iter("img")]
+        for text in texts:
+            found = words(text)
+            if found and len(found) <= 6:
+                names.append(found)
+    return names
 
 
 def _is_site_name(text_words: list[str], site: list[list[str]]) -> bool:
@@ -351,12 +373,10 @@ def _consensus(sources: list[tuple[str, str, float]]) -> str:
     return best if best_support >= 0.6 else ""
 
 
-def strip_site_name(title: str, meta: PageMeta, page_url: str | None) -> str:
-    """`<title>` without a `| Site Name` suffix or `Site Name: ` prefix."""
+def _strip(title: str, site: list[list[str]]) -> str:
     title = clean_text(title)
     if not title:
         return ""
-    site = _site_words(meta, page_url)
     for separator in _SEPARATORS:
         if separator not in title:
             continue
