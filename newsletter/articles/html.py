@@ -26,6 +26,7 @@ from newsletter.articles.inference import (
     title_from_name,
     xml_clean,
 )
+from newsletter.articles.marks import Marks, drop_widgets
 from newsletter.articles.media import collect_captions, prepare_media
 from newsletter.articles.model import Article, Block, Heading, Image, Paragraph, plain
 from newsletter.articles.page import PageMeta, read_page, visible_byline
@@ -53,12 +54,9 @@ _NO_TEXT_FIX = (
 _WIDGETS = ("pagination", "post-navigation", "share", "related-post", "relatedposts")
 _WIDGETS += ("recent-posts", "cookie", "consent", "breadcrumb", "author-bio", "newsletter")
 _WIDGETS += ("subscription-widget", "subscribe-widget", "button-wrapper")
-_PRUNE = "//*[{}]".format(
-    " or ".join(f"contains(@class, '{word}') or contains(@id, '{word}')" for word in _WIDGETS)
-)  # the cheap test first: the next ones look into each match's whole subtree
-_PRUNE += "[not(self::html or self::body or self::main or self::article)][not(.//h1)]"
-_PRUNE += "[count(.//p) < 3]"
+_WIDGET_MARKS = re.compile("|".join(re.escape(word) for word in _WIDGETS))
 _LINKED = ("href", "src")
+_INERT = ("script", "style", "svg", "template", "math", "canvas", "link", "object", "embed")
 _DOCUMENT_TAGS = re.compile(r"<(html|head|body|title|meta)\b", re.I)
 _BODY_CLASSES = (
     "w-richtext", "entry-content", "post-content", "article-content", "article-body",
@@ -67,8 +65,8 @@ _BODY_CLASSES = (
     "markdown-body", "rich-text", "field--name-body", "td-post-content",
     "elementor-widget-theme-post-content",
 )  # fmt: skip
-_BODY_MARKS = "//*[@itemprop='articleBody' or {}]".format(
-    " or ".join(f"contains(@class, '{name}')" for name in _BODY_CLASSES)
+_BODY_MARKS = re.compile(
+    r"(^|\s)(" + "|".join(re.escape(name.lower()) for name in _BODY_CLASSES) + r")(\s|$)"
 )
 
 # trafilatura logs each page it rejects; the ArticleError says so already, and without a
@@ -116,13 +114,16 @@ def _parse(
     own_url = absolute(meta.canonical) or absolute(meta.get("og:url"))
     base = choose_base(base_url, [meta.canonical, meta.get("og:url")], site_url)
     media = prepare_media(page)  # first: a lazy image's placeholder is a data: URL
+    # Scripts (JSON-LD is read already), styles and icon sprites can be most of a page's
+    # bytes and elements; nothing after this reads them.
+    etree.strip_elements(page, *_INERT, with_tail=False)
     drop_trackers(page)
     _protocol_relative(page)
     collect_captions(page, media)  # relative URLs stay as written: `Urls` resolves them
+    drop_widgets(page, _WIDGET_MARKS)
+    marks = Marks(page)
     if _is_fragment(text, page):
         # a post's body alone (a Substack export, a CMS snippet): all of it is the article
-        for widget in page.xpath(_PRUNE):
-            widget.drop_tree()
         container = page.find("body")
         if container is None:
             raise ArticleError(
@@ -132,13 +133,13 @@ def _parse(
             html.tostring(child, encoding="unicode") for child in container
         )
     else:
-        extracted = _extract(copy.deepcopy(page), where=where)
-        body = _body(_second_look(page, extracted, where=where))
+        extracted = _extract(copy.deepcopy(page), where=where)  # the extractor changes it
+        body = _body(_second_look(marks, extracted, where=where))
     urls = Urls(base)
     blocks = BlockReader(urls, media).read(body)
 
     title = (
-        choose_title(page, meta, _anchor(page, blocks), own_url or base)
+        choose_title(page, meta, _anchor(page, blocks), own_url or base, marks)
         or title_from_name(name)
         or first_heading(page)
     )
@@ -149,7 +150,7 @@ def _parse(
     blocks = _drop_headline(blocks, title)
     blocks, author, date = _drop_chrome(blocks)
     if not (meta.author or author) or not (meta.date or date):
-        shown_author, shown_date = visible_byline(page)
+        shown_author, shown_date = visible_byline(page, marks)
         author, date = author or shown_author, date or shown_date
     blocks, sources = split_sources(blocks)
     declared = meta.get("og:image", "og:image:url", "twitter:image") or meta.ld_image
@@ -231,7 +232,6 @@ def _extract(page: html.HtmlElement, *, where: str) -> str:
             include_formatting=True,
             include_tables=True,
             favor_precision=True,
-            prune_xpath=_PRUNE,
         )
     except RecursionError:
         raise
@@ -246,12 +246,12 @@ def _extract(page: html.HtmlElement, *, where: str) -> str:
     return result
 
 
-def _second_look(page: html.HtmlElement, extracted: str, *, where: str) -> str:
+def _second_look(marks: Marks, extracted: str, *, where: str) -> str:
     """When the page marks its article body (`itemprop=articleBody`, `.entry-content`,
     Webflow's `.w-richtext`…) and that body holds much more text than the extractor kept,
     the extractor missed the body (it then keeps loose paragraphs only): extract again
     from the marked body alone, and keep whichever holds more."""
-    body = _marked_body(page)
+    body = _marked_body(marks)
     if body is None:
         return extracted
     kept = len(" ".join(html.document_fromstring(extracted).text_content().split()))
@@ -268,13 +268,8 @@ def _second_look(page: html.HtmlElement, extracted: str, *, where: str) -> str:
     return again if again_kept > kept * 1.1 else extracted
 
 
-def _marked_body(page: html.HtmlElement) -> etree._Element | None:
-    found = [
-        element
-        for element in page.xpath(_BODY_MARKS)[:60]
-        if element.get("itemprop") == "articleBody"
-        or set((element.get("class") or "").split()) & set(_BODY_CLASSES)
-    ]
+def _marked_body(marks: Marks) -> etree._Element | None:
+    found = marks.matching(_BODY_MARKS, itemprop="articlebody")
     if not found:
         return None
     best = max(found[:40], key=lambda e: len(e.text_content()))

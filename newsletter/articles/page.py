@@ -16,6 +16,7 @@ from typing import Any
 from lxml import html
 
 from newsletter.articles.dates import parse_date
+from newsletter.articles.marks import Marks
 from newsletter.articles.sanitize import clean_text
 
 _ARTICLE_TYPES = {
@@ -212,24 +213,22 @@ def host_words(url: str) -> set[str]:
     return {word for label in labels for word in _HOST_WORDS.findall(label) if len(word) > 1}
 
 
-_AUTHOR_MARKS = (
-    "//*[@itemprop='author']//*[@itemprop='name']|//*[@itemprop='author'][not(*)]"
-    "|//a[@rel='author']|//*[contains(@class, 'author-name') or contains(@class, 'byline')"
-    " or contains(@class, 'post-author') or contains(@class, 'entry-author')]"
-)
-_DATE_MARKS = "//time[@datetime]|//*[@itemprop='datePublished']"
-_META_MARKS = (
-    "//*[contains(@class, 'postmeta') or contains(@class, 'post-meta') or contains(@class, "
-    "'entry-meta') or contains(@class, 'post-info') or contains(@class, 'posted')]"
-)
+_AUTHOR_MARKS = re.compile(r"author-name|byline|post-author|entry-author")
+_META_MARKS = re.compile(r"postmeta|post-meta|entry-meta|post-info|posted")
+_DATE_CLASS = re.compile(r"date")
+_NEVER = re.compile(r"(?!)")
 
 
-def visible_byline(page: html.HtmlElement) -> tuple[str, dt.date | None]:
+def visible_byline(page: html.HtmlElement, marks: Marks) -> tuple[str, dt.date | None]:
     """The author and date a page shows in its byline, for pages without metadata."""
     from newsletter.articles.chrome import byline
 
     author = ""
-    for element in page.xpath(_AUTHOR_MARKS)[:10]:
+    authors = [
+        *(e for e in page.iter("a") if "author" in (e.get("rel") or "").split()),
+        *marks.matching(_AUTHOR_MARKS, itemprop="author"),
+    ]
+    for element in authors[:10]:
         text = clean_text(element.text_content())
         if not text or len(text.split()) > 12:
             continue
@@ -241,26 +240,27 @@ def visible_byline(page: html.HtmlElement) -> tuple[str, dt.date | None]:
         if author:
             break
     if not author:
-        for element in page.xpath(_META_MARKS)[:10]:
+        for element in marks.matching(_META_MARKS)[:10]:
             facts = byline(clean_text(element.text_content())[:300])
             if facts is not None and facts.author:
                 author = facts.author
                 break
     date = None
-    for element in page.xpath(_DATE_MARKS)[:10]:
+    dates = [*page.iter("time"), *marks.matching(_NEVER, itemprop="datepublished")]
+    for element in [e for e in dates if e.tag != "time" or e.get("datetime")][:10]:
         date = parse_date(element.get("datetime") or element.get("content") or "") or parse_date(
             clean_text(element.text_content())
         )
         if date:
             break
     if date is None:
-        for element in page.xpath(_META_MARKS)[:10]:
+        for element in marks.matching(_META_MARKS)[:10]:
             facts = byline(clean_text(element.text_content())[:300])
             if facts is not None and facts.date:
                 date = facts.date
                 break
     if date is None:
-        for element in page.xpath("//*[contains(@class, 'date')][not(*)]")[:10]:
+        for element in [e for e in marks.matching(_DATE_CLASS) if not len(e)][:10]:
             date = parse_date(clean_text(element.text_content()))
             if date:
                 break

@@ -18,6 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 
+from newsletter.articles.marks import Marks
 from newsletter.articles.page import PageMeta, host_words
 from newsletter.articles.sanitize import clean_text
 
@@ -130,11 +131,12 @@ def choose_title(
     meta: PageMeta,
     anchor: etree._Element | None,
     page_url: str | None,
+    marks: Marks,
 ) -> str:
     """The page's headline (see the module docstring); "" when the page has none."""
-    site = _site_words(meta, page_url) + _branding(page)
+    site = _site_words(meta, page_url) + _branding(marks)
     sources = _metadata(meta, page_url, site)
-    headings = [h for h in _headings(page, anchor, sources, site) if h.text]
+    headings = [h for h in _headings(page, marks, anchor, sources, site) if h.text]
     best = max(headings, key=lambda h: h.score, default=None)
     supported = [h for h in headings if h.support >= 0.6 and h.score > 0.3]
     if supported:
@@ -203,18 +205,17 @@ _TLDS = {"com", "de", "org", "net", "co", "uk", "fr", "at", "ch", "io", "info", 
          "ca", "au", "nl", "es", "it", "example", "www", "online", "blog", "news"}  # fmt: skip
 
 
-_BRANDING = (
-    "//*[contains(@class, 'site-title') or contains(@class, 'site-name') or contains(@class, "
-    "'logo') or contains(@class, 'site-branding') or contains(@class, 'brand') or @rel='home']"
-    "[string-length(normalize-space(.)) < 80]"
-)
+_BRANDING = re.compile(r"site-title|site-name|logo|site-branding|brand")
 
 
-def _branding(page: etree._Element) -> list[list[str]]:
+def _branding(marks: Marks) -> list[list[str]]:
     """The site's name as its header shows it (logo text or alt, site title)."""
     names: list[list[str]] = []
-    for element in page.xpath(_BRANDING)[:8]:
-        texts = [clean_text(element.text_content())]
+    for element in marks.matching(_BRANDING, rel="home")[:8]:
+        text = element.text_content()
+        if len(text) > 200:
+            continue
+        texts = [clean_text(text)]
         texts += [clean_text(img.get("alt") or "")[:80] for img in element.iter("img")]
         for text in texts:
             found = words(text)
@@ -239,6 +240,7 @@ def _is_site_name(text_words: list[str], site: list[list[str]]) -> bool:
 
 def _headings(
     page: etree._Element,
+    marks: Marks,
     anchor: etree._Element | None,
     sources: list[tuple[str, str, float]],
     site: list[list[str]],
@@ -249,13 +251,18 @@ def _headings(
         (name, words(text), [words(part) for part in split_parts(text)], weight)
         for name, text, weight in sources
     ]
-    for element in page.iter("h1", "h2", "h3", "header", "div", "span", "p", "a", "strong"):
+    marked = [
+        e
+        for e in marks.matching(_HEADLINE_CLASS, itemprop="headline")
+        if e.tag in ("header", "div", "span", "p", "a", "strong")
+    ]
+    candidates = [*page.iter("h1", "h2", "h3"), *marked]
+    for element in candidates:
         tag = element.tag
-        if tag not in ("h1", "h2", "h3"):
-            marker = f"{element.get('class') or ''} {element.get('itemprop') or ''}"
-            if "headline" not in marker.lower() and not _HEADLINE_CLASS.search(marker):
-                continue
-        text = clean_text(element.text_content())
+        raw = element.text_content()
+        if len(raw) > 2 * _MAX_TITLE:
+            continue
+        text = clean_text(raw)
         if not text or len(text) > _MAX_TITLE:
             continue
         text_words = words(text)

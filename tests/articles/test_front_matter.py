@@ -136,7 +136,11 @@ def test_json_front_matter():
         b'{\n  "title": "JSON Post",\n  "tags": ["x"],\n  "date": "2023-12-01"\n}\n\nBody text.\n',
         name="post.md",
     )
-    assert (article.title, article.tags, article.date) == ("JSON Post", ("x",), dt.date(2023, 12, 1))
+    assert (article.title, article.tags, article.date) == (
+        "JSON Post",
+        ("x",),
+        dt.date(2023, 12, 1),
+    )
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,8 @@ def test_raw_html_headings_images_links_and_figures_are_kept():
     article = md(
         "# Title\n\nIntro paragraph of the post.\n\n<h2>Raw Section</h2>\n\n"
         "<h3>Raw Subsection</h3>\n\nText under it.\n\n"
-        '<div align="center">\n  <img src="https://cdn.example/chart.png" alt="A chart">\n</div>\n\n'
+        '<div align="center">\n  <img src="https://cdn.example/chart.png" alt="A chart">\n'
+        "</div>\n\n"
         '<a href="https://cdc.example/page" target="_blank" rel="noopener">The CDC page</a> '
         "has more.\n\n"
         '<figure><img src="https://cdn.example/fig.jpg" alt="Fig">'
@@ -46,7 +47,7 @@ def test_raw_html_headings_images_links_and_figures_are_kept():
 
 def test_a_heading_swallowed_into_an_html_block_is_recovered():
     article = md(
-        "# Title\n\nIntro.\n\n<div align=\"center\">\n<img src=\"https://cdn.example/a.png\" "
+        '# Title\n\nIntro.\n\n<div align="center">\n<img src="https://cdn.example/a.png" '
         'alt="A">\n</div>\n## Recovered Heading\nText after the heading.\n'
     )
     assert article.headings == ["Recovered Heading"]
@@ -101,9 +102,7 @@ def test_relative_urls_resolve_in_the_issues_order(front_matter, kwargs, expecte
 def test_protocol_relative_links_and_images_become_https():
     article = md("# T\n\n[Link](//other.example/page) text.\n\n![Alt](//cdn.example/i.png)\n")
     assert article.links() == ["https://other.example/page"]
-    assert [b.src for b in blocks(article) if isinstance(b, Image)] == [
-        "https://cdn.example/i.png"
-    ]
+    assert [b.src for b in blocks(article) if isinstance(b, Image)] == ["https://cdn.example/i.png"]
 
 
 def test_a_protocol_relative_link_without_a_host_is_dropped_with_a_warning():
@@ -116,7 +115,9 @@ def test_a_protocol_relative_link_without_a_host_is_dropped_with_a_warning():
 def test_an_http_image_is_kept_with_a_warning():
     article = md("# T\n\nText.\n\n![Alt](http://cdn.example/a.jpg)\n")
     assert [b.src for b in blocks(article) if isinstance(b, Image)] == ["http://cdn.example/a.jpg"]
-    assert any(w.startswith("image http://cdn.example/a.jpg is not https") for w in article.warnings)
+    assert any(
+        w.startswith("image http://cdn.example/a.jpg is not https") for w in article.warnings
+    )
 
 
 @pytest.mark.parametrize(
@@ -128,7 +129,7 @@ def test_an_http_image_is_kept_with_a_warning():
     ],
 )
 def test_an_image_that_cannot_be_absolute_https_is_dropped_with_a_warning_naming_it(src, why):
-    article = md(f"# T\n\nText.\n\n<img src=\"{src}\" alt=\"Alt\">\n")
+    article = md(f'# T\n\nText.\n\n<img src="{src}" alt="Alt">\n')
     assert not [b for b in blocks(article) if isinstance(b, Image)]
     warning = next(w for w in article.warnings if w.startswith("image "))
     assert src[:20] in warning and why in warning

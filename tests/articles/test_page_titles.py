@@ -49,8 +49,8 @@ def title(head: str, body: str, name: str = "page.html") -> str:
             "<nav class='breadcrumb'><ol><li><a href='/'>Home</a></li><li><h1>Adele: slimmer "
             "than ever</h1></li></ol></nav><article><header><h2>10 kilos lighter: Adele looks "
             "slimmer than ever</h2></header>" + BODY + "</article>"
-            "<script type='application/ld+json'>{\"@type\": \"NewsArticle\", \"headline\": "
-            "\"10 kilos lighter: Adele looks slimmer than ever\"}</script>",
+            '<script type=\'application/ld+json\'>{"@type": "NewsArticle", "headline": '
+            '"10 kilos lighter: Adele looks slimmer than ever"}</script>',
             "10 kilos lighter: Adele looks slimmer than ever",
         ),
         # the dek under the headline is not the title
