@@ -54,7 +54,10 @@ _COOKIE = re.compile(
     r"privacy (policy|settings)|customi[sz]e)\W{0,3}$",
     re.I,
 )
-_COOKIE_NEEDS = re.compile(r"\b(use|uses|using|accept|by continuing|this (web)?site|we)\b", re.I)
+_COOKIE_CONTEXT = re.compile(
+    r"\b(experience|browsing|by continuing|this (web)?site|our (web)?site|privacy|consent|"
+    r"analytics|personali[sz]e|third[- ]party|preferences|policy)\b"
+)
 _READ_TIME = re.compile(r"\b\d{1,3}\s*(-\s*)?(min(ute)?s?|mins?)\.?(\s+read|\s+reading)?\b", re.I)
 _BYLINE_START = re.compile(
     r"^\W{0,2}(by|written by|posted by|author:?|words by|reviewed by|medically reviewed by|"
@@ -75,6 +78,9 @@ _DATE_TEXT = re.compile(
     re.I,
 )
 _BREADCRUMB_SEPARATORS = re.compile(r"\s+(?:>|»|›|/|\\|→|>>|::)\s+")
+_STRONG_SHARE = {"share", "shares", "tweet", "pin", "pinterest", "whatsapp", "copy"}
+_NETWORKS = {"email", "e-mail", "facebook", "linkedin", "twitter", "x", "print", "reddit",
+             "telegram", "messenger", "threads", "bluesky", "mastodon", "sms"}  # fmt: skip
 _NAV_WORDS = {"home", "blog", "news", "articles", "resources", "insights", "library", "posts",
               "learn", "education", "stories", "journal", "updates", "health", "wellness",
               "mental health", "patient resources", "patient education", "newsroom"}  # fmt: skip
@@ -91,22 +97,30 @@ def words_in(line: str) -> int:
 
 
 def is_share_line(line: str) -> bool:
-    """Only share-widget words ("Share Share Pin Share Email", "Tweet", "Copy link")."""
+    """Only share-widget words ("Share Share Pin Share Email", "Tweet", "Copy link"), with a
+    word that only a share widget uses or at least two network names."""
     tokens = re.findall(r"[\w'’-]+|[|·•]", line.casefold())
     if not tokens or len(tokens) > 14:
         return False
-    if not any(t in ("share", "tweet", "pin", "email", "facebook", "linkedin", "print",
-                     "pinterest", "copy", "whatsapp", "reddit") for t in tokens):  # fmt: skip
+    if not all(t in _SHARE_WORDS or t.isdigit() for t in tokens):
         return False
-    joined = " ".join(tokens)
-    return all(t in _SHARE_WORDS or t.isdigit() for t in tokens) or joined in _SHARE_WORDS
+    return bool(_STRONG_SHARE & set(tokens)) or len(_NETWORKS & set(tokens)) >= 2
+
+
+def is_share_button(line: str) -> bool:
+    """One network name alone ("Email", "Print"): a share button when it sits next to the
+    title or at the end, not inside the text."""
+    return line.strip().strip("|·•").strip().casefold() in _NETWORKS
 
 
 def is_cookie_line(line: str) -> bool:
+    """A cookie notice ("We use cookies to improve your experience…") or its buttons."""
     if words_in(line) > 45 or not _COOKIE.search(line):
         return False
-    short = words_in(line) <= 4
-    return short or (bool(_COOKIE_NEEDS.search(line)) and "cookie" in line.casefold())
+    if words_in(line) <= 4:
+        return True
+    folded = line.casefold()
+    return "cookie" in folded and bool(_COOKIE_CONTEXT.search(folded))
 
 
 def is_breadcrumb(line: str) -> bool:
@@ -165,12 +179,7 @@ def is_chrome_line(line: str) -> bool:
     text = " ".join(line.split())
     if not text or (words_in(text) > MAX_CHROME_WORDS and not is_cookie_line(text)):
         return False
-    return bool(
-        _NAV_LINE.match(text)
-        or _META_LINE.match(text)
-        or is_share_line(text)
-        or is_cookie_line(text)
-    )
+    return bool(_NAV_LINE.match(text) or _META_LINE.match(text) or is_share_line(text))
 
 
 _FOOTER = re.compile(

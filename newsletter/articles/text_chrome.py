@@ -23,6 +23,7 @@ from newsletter.articles.chrome import (
     is_footer_line,
     is_nav_word,
     is_related_label,
+    is_share_button,
 )
 
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•·◦▪‣]|\d{1,3}[.)])\s+(.*)$")
@@ -88,6 +89,9 @@ def _leading(lines: list[str], filled: list[int], found: Stripped) -> int | None
         if is_nav_word(line) or is_chrome_line(line) or is_cookie_line(line):
             _drop(lines, index)
             continue
+        if is_share_button(line):
+            _drop(lines, index)
+            continue
         facts = byline(line)
         if facts is not None:
             _keep_facts(found, facts)
@@ -111,7 +115,7 @@ def _after_title(
             _keep_facts(found, facts)
             _drop(lines, index)
             continue
-        if is_chrome_line(line) or is_nav_word(line):
+        if is_chrome_line(line) or is_nav_word(line) or is_share_button(line):
             _drop(lines, index)
             continue
         if kept_short == 0 and len(line.split()) <= 14:
@@ -137,7 +141,12 @@ def _trailing(lines: list[str]) -> None:
     filled = [i for i, line in enumerate(lines) if line.strip()]
     for index in reversed(filled):
         line = lines[index]
-        if is_footer_line(line) or is_cookie_line(line) or is_chrome_line(line):
+        if (
+            is_footer_line(line)
+            or is_cookie_line(line)
+            or is_chrome_line(line)
+            or is_share_button(line)
+        ):
             _drop(lines, index)
         else:
             break
