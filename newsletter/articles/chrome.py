@@ -39,7 +39,9 @@ _NAV_LINE = re.compile(
     r"sign up( for (our|the) newsletter)?|follow us( on \w+)?|join (our|the) (mailing list|"
     r"newsletter)|get (the|our) newsletter|advertisement|sponsored( content)?|"
     r"(photo|image|illustration|video) (credit|courtesy)s?\b.*|(photo|image) by .{0,60}|"
-    r"credit: .{0,60}|source: (getty|shutterstock|istock|adobe stock|unsplash).*)\W{0,3}$",
+    r"credit: .{0,60}|source: (getty|shutterstock|istock|adobe stock|unsplash).*|"
+    r"(this (post|article|page) (may )?contains? affiliate links|we may (earn|receive) (a )?"
+    r"(small )?(commission|fee)).{0,160}|was this (page|article|post) (helpful|useful)\??)\W{0,3}$",
     re.I,
 )
 _META_LINE = re.compile(

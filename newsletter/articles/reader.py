@@ -26,7 +26,7 @@ from newsletter.articles.model import (
     Span,
     plain,
 )
-from newsletter.articles.sanitize import clean_fragment, clean_text
+from newsletter.articles.sanitize import clean_fragment, clean_heading, clean_text
 from newsletter.articles.urls import Urls
 
 _SPACE = re.compile(r"\s+")
@@ -64,7 +64,7 @@ class BlockReader:
             tag = child.tag if isinstance(child.tag, str) else ""
             if tag in _HEADINGS:
                 flush()
-                heading = clean_text(
+                heading = clean_heading(
                     plain(_tidy(s for s in self.inline(child) if isinstance(s, Span)))
                 )
                 if heading:

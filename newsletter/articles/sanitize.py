@@ -57,6 +57,8 @@ TRACKER_PATTERNS = (
     "list-manage.com/track",
     "hubspot.com/__ptq.gif",
     "track.hubspot.com",
+    "no-cache.hubspot.com/cta",  # HubSpot call-to-action buttons drawn as images
+    "cta-redirect.hubspot.com",
 )
 _DIMENSION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(px)?\s*$", re.I)
 _STYLE_DIMENSION = re.compile(r"(?:^|;)\s*(width|height)\s*:\s*(\d+(?:\.\d+)?)\s*px", re.I)
@@ -186,3 +188,12 @@ def _remove_keep_tail(element: etree._Element) -> None:
 def clean_text(value: str) -> str:
     """One line of XML-clean text, whitespace collapsed as a browser would."""
     return _SPACE.sub(" ", xml_clean(value)).strip()
+
+
+_HEADING_ANCHOR = re.compile(r"(\s*(¶|#|🔗|§|\[(edit|bearbeiten|modifier|editar)\]))+$", re.I)
+
+
+def clean_heading(value: str) -> str:
+    """A heading's text without the permalink mark docs and wikis append ("Install¶",
+    "History[edit]")."""
+    return _HEADING_ANCHOR.sub("", clean_text(value)).strip()

@@ -20,7 +20,7 @@ from lxml import etree
 
 from newsletter.articles.marks import Marks
 from newsletter.articles.page import PageMeta, host_words
-from newsletter.articles.sanitize import clean_text
+from newsletter.articles.sanitize import clean_heading, clean_text
 
 _QUOTES = str.maketrans({c: "'" for c in "‘’‚‛′`´"} | {c: '"' for c in "“”„‟″«»"})
 _DASHES = str.maketrans({c: "-" for c in "‐‑‒–—―−"})
@@ -262,7 +262,7 @@ def _headings(
         raw = element.text_content()
         if len(raw) > 2 * _MAX_TITLE:
             continue
-        text = clean_text(raw)
+        text = clean_heading(raw)
         if not text or len(text) > _MAX_TITLE:
             continue
         text_words = words(text)

@@ -92,3 +92,13 @@ def test_an_h1_inside_the_article_wins_over_an_h2_teaser_in_a_related_list():
         "<section class='related'><h2>Holiday Stress Without Guilt</h2></section>"
     )
     assert title("<title>Grief on Anniversaries</title>", body) == "Grief on Anniversaries"
+
+
+def test_permalink_marks_leave_headings_and_titles():
+    body = "<main><h1>Installation¶</h1>" + BODY + "<h2>History[edit]</h2>" + BODY + "</main>"
+    article = parse_article(
+        f"<html><head><title>Installation — Docs</title></head><body>{body}</body></html>".encode(),
+        name="p.html",
+    )
+    assert article.title == "Installation"
+    assert article.headings == ["History"]
