@@ -28,6 +28,7 @@ from newsletter.articles.inference import (
     safe_url,
     title_from_name,
 )
+from newsletter.articles.media import remove_all
 from newsletter.articles.model import Article, Heading, Source
 from newsletter.articles.reader import BlockReader
 from newsletter.articles.sanitize import clean_text
@@ -43,14 +44,16 @@ _AFTER_TAG = re.compile(r"(?:>|-->)\s*$")
 _BLOCK_TAG_LINE = re.compile(r"^\s*</?[A-Za-z!?]")
 # Site generator syntax that is not Markdown: Hugo shortcodes, Liquid tags, kramdown
 # attribute lists, heading ids.
-_SHORTCODE = re.compile(r"\{\{[<%]\s*(/?)\s*([\w-]+)([^\n]*?)\s*[%>]\}\}")
-_LIQUID_TAG = re.compile(r"\{%-?\s*(\w+)([^\n]*?)-?%\}")
+_SHORTCODE = re.compile(r"\{\{[<%]\s*(/?)\s*([\w-]{1,40})([^\n]{0,500}?)\s*[%>]\}\}")
+_LIQUID_TAG = re.compile(r"\{%-?\s*(\w{1,40})([^\n]{0,500}?)-?%\}")
 _LIQUID_URL = re.compile(
     r"""\{\{\s*["']([^"'\n]+)["']\s*\|\s*(?:relative_url|absolute_url|url|prepend:[^}\n]*)\s*\}\}"""
 )
 _SITE_VARIABLE = re.compile(r"\{\{\s*site\.(?:baseurl|url)\s*\}\}")
-_KRAMDOWN_IAL = re.compile(r"^[ \t]*\{:[^}\n]*\}[ \t]*$|\{:[^}\n]*\}", re.M)
-_HEADING_ATTRIBUTES = re.compile(r"^(#{1,6}[ \t].*?)[ \t]*\{[#.][^}\n]*\}[ \t]*$", re.M)
+_KRAMDOWN_IAL = re.compile(r"^[ \t]*\{:[^}\n]{0,200}\}[ \t]*$|\{:[^}\n]{0,200}\}", re.M)
+_HEADING_ATTRIBUTES = re.compile(
+    r"^(#{1,6}[ \t][^\n]{0,300}?)[ \t]*\{[#.][^}\n]{0,100}\}[ \t]*$", re.M
+)
 _ARGUMENT = re.compile(r"""(\w+)\s*=\s*(?:"([^"]*)"|'([^']*)'|(\S+))|"([^"]*)"|(\S+)""")
 _VIDEO_LINE = re.compile(
     r"^[ \t]*<?(https?://(?:www\.)?(?:youtube\.com/watch\?\S+|youtu\.be/\S+|vimeo\.com/\d+\S*))>?"
@@ -227,9 +230,13 @@ def _unswallow(body: str, tokens: list[Token]) -> str | None:
                 breaks.append(token.map[0] + offset)
     if not breaks:
         return None
-    for line_number in sorted(set(breaks), reverse=True):
-        lines.insert(line_number, "")
-    return "\n".join(lines)
+    before = set(breaks)
+    out: list[str] = []
+    for number, line in enumerate(lines):
+        if number in before:
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
 
 
 def _split_footnotes(rendered: str, urls: Urls) -> tuple[str, tuple[Source, ...]]:
@@ -244,9 +251,8 @@ def _split_footnotes(rendered: str, urls: Urls) -> tuple[str, tuple[Source, ...]
     except (etree.ParserError, ValueError):
         return rendered[:position], ()
     found: list[Source] = []
+    remove_all(notes.xpath(".//a[contains(@class, 'footnote-backref')]"))
     for item in notes.iter("li"):
-        for back in item.xpath(".//a[contains(@class, 'footnote-backref')]"):
-            back.drop_tree()
         text = clean_text(item.text_content())
         link = next((a.get("href") for a in item.iter("a") if a.get("href")), None)
         source = parse_source(text)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from newsletter.articles.media import remove_all
+
 
 @dataclass(frozen=True, slots=True)
 class Marked:
@@ -49,12 +51,12 @@ def drop_widgets(root: etree._Element, pattern: re.Pattern[str]) -> None:
     """Remove elements whose class or id matches `pattern`, but never the document, the
     main content, a container holding an `<h1>` or paragraphs of text (an article inside
     `<div class="share-zone">` is still the article)."""
+    widgets = []
     for entry in Marks(root).entries:
         element = entry.element
-        if not pattern.search(entry.marks) or element.getparent() is None:
-            continue
-        if element.tag in ("html", "body", "main", "article"):
+        if not pattern.search(entry.marks) or element.tag in ("html", "body", "main", "article"):
             continue
         if element.find(".//h1") is not None or len(element.findall(".//p")) >= 3:
             continue
-        element.drop_tree()
+        widgets.append(element)
+    remove_all(widgets)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
 
 from lxml import etree
 
@@ -109,7 +108,7 @@ def collect_captions(root: etree._Element, media: Media) -> None:
         if img is None or not img.get("src") or not text or len(text) > 400:
             continue
         media.captions.setdefault(img.get("src", ""), text)
-        _remove(caption)
+        remove_keep_tail(caption)
 
 
 def real_source(img: etree._Element) -> str | None:
@@ -169,7 +168,7 @@ def _noscript(noscript: etree._Element) -> None:
             placeholder.set("src", img.get("src", ""))
             if img.get("alt") and not placeholder.get("alt"):
                 placeholder.set("alt", img.get("alt", ""))
-        _remove(noscript)
+        remove_keep_tail(noscript)
         return
     img.tail = noscript.tail
     parent = noscript.getparent()
@@ -239,15 +238,8 @@ def _video(element: etree._Element, media: Media) -> None:
         parent.replace(element, replacement)
 
 
-def youtube_id(url: str) -> str | None:
-    found = _YOUTUBE.search(url)
-    if found:
-        return found.group(1)
-    query = parse_qs(urlsplit(url).query)
-    return query.get("v", [None])[0]
-
-
-def _remove(element: etree._Element) -> None:
+def remove_keep_tail(element: etree._Element) -> None:
+    """Remove an element, keeping the text that follows it."""
     parent = element.getparent()
     if parent is None:
         return
@@ -258,3 +250,19 @@ def _remove(element: etree._Element) -> None:
         else:
             parent.text = (parent.text or "") + element.tail
     parent.remove(element)
+
+
+_REMOVED = "newsletter-removed"
+
+
+def remove_all(elements: list[etree._Element]) -> None:
+    """Remove many elements (keeping the text after each) in one linear pass: removing
+    them one by one costs a search of the siblings each, quadratic on hostile pages."""
+    roots = {}
+    for element in elements:
+        if element.getparent() is not None:
+            element.tag = _REMOVED
+            root = element.getroottree().getroot()
+            roots[id(root)] = root
+    for root in roots.values():
+        etree.strip_elements(root, _REMOVED, with_tail=False)

@@ -12,6 +12,8 @@ import re
 
 from lxml import etree
 
+from newsletter.articles.media import remove_all, remove_keep_tail
+
 _NUMBER = re.compile(r"^\s*\[?(\d{1,3})\]?\s*$")
 _NOTE_CONTAINERS = (
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' footnotes ')"
@@ -33,7 +35,10 @@ def rewrite_footnotes(root: etree._Element) -> None:
             continue
         number = _NUMBER.match("".join(marker.itertext()))
         if number and (marker.tag == "a" or _is_marker(marker)):
-            _replace_with_text(marker, f"[{number.group(1)}]")
+            # in place: removing thousands of markers one by one would cost O(n²)
+            marker.clear(keep_tail=True)
+            marker.tag = "span"
+            marker.text = f"[{number.group(1)}]"
     notes = _collect(root)
     if not notes:
         return
@@ -55,7 +60,7 @@ def rewrite_footnotes(root: etree._Element) -> None:
             paragraph.text += text_element.text
         anchor.addnext(paragraph)
         anchor = paragraph
-    _remove(first)
+    remove_keep_tail(first)
 
 
 def _is_marker(sup: etree._Element) -> bool:
@@ -70,8 +75,7 @@ def _collect(root: etree._Element) -> Notes | None:
     containers = root.xpath(_NOTE_CONTAINERS)
     if containers:
         container = containers[-1]
-        for back in container.xpath(_BACK_LINKS):
-            _replace_with_text(back, "")
+        remove_all(container.xpath(_BACK_LINKS))
         items = []
         for index, item in enumerate(container.iter("li"), 1):
             holder = etree.Element("span")
@@ -96,22 +100,5 @@ def _collect(root: etree._Element) -> Notes | None:
         items.append((number, holder))
     first = notes[0]
     for note in notes[1:]:
-        _remove(note)
+        remove_keep_tail(note)
     return first, items
-
-
-def _replace_with_text(element: etree._Element, text: str) -> None:
-    parent = element.getparent()
-    if parent is None:
-        return
-    joined = text + (element.tail or "")
-    previous = element.getprevious()
-    if previous is not None:
-        previous.tail = (previous.tail or "") + joined
-    else:
-        parent.text = (parent.text or "") + joined
-    parent.remove(element)
-
-
-def _remove(element: etree._Element) -> None:
-    _replace_with_text(element, "")

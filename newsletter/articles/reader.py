@@ -176,20 +176,23 @@ def _paragraphs(parts: list[Span | Image]) -> list[Block]:
 
 def _tidy(spans: Iterator[Span] | list[Span]) -> Inline:
     """Collapse whitespace as a browser would, merge equal runs, link bare URLs."""
-    merged: list[Span] = []
+    runs: list[tuple[Style, list[str]]] = []  # pieces joined once: linear in the text
+    ends_with_space = False
     for span in spans:
         text = _SPACE.sub(" ", xml_clean(span.text))
         if not text:
             continue
-        if merged and merged[-1].text.endswith(" ") and text.startswith(" "):
+        if ends_with_space and text.startswith(" "):
             text = text[1:]
             if not text:
                 continue
-        last = merged[-1] if merged else None
-        if last and (last.href, last.bold, last.italic) == (span.href, span.bold, span.italic):
-            merged[-1] = replace(last, text=last.text + text)
+        style = (span.href, span.bold, span.italic)
+        if runs and runs[-1][0] == style:
+            runs[-1][1].append(text)
         else:
-            merged.append(replace(span, text=text))
+            runs.append((style, [text]))
+        ends_with_space = text.endswith(" ")
+    merged = [Span("".join(pieces), *style) for style, pieces in runs]
     if merged:
         merged[0] = replace(merged[0], text=merged[0].text.lstrip())
         merged[-1] = replace(merged[-1], text=merged[-1].text.rstrip())

@@ -15,7 +15,7 @@ import nh3
 from lxml import etree, html
 
 from newsletter.articles.inference import xml_clean
-from newsletter.articles.media import Media, collect_captions, prepare_media
+from newsletter.articles.media import Media, collect_captions, prepare_media, remove_keep_tail
 from newsletter.articles.notes import rewrite_footnotes
 
 ALLOWED_TAGS = frozenset(
@@ -121,7 +121,7 @@ def drop_trackers(tree: etree._Element) -> None:
     for img in list(tree.iter("img")):
         src = img.get("src") or img.get("data-src") or ""
         if is_pixel(img) or is_tracker_url(src):
-            _remove_keep_tail(img)
+            remove_keep_tail(img)
 
 
 def clean_fragment(fragment: str, media: Media | None = None) -> str:
@@ -169,20 +169,7 @@ def _normalise_blocks(root: etree._Element) -> None:
             element.tag = _TABLE_PARTS[element.tag]
     for img in list(root.iter("img")):
         if is_tracker_url(img.get("src")):
-            _remove_keep_tail(img)
-
-
-def _remove_keep_tail(element: etree._Element) -> None:
-    parent = element.getparent()
-    if parent is None:
-        return
-    if element.tail:
-        previous = element.getprevious()
-        if previous is not None:
-            previous.tail = (previous.tail or "") + element.tail
-        else:
-            parent.text = (parent.text or "") + element.tail
-    parent.remove(element)
+            remove_keep_tail(img)
 
 
 def clean_text(value: str) -> str:

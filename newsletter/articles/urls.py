@@ -10,8 +10,6 @@ is dropped with a warning naming it: never a broken image in an inbox.
 
 from __future__ import annotations
 
-from urllib.parse import urljoin, urlsplit
-
 from newsletter.articles.inference import safe_url
 from newsletter.articles.sanitize import is_tracker_url
 
@@ -103,13 +101,3 @@ class Urls:
                 f"image {shown(url)} is not https: some email clients block it (try {shown(https)})"
             )
         return url
-
-
-def same_site(url: str, base: str | None) -> bool:
-    try:
-        return bool(base) and urlsplit(url).hostname == urlsplit(base).hostname
-    except ValueError:
-        return False
-
-
-__all__ = ["Urls", "absolute", "choose_base", "same_site", "shown", "urljoin"]
