@@ -39,7 +39,8 @@ from newsletter.articles.structure import (
     sections,
     split_sources,
 )
-from newsletter.articles.titles import choose_title, first_heading, words
+from newsletter.articles.title_sources import words
+from newsletter.articles.titles import choose_title, first_heading
 from newsletter.articles.urls import Urls, absolute, choose_base
 from newsletter.errors import ArticleError
 
