@@ -472,3 +472,23 @@ def test_posts_render_through_the_real_command(name: str, tmp_path: Path) -> Non
         assert result.returncode == 0, (path.name, result.stderr)
         assert "Traceback" not in result.stderr
         assert (tmp_path / "email.html").stat().st_size > 1000
+
+
+def test_check_warns_about_an_http_image_through_the_real_entry_point(
+    tmp_path, monkeypatch, capsys
+):
+    import sys
+
+    from newsletter.cli import load, run
+
+    post = tmp_path / "post.md"
+    post.write_text(
+        "---\ntitle: Mixed Content\nimage: http://cdn.clinic.example/hero.jpg\n"
+        "image_alt: A calm lake\n---\n\nBody text of the post, long enough to read.\n"
+    )
+    monkeypatch.setattr(sys, "argv", ["newsletter", "check", str(post)])
+    code = run(load())
+    out = capsys.readouterr().out
+    assert code == 0  # a warning, not a failed check
+    assert "Images https" in out and "warning" in out
+    assert "http://cdn.clinic.example/hero.jpg" in out
