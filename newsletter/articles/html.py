@@ -176,7 +176,7 @@ def _parse(
         sources=sources,
         author=(meta.author or author)[:200],
         date=meta.date or date,
-        canonical_url=own_url or base,
+        canonical_url=own_url or absolute(base_url),  # never the website's home page
         tags=_tags(
             ", ".join(meta.article_tags)
             or meta.get("keywords", "news_keywords")

@@ -338,6 +338,7 @@ def test_relative_urls_fall_back_to_the_clinic_website() -> None:
     assert article.hero_image == "https://lakesideclinic.example/media/blog/tms-chair.jpg"
     assert "https://lakesideclinic.example/book/" in article.links()
     assert not any("--base-url" in warning for warning in article.warnings)
+    assert article.canonical_url is None  # the website's home page is not the article's page
 
 
 def test_relative_urls_resolved_with_base_url() -> None:

@@ -155,3 +155,10 @@ def test_lists_and_emphasis_survive_the_round_trip_through_html():
     assert lists[1].ordered and not lists[0].ordered
     assert lists[0].items[0][0].bold and lists[0].items[1][0].italic
     assert isinstance(blocks(article)[0], Paragraph)
+
+
+def test_the_website_fallback_is_never_the_posts_own_address():
+    article = md("---\ntitle: T\n---\nText.\n", site_url=SITE)
+    assert article.canonical_url is None
+    own = md("---\ntitle: T\npermalink: /blog/post/\n---\nText.\n", site_url=SITE)
+    assert own.canonical_url == "https://clinic.example/blog/post/"
