@@ -10,10 +10,13 @@ is dropped with a warning naming it: never a broken image in an inbox.
 
 from __future__ import annotations
 
+import re
+
 from newsletter.articles.inference import safe_url
 from newsletter.articles.sanitize import is_tracker_url
 
 _SHOWN = 80
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.-]*:|//)", re.I)
 
 
 def absolute(url: str | None) -> str | None:
@@ -32,8 +35,8 @@ def choose_base(base_url: str | None, own: list[str | None], site_url: str | Non
             return absolute(url)
     site = absolute(site_url)
     for url in own:
-        if site and url and url.strip().startswith("/") and not url.strip().startswith("//"):
-            joined = safe_url(url.strip(), site.rstrip("/") + "/")
+        if site and url and url.strip() and not _SCHEME.match(url.strip()):
+            joined = safe_url("/" + url.strip().lstrip("/"), site.rstrip("/") + "/")
             if joined and joined.startswith(("http://", "https://")):
                 return joined
     return site
