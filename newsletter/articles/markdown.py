@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-from lxml import etree, html
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from mdit_py_plugins.footnote import footnote_plugin
@@ -31,7 +30,7 @@ from newsletter.articles.inference import (
 from newsletter.articles.media import remove_all
 from newsletter.articles.model import Article, Heading, Source
 from newsletter.articles.reader import BlockReader
-from newsletter.articles.sanitize import clean_text
+from newsletter.articles.sanitize import clean_text, parse_fragment
 from newsletter.articles.structure import drop_title_heading, hero, sections, split_sources
 from newsletter.articles.urls import Urls, choose_base
 
@@ -244,11 +243,8 @@ def _split_footnotes(rendered: str, urls: Urls) -> tuple[str, tuple[Source, ...]
     position = rendered.rfind(_FOOTNOTES)
     if position < 0:
         return rendered, ()
-    try:
-        notes = html.fragment_fromstring(
-            rendered[position + len(_FOOTNOTES) :], create_parent="div"
-        )
-    except (etree.ParserError, ValueError):
+    notes = parse_fragment(rendered[position + len(_FOOTNOTES) :])
+    if notes is None:
         return rendered[:position], ()
     found: list[Source] = []
     remove_all(notes.xpath(".//a[contains(@class, 'footnote-backref')]"))

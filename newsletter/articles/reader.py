@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import replace
 
-from lxml import etree, html
+from lxml import etree
 
 from newsletter.articles.inference import linkify, xml_clean
 from newsletter.articles.media import Media
@@ -26,7 +26,12 @@ from newsletter.articles.model import (
     Span,
     plain,
 )
-from newsletter.articles.sanitize import clean_fragment, clean_heading, clean_text
+from newsletter.articles.sanitize import (
+    clean_fragment,
+    clean_heading,
+    clean_text,
+    parse_fragment,
+)
 from newsletter.articles.urls import Urls
 
 _SPACE = re.compile(r"\s+")
@@ -48,7 +53,8 @@ class BlockReader:
 
     def read(self, fragment: str) -> list[Block]:
         cleaned = clean_fragment(fragment, self.media)
-        return self.blocks(html.fragment_fromstring(cleaned, create_parent="div"))
+        root = parse_fragment(cleaned)
+        return self.blocks(root) if root is not None else []
 
     def blocks(self, root: etree._Element) -> list[Block]:
         blocks: list[Block] = []

@@ -124,14 +124,20 @@ def drop_trackers(tree: etree._Element) -> None:
             remove_keep_tail(img)
 
 
+def parse_fragment(markup: str) -> html.HtmlElement | None:
+    """Markup as the children of one `<div>`; None when lxml cannot read it (markup that
+    opens a document of its own, like `<html>`, trips lxml's fragment parser)."""
+    try:
+        return html.fragment_fromstring(markup, create_parent="div")
+    except (etree.ParserError, ValueError, AssertionError):
+        return None
+
+
 def clean_fragment(fragment: str, media: Media | None = None) -> str:
     """HTML reduced to the email allowlist (links: http/https/mailto); lazy images, videos
     and captions are rewritten first (`media`), recording what they teach into `media`."""
     fragment = xml_clean(fragment)  # "&#65535;" decodes to a character lxml refuses
-    try:
-        root = html.fragment_fromstring(fragment, create_parent="div")
-    except (etree.ParserError, ValueError):
-        root = None
+    root = parse_fragment(fragment)
     if root is not None:
         found = prepare_media(root)
         collect_captions(root, found)
