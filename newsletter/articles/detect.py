@@ -147,10 +147,12 @@ def _single_byte(codec: str) -> bool:
     return codec.startswith(("cp", "iso8859", "latin", "mac", "koi8", "windows", "tis"))
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
+
+
 def _control_ratio(text: str) -> float:
     sample = text[:20000]
-    bad = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\n\r\t\f")
-    return bad / max(len(sample), 1)
+    return len(_CONTROL.findall(sample)) / max(len(sample), 1)
 
 
 def detect_format(name: str, text: str) -> Format:

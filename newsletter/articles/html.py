@@ -121,8 +121,7 @@ def _parse(
     drop_trackers(page)
     _protocol_relative(page)
     collect_captions(page, media)  # relative URLs stay as written: `Urls` resolves them
-    drop_widgets(page, _WIDGET_MARKS)
-    marks = Marks(page)
+    marks = drop_widgets(page, _WIDGET_MARKS)
     if _is_fragment(text, page):
         # a post's body alone (a Substack export, a CMS snippet): all of it is the article
         container = page.find("body")

@@ -47,16 +47,20 @@ class Marks:
         ]
 
 
-def drop_widgets(root: etree._Element, pattern: re.Pattern[str]) -> None:
+def drop_widgets(root: etree._Element, pattern: re.Pattern[str]) -> Marks:
     """Remove elements whose class or id matches `pattern`, but never the document, the
     main content, a container holding an `<h1>` or paragraphs of text (an article inside
-    `<div class="share-zone">` is still the article)."""
+    `<div class="share-zone">` is still the article); the marks of what is left."""
+    marks = Marks(root)
     widgets = []
-    for entry in Marks(root).entries:
+    for entry in marks.entries:
         element = entry.element
         if not pattern.search(entry.marks) or element.tag in ("html", "body", "main", "article"):
             continue
         if element.find(".//h1") is not None or len(element.findall(".//p")) >= 3:
             continue
         widgets.append(element)
-    remove_all(widgets)
+    if widgets:
+        remove_all(widgets)
+        marks.entries = [e for e in marks.entries if e.element.getroottree().getroot() is root]
+    return marks

@@ -31,7 +31,8 @@ _YOUTUBE = re.compile(
 )
 _VIMEO = re.compile(r"vimeo\.com/(?:video/|channels/\w+/)?(\d{5,12})")
 _EMAIL_FRIENDLY = ("image/jpeg", "image/jpg", "image/png", "image/gif")
-_CAPTION_CLASSES = ("wp-caption-text", "caption", "image-caption", "figure-caption")
+_CAPTION_CLASSES = {"wp-caption-text", "caption", "image-caption", "figure-caption"}
+_CAPTION_TAGS = {"p", "div", "span", "dd"}
 
 
 # An image no email can show (embedded as a data: URL, or on ftp:, file:…) is swapped for
@@ -95,10 +96,10 @@ def prepare_media(root: etree._Element) -> Media:
 def collect_captions(root: etree._Element, media: Media) -> None:
     """Remember each figure's caption by its image's (final) source; the caption element
     leaves the tree so its text is not read twice."""
-    for caption in list(root.iter("figcaption", "p", "div", "span", "dd")):
+    for caption in root.xpath("//figcaption|//*[contains(@class, 'caption')]"):
         if caption.tag != "figcaption":
             classes = (caption.get("class") or "").split()
-            if not any(name in classes for name in _CAPTION_CLASSES):
+            if caption.tag not in _CAPTION_TAGS or not set(classes) & _CAPTION_CLASSES:
                 continue
         container = caption.getparent()
         if container is None:

@@ -125,7 +125,11 @@ def _headings(
         for e in marks.matching(_HEADLINE_CLASS, itemprop="headline")
         if e.tag in ("header", "div", "span", "p", "a", "strong")
     ]
-    candidates = [*page.iter("h1", "h2", "h3"), *marked]
+    headings: dict[str, list[etree._Element]] = {"h1": [], "h2": [], "h3": []}
+    for element in page.iter("h1", "h2", "h3"):
+        headings[element.tag].append(element)
+    # a listing page has hundreds of h2/h3 teasers: the headline is among the first ones
+    candidates = [*headings["h1"][:20], *headings["h2"][:30], *headings["h3"][:20], *marked[:20]]
     for element in candidates:
         tag = element.tag
         raw = element.text_content()
