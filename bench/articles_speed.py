@@ -68,6 +68,10 @@ def markdown_post() -> bytes:
     ).read_bytes()
 
 
+def seed_markdown() -> bytes:
+    return (REPO / "tests" / "data" / "seed" / "neuroplasticity-ketamine.md").read_bytes()
+
+
 def text_post() -> bytes:
     return (
         REPO / "tests" / "articles" / "corpus" / "text" / "wordpress-copied-ketamine-ptsd.txt"
@@ -96,8 +100,15 @@ def main() -> None:
     cases = [
         ("HTML page, 150 KB", page_150k(), "page.html", 100.0),
         ("HTML page, 1.2 MB", page_1_2m(), "page.html", 200.0),
-        ("Markdown post", markdown_post(), "post.md", 5.0),
-        ("text post", text_post(), "post.txt", 5.0),
+        ("Markdown post (Hugo, TOML, shortcodes)", markdown_post(), "post.md", 5.0),
+        ("Markdown seed article", seed_markdown(), "post.md", 5.0),
+        ("text post (copied from a page)", text_post(), "post.txt", 5.0),
+        (
+            "text seed article",
+            (REPO / "articles" / "neuroplasticity-ketamine.txt").read_bytes(),
+            "post.txt",
+            5.0,
+        ),
     ]
     print(f"importer: {args.repo}  load: {os.getloadavg()[0]:.2f} (1 min)")
     print("| Input | Size | Median wall | Median CPU | Target | Wall / target |")
