@@ -171,10 +171,7 @@ def _noscript(noscript: etree._Element) -> None:
                 placeholder.set("alt", img.get("alt", ""))
         remove_keep_tail(noscript)
         return
-    img.tail = noscript.tail
-    parent = noscript.getparent()
-    if parent is not None:
-        parent.replace(noscript, img)
+    _replace(noscript, img)
 
 
 def _picture(picture: etree._Element) -> None:
@@ -196,10 +193,7 @@ def _picture(picture: etree._Element) -> None:
         best and not img.get("src")
     ):
         img.set("src", best)
-    img.tail = picture.tail
-    parent = picture.getparent()
-    if parent is not None:
-        parent.replace(picture, img)
+    _replace(picture, img)
 
 
 def _video(element: etree._Element, media: Media) -> None:
@@ -233,10 +227,15 @@ def _video(element: etree._Element, media: Media) -> None:
             media.links[element.get("poster", "")] = source
     else:
         return
-    replacement.tail = element.tail
-    parent = element.getparent()
+    _replace(element, replacement)
+
+
+def _replace(old: etree._Element, new: etree._Element) -> None:
+    """Put `new` where `old` was, with the text that followed `old`."""
+    new.tail = old.tail
+    parent = old.getparent()
     if parent is not None:
-        parent.replace(element, replacement)
+        parent.replace(old, new)
 
 
 def remove_keep_tail(element: etree._Element) -> None:
