@@ -1,67 +1,73 @@
 """HTML blog pages → Article.
 
-The page is parsed once with lxml (for the metadata the extractor does not return:
-canonical link, og:image and its alt), tracking pixels are removed, trafilatura keeps the
-main article only, nh3 reduces that to the email allowlist, and the sanitised tree is
-walked into blocks and spans. Rules shared with the other importers (URL safety, the
-call to action, sources, completeness) come from `inference`.
+The page is parsed once with lxml. Its own metadata is read (`page`), tracking pixels are
+removed, lazy images, pictures and videos are rewritten to plain images (`media`), and
+relative URLs resolved; trafilatura keeps the main article (on a copy: the page is needed
+afterwards), nh3 reduces it to the email allowlist, and the sanitised tree is read into
+blocks (`reader`). The headline is chosen by agreement between the page's candidates
+(`titles`), page chrome the extractor kept is dropped (`chrome`), and the shared rules
+shape the rest (`structure`, `inference`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import copy
 import logging
 import re
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 import trafilatura
 from lxml import etree, html
 
+from newsletter.articles.chrome import byline, is_chrome_line
 from newsletter.articles.inference import (
     complete,
     find_call_to_action,
-    is_sources_marker,
-    parse_source,
-    safe_url,
+    title_from_name,
     xml_clean,
 )
-from newsletter.articles.model import (
-    Article,
-    Block,
-    Heading,
-    Image,
-    ListBlock,
-    Paragraph,
-    Quote,
-    Section,
-    Source,
-    plain,
+from newsletter.articles.marks import Marks, drop_widgets
+from newsletter.articles.media import collect_captions, prepare_media
+from newsletter.articles.model import Article, Block, Heading, Image, Paragraph, plain
+from newsletter.articles.page import PageMeta, read_page, visible_byline
+from newsletter.articles.reader import BlockReader
+from newsletter.articles.sanitize import clean_text, drop_trackers, resolve_bad_char_refs
+from newsletter.articles.structure import (
+    drop_title_heading,
+    hero,
+    same_text,
+    sections,
+    split_sources,
 )
-from newsletter.articles.sanitize import (
-    BlockReader,
-    block_inline,
-    clean_text,
-    drop_trackers,
-    resolve_bad_char_refs,
-)
+from newsletter.articles.title_sources import words
+from newsletter.articles.titles import choose_title, first_heading
+from newsletter.articles.urls import Urls, absolute, choose_base
 from newsletter.errors import ArticleError
 
 MAX_HTML_CHARS = 5_000_000
-_TITLE_SEPARATORS = (" | ", " - ", " – ", " — ", " · ", " :: ", " » ")
-_SPACE = re.compile(r"\s+")
-_SIZE_SUFFIX = re.compile(r"-(?:\d+x\d+|scaled|e\d{10,})(?=\.\w+$)")
 _NO_TEXT_FIX = (
     "save the article page itself (not the home page or a list of posts), "
     "or copy its text into a .txt file"
 )
-
 # Page widgets the extractor sometimes keeps (prev/next links, share bars, related lists):
-# pruned by class name, but never a container holding the page's <h1> or the article itself.
+# pruned by class name, but never a container holding the page's <h1>, the article itself,
+# or paragraphs of text (an article inside <div class="share-zone"> is still the article).
 _WIDGETS = ("pagination", "post-navigation", "share", "related-post", "relatedposts")
-_WIDGETS += ("recent-posts", "cookie", "consent")
-_PRUNE = "//*[not(self::html or self::body or self::main or self::article)][not(.//h1)][{}]".format(
-    " or ".join(f"contains(@class, '{word}') or contains(@id, '{word}')" for word in _WIDGETS)
+_WIDGETS += ("recent-posts", "cookie", "consent", "breadcrumb", "author-bio", "newsletter")
+_WIDGETS += ("subscription-widget", "subscribe-widget", "button-wrapper")
+_WIDGET_MARKS = re.compile("|".join(re.escape(word) for word in _WIDGETS))
+_LINKED = ("href", "src")
+_INERT = ("script", "style", "svg", "template", "math", "canvas", "link", "object", "embed")
+_DOCUMENT_TAGS = re.compile(r"<(html|head|body|title|meta)\b", re.I)
+_BODY_CLASSES = (
+    "w-richtext", "entry-content", "post-content", "article-content", "article-body",
+    "articleBody", "post-body", "blog-post-content", "blog-content", "story-body",
+    "c-article-body", "article__body", "article__content", "post__content", "gh-content",
+    "markdown-body", "rich-text", "field--name-body", "td-post-content",
+    "elementor-widget-theme-post-content",
+)  # fmt: skip
+_BODY_MARKS = re.compile(
+    r"(^|\s)(" + "|".join(re.escape(name.lower()) for name in _BODY_CLASSES) + r")(\s|$)"
 )
 
 # trafilatura logs each page it rejects; the ArticleError says so already, and without a
@@ -70,7 +76,14 @@ for _logger in ("trafilatura", "htmldate", "courlan", "justext"):
     logging.getLogger(_logger).addHandler(logging.NullHandler())
 
 
-def parse_html(text: str, *, where: str, base_url: str | None) -> Article:
+def parse_html(
+    text: str,
+    *,
+    where: str,
+    base_url: str | None,
+    site_url: str | None = None,
+    name: str = "",
+) -> Article:
     if len(text) > MAX_HTML_CHARS:
         raise ArticleError(
             f"the page is {len(text):,} characters; at most {MAX_HTML_CHARS:,} are read",
@@ -79,58 +92,98 @@ def parse_html(text: str, *, where: str, base_url: str | None) -> Article:
             "'Web Page, HTML only')",
         )
     try:
-        return _parse(resolve_bad_char_refs(xml_clean(text)), where=where, base_url=base_url)
+        return _parse(
+            resolve_bad_char_refs(xml_clean(text)),
+            where=where,
+            base_url=base_url,
+            site_url=site_url,
+            name=name,
+        )
     except RecursionError:
         raise ArticleError(
             "the page is nested too deeply to read", where=where, fix=_NO_TEXT_FIX
         ) from None
 
 
-def _parse(text: str, *, where: str, base_url: str | None) -> Article:
+def _parse(
+    text: str, *, where: str, base_url: str | None, site_url: str | None, name: str
+) -> Article:
     page = _load(text)
     if page is None:
         raise ArticleError("no HTML content found in this file", where=where, fix=_NO_TEXT_FIX)
-    meta = _page_meta(page)
-    base = _absolute(base_url) or _absolute(meta.get("canonical")) or _absolute(meta.get("og:url"))
+    meta = read_page(page)
+    own_url = absolute(meta.canonical) or absolute(meta.get("og:url"))
+    base = choose_base(base_url, [meta.canonical, meta.get("og:url")], site_url)
+    media = prepare_media(page)  # first: a lazy image's placeholder is a data: URL
+    # Scripts (JSON-LD is read already), styles and icon sprites can be most of a page's
+    # bytes and elements; nothing after this reads them.
+    etree.strip_elements(page, *_INERT, with_tail=False)
     drop_trackers(page)
-    if base:
-        # trafilatura resolves relative links against the site root only ("../x" goes wrong)
-        page.make_links_absolute(base, resolve_base_href=False, handle_failures="discard")
-    extracted = _extract(page, base_url=base, where=where)
-    info, body = _split_output(extracted)
-
-    walker = BlockReader(base)
-    blocks = walker.read(body)
-
-    title = _title(info.get("title") or meta.get("h1") or meta.get("title") or "", info, meta)
-    blocks = _drop_title_heading(blocks, title)
-    blocks, sources = _split_sources(blocks)
-    hero, hero_alt, blocks = _hero(blocks, meta, walker)
-    sections = _sections(blocks)
-    warnings: list[str] = []
-    if walker.relative_urls:
-        warnings.append(
-            "some links or images have relative addresses and were kept as they are: the "
-            "page has no canonical link; pass --base-url with the page's address"
+    _protocol_relative(page)
+    collect_captions(page, media)  # relative URLs stay as written: `Urls` resolves them
+    marks = drop_widgets(page, _WIDGET_MARKS)
+    if _is_fragment(text, page):
+        # a post's body alone (a Substack export, a CMS snippet): all of it is the article
+        container = page.find("body")
+        if container is None:
+            raise ArticleError(
+                "no article text found in this HTML page", where=where, fix=_NO_TEXT_FIX
+            )
+        body = (container.text or "") + "".join(
+            html.tostring(child, encoding="unicode") for child in container
         )
-    article = Article(
-        title=title,
-        sections=sections,
-        summary=clean_text(info.get("description") or meta.get("description") or ""),
-        hero_image=hero,
-        hero_alt=hero_alt,
-        sources=sources,
-        author=clean_text(meta.get("author") or info.get("author", "").replace("; ", ", "))[:200],
-        date=_date(info.get("date")),
-        canonical_url=_absolute(meta.get("canonical")) or _absolute(meta.get("og:url")) or base,
-        tags=_tags(info.get("tags") or meta.get("keywords") or ""),
-        format="html",
-        warnings=tuple(warnings),
+    else:
+        extracted = _extract(copy.deepcopy(page), where=where)  # the extractor changes it
+        body = _body(_second_look(marks, extracted, where=where))
+    urls = Urls(base)
+    blocks = BlockReader(urls, media).read(body)
+
+    title = (
+        choose_title(page, meta, _anchor(page, blocks), own_url or base, marks)
+        or title_from_name(name)
+        or first_heading(page)
     )
     if not title:
         raise ArticleError(
             "the page has no title", where=where, fix="add a <title> or an <h1> to the page"
         )
+    blocks = _drop_headline(blocks, title)
+    blocks, author, date = _drop_chrome(blocks)
+    if not (meta.author or author) or not (meta.date or date):
+        shown_author, shown_date = visible_byline(page, marks)
+        author, date = author or shown_author, date or shown_date
+    blocks, sources = split_sources(blocks)
+    declared = meta.get("og:image", "og:image:url", "twitter:image") or meta.ld_image
+    hero_src = urls.image(declared) if declared else None
+    hero_alt = clean_text(meta.get("og:image:alt", "twitter:image:alt"))
+    hero_src, hero_alt, blocks = hero(blocks, hero_src, hero_alt, anywhere=True)
+    if hero_src and not hero_alt:
+        hero_alt = _alt_for(hero_src, meta)
+    warnings = list(urls.warnings)
+    if urls.relative_links:
+        warnings.append(
+            "some links have relative addresses and were kept as they are: the page has no "
+            "canonical link; pass --base-url with the page's address"
+        )
+    article = Article(
+        title=title,
+        sections=sections(blocks),
+        summary=clean_text(meta.get("og:description", "description", "twitter:description"))
+        or meta.ld_description,
+        hero_image=hero_src,
+        hero_alt=hero_alt,
+        sources=sources,
+        author=(meta.author or author)[:200],
+        date=meta.date or date,
+        canonical_url=own_url or absolute(base_url),  # never the website's home page
+        tags=_tags(
+            ", ".join(meta.article_tags)
+            or meta.get("keywords", "news_keywords")
+            or meta.ld_keywords
+        ),
+        format="html",
+        warnings=tuple(warnings),
+    )
     if not any(p.text for p in article.paragraphs):
         raise ArticleError("no article text found in this HTML page", where=where, fix=_NO_TEXT_FIX)
     cta = find_call_to_action(article.sections)
@@ -139,7 +192,7 @@ def _parse(text: str, *, where: str, base_url: str | None) -> Article:
     return complete(article, where=where)
 
 
-# --- page loading and metadata ---------------------------------------------------------
+# --- page loading ------------------------------------------------------------------------
 
 
 def _load(text: str) -> html.HtmlElement | None:
@@ -151,48 +204,34 @@ def _load(text: str) -> html.HtmlElement | None:
     return page if isinstance(page, html.HtmlElement) else None
 
 
-def _page_meta(page: html.HtmlElement) -> dict[str, str]:
-    """The page's own metadata the extractor leaves out (first value of each wins)."""
-    meta: dict[str, str] = {}
-    for element in page.iter("meta"):
-        key = (element.get("property") or element.get("name") or "").strip().lower()
-        content = (element.get("content") or "").strip()
-        if key and content:
-            meta.setdefault(key, content)
-    for element in page.iter("link"):
-        if "canonical" in (element.get("rel") or "").lower().split() and element.get("href"):
-            meta.setdefault("canonical", element.get("href", "").strip())
-    for index, img in enumerate(page.iter("img")):
-        if index > 500:
-            break
-        if img.get("src") and img.get("alt"):
-            meta.setdefault("alt:" + img.get("src", "").strip(), img.get("alt", ""))
-    for tag in ("title", "h1"):
-        found = next(page.iter(tag), None)
-        if found is not None:
-            meta.setdefault(tag, clean_text(found.text_content()))
-    return meta
+def _is_fragment(text: str, page: html.HtmlElement) -> bool:
+    """Markup without a document around it and without page furniture."""
+    if _DOCUMENT_TAGS.search(text[:20000]):
+        return False
+    return not page.xpath("//nav|//header|//footer|//aside")
 
 
-def _absolute(url: str | None) -> str | None:
-    resolved = safe_url(url)
-    return resolved if resolved and resolved.startswith(("http://", "https://")) else None
+def _protocol_relative(page: html.HtmlElement) -> None:
+    """`//host/x` → `https://host/x` (an email has no page protocol to borrow)."""
+    for element in page.xpath("//*[starts-with(@href, '//') or starts-with(@src, '//')]"):
+        for name in _LINKED:
+            value = element.get(name)
+            if value and value.startswith("//"):
+                element.set(name, "https:" + value)
 
 
-def _extract(page: html.HtmlElement, *, base_url: str | None, where: str) -> str:
+def _extract(page: html.HtmlElement, *, where: str) -> str:
     try:
         result = trafilatura.extract(
             page,
-            url=base_url,
             output_format="html",
-            with_metadata=True,
+            with_metadata=False,
             include_comments=False,
             include_links=True,
             include_images=True,
             include_formatting=True,
             include_tables=True,
             favor_precision=True,
-            prune_xpath=_PRUNE,
         )
     except RecursionError:
         raise
@@ -207,144 +246,132 @@ def _extract(page: html.HtmlElement, *, base_url: str | None, where: str) -> str
     return result
 
 
-def _split_output(extracted: str) -> tuple[dict[str, str], str]:
-    """trafilatura's HTML output: metadata as <meta name content> in head, article in body."""
-    document = html.document_fromstring(extracted.encode("utf-8"), parser=html.HTMLParser(
-        encoding="utf-8"))  # fmt: skip
-    info = {
-        str(m.get("name")): m.get("content", "") for m in document.iter("meta") if m.get("name")
-    }
+def _second_look(marks: Marks, extracted: str, *, where: str) -> str:
+    """When the page marks its article body (`itemprop=articleBody`, `.entry-content`,
+    Webflow's `.w-richtext`…) and that body holds much more text than the extractor kept,
+    the extractor missed the body (it then keeps loose paragraphs only): extract again
+    from the marked body alone, and keep whichever holds more."""
+    body = _marked_body(marks)
+    if body is None:
+        return extracted
+    kept = len(" ".join(html.document_fromstring(extracted).text_content().split()))
+    available = len(" ".join(body.text_content().split()))
+    if available < kept * 1.2 + 100:
+        return extracted
+    alone = html.document_fromstring("<html><body><article></article></body></html>")
+    alone.find("body/article").append(copy.deepcopy(body))
+    try:
+        again = _extract(alone, where=where)
+    except ArticleError:
+        return extracted
+    again_kept = len(" ".join(html.document_fromstring(again).text_content().split()))
+    return again if again_kept > kept * 1.1 else extracted
+
+
+def _marked_body(marks: Marks) -> etree._Element | None:
+    found = marks.matching(_BODY_MARKS, itemprop="articlebody")
+    if not found:
+        return None
+    best = max(found[:40], key=lambda e: len(e.text_content()))
+    return best if len(best.text_content()) >= 400 else None
+
+
+def _body(extracted: str) -> str:
+    """trafilatura's HTML output: the article is the body's content."""
+    document = html.document_fromstring(
+        extracted.encode("utf-8"), parser=html.HTMLParser(encoding="utf-8")
+    )
     body = document.find("body")
     if body is None:
-        return info, ""
-    inner = (body.text or "") + "".join(html.tostring(child, encoding="unicode") for child in body)
-    return info, inner
+        return ""
+    return (body.text or "") + "".join(html.tostring(child, encoding="unicode") for child in body)
 
 
-def _title(raw: str, info: dict[str, str], meta: dict[str, str]) -> str:
-    title = clean_text(raw)
-    site_names = {
-        name.lower()
-        for name in (info.get("sitename"), info.get("hostname"), meta.get("og:site_name"))
-        if name
-    }
-    for separator in _TITLE_SEPARATORS:
-        head, found, tail = title.rpartition(separator)
-        if found and head.strip() and tail.strip().lower() in site_names:
-            return head.strip()
-    return title
-
-
-def _date(value: str | None) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat((value or "")[:10])
-    except ValueError:
+def _anchor(page: html.HtmlElement, blocks: list[Block]) -> etree._Element | None:
+    """The page element holding the article's first real paragraph."""
+    for block in blocks[:8]:
+        if not isinstance(block, Paragraph) or len(block.text.split()) < 8:
+            continue
+        for span in block.inline:
+            snippet = " ".join(span.text.split()[:6])
+            if len(snippet) < 15:
+                continue
+            found = page.xpath(
+                "//body//text()[contains(normalize-space(.), $s)]"
+                "[not(ancestor::script or ancestor::style or ancestor::noscript)]",
+                s=snippet,
+            )
+            if found:
+                node = found[0]
+                parent = node.getparent()
+                if parent is not None and getattr(node, "is_tail", False):
+                    parent = parent.getparent()
+                return parent
         return None
+    return None
 
 
-def _tags(value: str) -> tuple[str, ...]:
-    tags = (clean_text(tag) for tag in re.split(r"[;,]", value))
-    return tuple(dict.fromkeys(tag for tag in tags if tag))
+# --- after extraction ------------------------------------------------------------------
 
 
-# --- article structure -----------------------------------------------------------------
-
-
-def _same(a: str, b: str) -> bool:
-    return _SPACE.sub(" ", a).strip().casefold() == _SPACE.sub(" ", b).strip().casefold()
-
-
-def _drop_title_heading(blocks: list[Block], title: str) -> list[Block]:
-    for index, block in enumerate(blocks):
-        if isinstance(block, Heading) and _same(block.text, title):
-            return blocks[:index] + blocks[index + 1 :]
-        if isinstance(block, Paragraph | ListBlock | Quote):
+def _drop_headline(blocks: list[Block], title: str) -> list[Block]:
+    """The headline (and a heading that is the headline with a kicker or date) leaves the
+    body: it is the email's title already."""
+    blocks = drop_title_heading(blocks, title)
+    title_words = words(title)
+    for index, block in enumerate(blocks[:4]):
+        if isinstance(block, Heading | Paragraph) and not isinstance(block, Image):
+            text = block.text
+            text_words = words(text)
+            if text_words and (
+                same_text(text, title)
+                or (isinstance(block, Heading) and _contains(text_words, title_words))
+            ):
+                return blocks[:index] + blocks[index + 1 :]
+        if isinstance(block, Paragraph) and len(block.text.split()) > 20:
             break
     return blocks
 
 
-def _split_sources(blocks: list[Block]) -> tuple[list[Block], tuple[Source, ...]]:
-    """A trailing 'Sources'/'References' heading or paragraph, and the list after it."""
-    index = len(blocks) - 1
-    match = None
-    while index >= 0:
-        block = blocks[index]
-        text = block.text if isinstance(block, Heading | Paragraph) else ""
-        match = is_sources_marker(text if ":" in text else text + ":") if text else None
-        if match and (isinstance(block, Heading) or len(match.group(0)) < 400):
-            break
-        if not isinstance(block, Paragraph | ListBlock):
-            return blocks, ()
-        index -= 1
-    if index < 0:
-        return blocks, ()
-    sources: list[Source] = []
-    first = match.group(2).strip() if match else ""
-    if first:
-        sources.extend(parse_source(part) for part in first.split(";") if part.strip())
-    for block in blocks[index + 1 :]:
-        inlines = block.items if isinstance(block, ListBlock) else (block_inline(block),)
-        for inline in inlines:
-            source = parse_source(plain(inline))
-            link = next((s.href for s in inline if s.href), None)
-            if source.text:
-                sources.append(replace(source, url=link or source.url))
-    return blocks[:index], tuple(sources)
+def _contains(haystack: list[str], needle: list[str]) -> bool:
+    n = len(needle)
+    return n > 0 and any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
-def _hero(
-    blocks: list[Block], meta: dict[str, str], walker: BlockReader
-) -> tuple[str | None, str, list[Block]]:
-    """og:image (or the first image of the article); that image leaves the body."""
-    declared = meta.get("og:image") or meta.get("og:image:url") or meta.get("twitter:image")
-    hero = walker.url(declared) if declared else None
-    alt = clean_text(meta.get("og:image:alt") or meta.get("twitter:image:alt") or "")
-    images = [b for b in blocks if isinstance(b, Image)]
-    first = images[0] if images else None
-    if hero is None and first is not None:
-        hero = first.src
-    if first is not None and _same_image(first.src, hero):
-        alt = first.alt or alt
-        blocks = [b for b in blocks if b is not first]
-    if hero and not alt:
-        alt = next(
-            (
-                clean_text(v)
-                for k, v in meta.items()
-                if k.startswith("alt:") and _same_image(k[4:], hero)
-            ),
-            "",
-        )
-    return hero, alt, blocks
-
-
-def _same_image(a: str, b: str | None) -> bool:
-    """Same picture, possibly another size or CDN: compare the file names."""
-    return b is not None and _file_name(a) != "" and _file_name(a) == _file_name(b)
-
-
-def _file_name(url: str) -> str:
-    try:
-        name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1].lower()
-    except ValueError:
-        return ""
-    return _SIZE_SUFFIX.sub("", name)  # WordPress resizes: photo-1024x683.jpg, photo-scaled.jpg
-
-
-def _sections(blocks: list[Block]) -> tuple[Section, ...]:
-    """The highest heading level present divides sections; deeper ones stay as blocks."""
-    levels = [b.level for b in blocks if isinstance(b, Heading)]
-    top = min(levels, default=0)
-    sections: list[Section] = []
-    heading: str | None = None
-    current: list[Block] = []
+def _drop_chrome(blocks: list[Block]) -> tuple[list[Block], str, object]:
+    """Bylines before the text (their author and date are kept) and chrome paragraphs."""
+    kept: list[Block] = []
+    author, date = "", None
+    started = False
     for block in blocks:
-        if isinstance(block, Heading) and block.level == top:
-            if current or heading is not None:
-                sections.append(Section(heading, tuple(current)))
-            heading, current = block.text, []
-        else:
-            current.append(block)
-    if current or heading is not None:
-        sections.append(Section(heading, tuple(current)))
-    return tuple(sections)
+        if isinstance(block, Paragraph):
+            text = block.text
+            if is_chrome_line(text):
+                continue
+            if not started:
+                facts = byline(text)
+                if facts is not None:
+                    author = author or facts.author
+                    date = date or facts.date
+                    continue
+            if len(text.split()) >= 12:
+                started = True
+        kept.append(block)
+    return kept, author, date
+
+
+def _alt_for(src: str, meta: PageMeta) -> str:
+    from newsletter.articles.structure import same_image
+
+    return next(
+        (clean_text(alt) for key, alt in meta.alts.items() if same_image(key, src)),
+        "",
+    )
+
+
+def _tags(value: str) -> tuple[str, ...]:
+    tags = (clean_text(tag) for tag in re.split(r"[;,]", value))
+    return tuple(dict.fromkeys(tag for tag in tags if tag))[:20]
+
+
+__all__ = ["parse_html", "plain"]

@@ -7,6 +7,7 @@ All pure functions of their inputs.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import re
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -27,15 +28,15 @@ SAFE_SCHEMES = ("http", "https", "mailto")
 _BARE_URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:!?]")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"“‘(])")
 _CTA = re.compile(
-    r"\b(contact us|call us|email us|reach out|get in touch|book (a|an|your) "
-    r"(free )?(consultation|appointment|visit)|schedule (a|an|your) "
-    r"(free )?(consultation|appointment|visit)|request (a|an) (consultation|appointment)"
-    r"|visit us|talk to (us|our team))\b",
+    r"\b(contact us|call us|email us|reach out|get in touch|(book|schedule|request|make) "
+    r"(a|an|your) (free )?(consultation|appointment|visit|session|call|assessment|evaluation)"
+    r"|visit us|talk to (us|our team)|give us a call)\b",
     re.I,
 )
 # What XML 1.0 forbids (tab and newline stay), C1 controls, lone surrogates, stray BOMs.
 _NOT_XML = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
 _SOURCES_LINE = re.compile(r"^\s*(sources?|references?|citations?)\s*:\s*(.*)$", re.I)
+_NAME_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})-")
 
 
 def safe_url(href: str | None, base: str | None = None) -> str | None:
@@ -45,6 +46,8 @@ def safe_url(href: str | None, base: str | None = None) -> str | None:
     href = "".join(href.split())  # whitespace inside URLs is never meaningful
     if href.startswith("#"):
         return None
+    if href.startswith("//"):  # protocol-relative: an email has no page protocol to borrow
+        href = "https:" + href
     try:
         scheme = urlsplit(href).scheme.lower()
         if not scheme and base:
@@ -151,3 +154,28 @@ def complete(article: Article, *, where: str) -> Article:
             fix="put a short title on its own first line",
         )
     return article
+
+
+def title_from_name(name: str) -> str:
+    """A post's file name as its title (`2024-03-12-sleep-and-mood.md` → "Sleep and mood"),
+    as Jekyll does when the front matter has none; "" for a name that is not a slug."""
+    stem = name.rsplit("/", 2)
+    base = stem[-1].rsplit(".", 1)[0]
+    if base.lower() in ("index", "_index", "readme") and len(stem) > 1:
+        base = stem[-2]
+    base = _NAME_DATE.sub("", re.sub(r"^\d{4,}[.]", "", base))  # Substack: 139204817.slug
+    found = [w for w in re.split(r"[-_\s]+", base) if w]
+    if len(found) < 2 or any(len(w) > 30 for w in found) or base.isdigit():
+        return ""
+    text = " ".join(found)
+    return text[0].upper() + text[1:]
+
+
+def date_from_name(name: str) -> dt.date | None:
+    found = _NAME_DATE.match(name.rsplit("/", 1)[-1])
+    if not found:
+        return None
+    try:
+        return dt.date(*(int(part) for part in found.groups()))
+    except ValueError:
+        return None

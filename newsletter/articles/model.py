@@ -62,9 +62,12 @@ class Quote:
 
 @dataclass(frozen=True, slots=True)
 class Image:
+    """A picture in the body; `href` links it (an embedded video's thumbnail → the video)."""
+
     src: str
     alt: str = ""
     caption: str = ""
+    href: str | None = None
     kind: Literal["image"] = "image"
 
 
@@ -133,6 +136,8 @@ class Article:
         found: list[str] = []
         for section in self.sections:
             for block in section.blocks:
+                if isinstance(block, Image) and block.href:
+                    found.append(block.href)
                 for inline in _inlines(block):
                     found.extend(span.href for span in inline if span.href)
         if self.call_to_action and self.call_to_action.url:

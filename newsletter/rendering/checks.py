@@ -45,6 +45,7 @@ def run_checks(email: PersonalEmail, expect: Expectations) -> list[Check]:
     checks = [
         _size(email),
         _alt_text(doc),
+        _images_https(doc),
         *_links(hrefs, expect.public_url),
         _unsubscribe(hrefs, email, expect),
         _postal_address(email, expect.postal_address),
@@ -68,6 +69,23 @@ def _alt_text(doc: lxml.html.HtmlElement) -> Check:
     if missing:
         return Check("Image alt text", "fail", "no alt text: " + ", ".join(missing[:5]))
     return Check("Image alt text", "ok", f"{len(list(doc.iter('img')))} image(s), all with alt")
+
+
+def _images_https(doc: lxml.html.HtmlElement) -> Check:
+    """An http:// image is shown, but some clients block mixed content: a warning."""
+    insecure = [
+        img.get("src", "")
+        for img in doc.iter("img")
+        if urlsplit(img.get("src", "")).scheme.lower() == "http"
+    ]
+    if insecure:
+        return Check(
+            "Images https",
+            "warn",
+            f"{len(insecure)} image(s) over http (some email clients block them; use the "
+            "https address): " + ", ".join(insecure[:3]),
+        )
+    return Check("Images https", "ok", "every image is https")
 
 
 def _links(hrefs: list[str], public_url: str) -> list[Check]:

@@ -121,12 +121,19 @@ class ContextBuilder:
                 "text": "\n\n".join(wrap(t, initial="> ", subsequent="> ") for _, t in paras),
             }
         if isinstance(block, Image):
+            href = self.links.href(block.href) if block.href else None
+            text = f"[Image: {block.alt}]" if block.alt else ""
+            if href:
+                text = f"{text or '[Image]'} [{self.text_links.number(href)}]"
+            if block.caption:
+                text = f"{text}\n{wrap(block.caption)}" if text else wrap(block.caption)
             return {
                 "kind": "image",
                 "src": block.src,
                 "alt": block.alt,
                 "caption": block.caption,
-                "text": f"[Image: {block.alt}]" if block.alt else "",
+                "href": href,
+                "text": text,
             }
         if isinstance(block, Heading):
             return {"kind": "heading", "html": escape(block.text), "text": block.text}

@@ -77,7 +77,7 @@ def create_campaign(
     """Store a draft campaign with its article(s) and compiled email, for a segment or for
     everyone on a list; refuse an unknown segment or list. `creation_warnings` says what the
     checklist will refuse at send time."""
-    loaded = [load_article(path) for path in articles]
+    loaded = [load_article(path, site_url=settings.website_url) for path in articles]
     return create_campaign_from_articles(
         db,
         settings,

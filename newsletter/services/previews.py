@@ -108,7 +108,9 @@ def preview_articles(
     to: str = SAMPLE_ADDRESS,
     today: dt.date | None = None,
 ) -> Preview:
-    articles = tuple(load_article(path, base_url=base_url) for path in paths)
+    articles = tuple(
+        load_article(path, base_url=base_url, site_url=settings.website_url) for path in paths
+    )
     compiled = compile_email(
         articles,
         settings,

@@ -320,12 +320,25 @@ def test_base_url_wins_over_the_canonical_link() -> None:
     assert article.canonical_url == "https://cedarpath.example/notes/2024/loneliness-health/"
 
 
-def test_relative_urls_without_a_page_url_are_kept_and_warned_about() -> None:
+def test_relative_urls_without_a_page_url_links_kept_images_dropped_with_warnings() -> None:
     article = load("clinic-tms-related-share.html")
     assert any("--base-url" in warning for warning in article.warnings)
     assert "../../book/" in article.links()
-    assert article.hero_image == "../../media/blog/tms-chair.jpg"
+    # an image that cannot be made absolute would be broken in every inbox: dropped, named
+    assert article.hero_image is None
+    assert any(
+        "'../../media/blog/tms-chair.jpg' dropped" in warning and "--base-url" in warning
+        for warning in article.warnings
+    )
     assert all(not url.startswith(("javascript:", "data:")) for url in all_urls(article))
+
+
+def test_relative_urls_fall_back_to_the_clinic_website() -> None:
+    article = load("clinic-tms-related-share.html", site_url="https://lakesideclinic.example")
+    assert article.hero_image == "https://lakesideclinic.example/media/blog/tms-chair.jpg"
+    assert "https://lakesideclinic.example/book/" in article.links()
+    assert not any("--base-url" in warning for warning in article.warnings)
+    assert article.canonical_url is None  # the website's home page is not the article's page
 
 
 def test_relative_urls_resolved_with_base_url() -> None:

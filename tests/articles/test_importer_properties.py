@@ -57,6 +57,14 @@ HTML_FRAGMENTS = [
     "&amp;", "&lt;", "&#0;", "&#x1;", "&#xD800;", "&#65535;", "&nbsp;", "&bogus;", "&",
     "<!--", "-->", "<![CDATA[", "]]>", "<?xml version='1.0' encoding='utf-8'?>", "<", ">", "\"",
     "<p>Sources:</p>", "<h3>References</h3>", "<p>If you need help, contact us today.</p>",
+    "<img data-src='/lazy.jpg' src='data:image/gif;base64,R0l'>", "<noscript><img src='/n.jpg'>",
+    "</noscript>", "<picture><source srcset='/a.webp 1x, /b.webp 2x' type='image/webp'>",
+    "<img srcset='/s.jpg 480w, /l.jpg 1200w'>", "</picture>", "<sup>1</sup>",
+    "<iframe src='https://www.youtube.com/embed/abcdefghijk' title='T'></iframe>",
+    "<div class='footnotes'><ol><li>Note <a href='#r1'>↩</a></li></ol></div>",
+    "<meta charset='windows-1252'>", "<meta property='og:title' content='Headline | Site'>",
+    "<script type='application/ld+json'>{\"@type\":\"NewsArticle\",\"headline\":\"H\"}",
+    "<nav class='breadcrumb'><h1>Crumb</h1></nav>", "<aside><h1>Hi, I'm X.</h1></aside>",
     "<div>" * 40, "</div>" * 40, "<p>" * 30, "<li><ul><li>", "\x00", "\x0c", "\r\n", "\u2028",
 ]  # fmt: skip
 MARKDOWN_FRAGMENTS = [
@@ -72,6 +80,15 @@ MARKDOWN_FRAGMENTS = [
     "<div>raw html</div>", "<script>x</script>", "&amp;", "&#0;", "\\", "|a|b|\n|-|-|\n",
     "Sources:\n", "References: a; b\n", "If you are interested, contact us at the clinic.\n",
     "\x00", "\x0b", "\x7f", "\u2028", "\r", "[", "](", ")", "<", ">",
+    "+++\n", 'title = "T"\n', "[params]\n", "date = 2024-05-02T09:00:00+02:00\n", "= \n",
+    '{"title": "J", ', '"tags": [1, {}], ', "}\n", "featuredImage: {src: //cdn.x/a.jpg}\n",
+    "title: A: B\n", "draft: true\n", "x: !!python/object/apply:os.system [x]\n",
+    "{{< youtube id=\"abcdefghijk\" >}}", "{% include youtube.html id=\"x\" %}", "{: .lead }\n",
+    "[^1]", "[^1]: note\n", "<div align=center>\n<img src=a.png>\n</div>\n## H\n",
+    "| a |\n|---|\n", "<figure><img src='//x/a.jpg'><figcaption>c</figcaption></figure>",
+    "1.  Home\n", "Home > Blog > Title\n", "By Dr. A B • March 3, 2024 • 8 min read\n",
+    "Share Share Pin Share Email\n", "Back to Blog\n", "References\n", "[1] Ref\n",
+    "We use cookies to improve our site.\n", "Related Posts\n", "© 2024 Clinic\n",
 ]  # fmt: skip
 
 
@@ -153,7 +170,9 @@ def test_plausible_articles(title: str, body: list[str], name: str) -> None:
     check(text.encode("utf-8", "surrogatepass"), name)
 
 
-_PAGES = sorted((REPO / "tests" / "data" / "html").glob("*.html"))
+_PAGES = sorted((REPO / "tests" / "data" / "html").glob("*.html")) + sorted(
+    (REPO / "tests" / "articles" / "corpus" / "html").glob("*.html")
+)
 
 
 @settings(PROPERTY, max_examples=40)
@@ -165,7 +184,7 @@ _PAGES = sorted((REPO / "tests" / "data" / "html").glob("*.html"))
 )
 def test_damaged_real_pages(page: Path, cut: float, splice: str, at: float) -> None:
     """Real page markup cut short and with junk spliced in, as a failed save leaves it."""
-    text = page.read_text(encoding="utf-8")
+    text = page.read_bytes().decode("utf-8", errors="replace")
     text = text[: max(1, int(len(text) * cut))]
     position = int(len(text) * at)
     check((text[:position] + splice + text[position:]).encode("utf-8", "surrogatepass"), "p.html")

@@ -75,8 +75,6 @@ def test_trailing_sources_heading_becomes_sources():
     ("text", "expected"),
     [
         ("---\ntitle: [unclosed\n---\nBody.\n", "not valid YAML"),
-        ("---\ntitel: Typo\n---\n# T\n\nBody.\n", "unknown front matter field(s): titel"),
-        ("---\ndate: yesterday\n---\n# T\n\nBody.\n", "is not a date"),
         ("---\ntitle: T\n---\n", "no body paragraphs"),
         ("Just one paragraph with no title marker.\n", "has no title"),
     ],
@@ -86,3 +84,13 @@ def test_bad_markdown_is_reported(text, expected):
         parse(text)
     assert expected in str(info.value)
     assert "Fix:" in str(info.value)
+
+
+def test_unknown_fields_and_bad_dates_are_warnings_not_refusals():
+    article = parse("---\ntitel: Typo\nlayout: post\ndate: yesterday\n---\n# T\n\nBody.\n")
+    assert article.title == "T"
+    assert article.date is None
+    assert "front matter `date` 'yesterday' is not a date; ignored" in article.warnings[0]
+    assert article.warnings[1] == (
+        "front matter field(s) ignored (not used in emails): layout, titel"
+    )

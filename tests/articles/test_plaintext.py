@@ -93,7 +93,6 @@ def test_crlf_and_bom_are_accepted():
         (b"   \n\n", "empty"),
         (b"Only a title\n", "no body paragraphs"),
         (b"\x00\x01\x02binary", "binary"),
-        ("Caf\u00e9 au lait\n\nBody.".encode("latin-1"), "not UTF-8"),
         (("x" * 400 + "\n\nBody text.").encode(), "title is 400 characters"),
     ],
 )
@@ -111,3 +110,21 @@ def test_missing_file_is_reported(tmp_path):
 
     with pytest.raises(ArticleError, match="no such file"):
         load_article(tmp_path / "nope.txt")
+
+
+def test_windows_1252_text_is_read_with_a_warning():
+    data = "Caf\u00e9 \u201cau lait\u201d\n\nBody text, with a \u2019quote\u2019.\n".encode(
+        "cp1252"
+    )
+    article = parse_article(data, name="legacy.txt", where="legacy.txt")
+    assert article.title == "Café “au lait”"
+    assert article.paragraphs[0].text == "Body text, with a ’quote’."
+    assert article.warnings == (
+        "the file is not all UTF-8 (from line 1); those characters were read as "
+        "Windows-1252: check accented letters and quotes, or save the file as UTF-8",
+    )
+
+
+def test_invalid_utf16_is_refused():
+    with pytest.raises(ArticleError, match="invalid UTF-16 text"):
+        parse_article(b"\xff\xfe\x00\xd8", name="bad.txt", where="bad.txt")

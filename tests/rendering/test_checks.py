@@ -82,3 +82,14 @@ def test_http_public_url_on_localhost_is_only_a_warning():
     }
     assert result["Links absolute and https"] == "ok"
     assert result["Public URL"] == "warn"
+
+
+def test_an_http_image_is_a_warning_that_names_it():
+    email = dataclasses.replace(
+        GOOD, html=GOOD_HTML.replace("https://cdn.example/a.png", "http://cdn.example/a.png")
+    )
+    checks = {c.name: c for c in run_checks(email, EXPECT)}
+    assert checks["Images https"].status == "warn"
+    assert "http://cdn.example/a.png" in checks["Images https"].detail
+    assert checks["Links absolute and https"].status == "ok"  # images are not links
+    assert not [c for c in checks.values() if c.status == "fail"]
