@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 _SEND = b"nl-send\x00"  # 8-byte purpose tags: a decrypted block must start with its tag
 _LINK = b"nl-link\x00"
+_TEST = b"nl-test\x00"  # a test send's links: the campaign id, never a delivery
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -47,6 +48,13 @@ class DeliveryIds:
 
     def link_ids(self, delivery_ids: Sequence[int]) -> list[str]:
         return _encode(self._current, _LINK, delivery_ids)
+
+    def test_id(self, campaign_id: int) -> str:
+        """The id signed into a test send's links (purpose `test`): it decodes to the campaign."""
+        return _encode(self._current, _TEST, [campaign_id])[0]
+
+    def campaign_for_test_id(self, value: object) -> int | None:
+        return self._decode(_TEST, value)
 
     def delivery_for_send_id(self, value: object) -> int | None:
         return self._decode(_SEND, value)

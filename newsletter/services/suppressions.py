@@ -161,9 +161,11 @@ def resubscribe(
     source: str,
     list_name: str | None = None,
     now: datetime | None = None,
+    method: ConsentMethod = ConsentMethod.STAFF_ENTRY,
 ) -> None:
     """Bring back someone who unsubscribed, only with a new consent record (never a bounce or
-    complaint: those addresses must not be mailed again)."""
+    complaint: those addresses must not be mailed again). `method` says who gave it: staff,
+    or the person on the preference page."""
     now = now or datetime.now(UTC)
     if not consent_text.strip():
         raise ValidationError("resubscribing needs the new consent wording", fix='--consent "…"')
@@ -207,8 +209,8 @@ def resubscribe(
             subscriber_id=row.id,
             email=row.email,
             event=ConsentEvent.RESUBSCRIBED,
-            method=ConsentMethod.STAFF_ENTRY,
-            source=f"staff:{source}",
+            method=method,
+            source=f"{'staff' if method == ConsentMethod.STAFF_ENTRY else 'web'}:{source}",
             list_id=target.id if target is not None else None,
             consent_text=consent_text,
             now=now,

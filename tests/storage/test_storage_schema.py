@@ -45,6 +45,13 @@ ALLOWED_COLUMNS = {
                 "consent_confirmed", "status", "last_line", "added", "updated", "unchanged",
                 "skipped", "started_at", "finished_at"},
     "subscriber_events": {"id", "subscriber_id", "event", "link_kind", "occurred_at"},
+    # Engagement (PD-6): truncated values only; bookings carry no person at all.
+    "clicks": {"id", "campaign_id", "delivery_id", "link_key", "occurred_at", "machine",
+               "reason", "ua_family", "ip_prefix"},
+    "conversions": {"id", "booking_hash", "source", "occurred_at", "received_at",
+                    "utm_source", "utm_medium", "utm_campaign", "utm_content", "campaign_id",
+                    "link_key"},
+    "soft_bounce_streaks": {"subscriber_id", "first_at", "last_at", "count"},
 }  # fmt: skip
 CLINICAL = re.compile(
     r"diagnos|patient|treat|dob|birth|condition|appointment|ssn|insurance|medication|symptom"

@@ -1,0 +1,80 @@
+"""Click rows (`clicks`): what the recorder reads back and writes, a batch at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
+
+from newsletter.storage.audience_queries import chunked
+from newsletter.storage.engagement_tables import campaign_links, clicks
+from newsletter.storage.sending_tables import deliveries
+from newsletter.storage.tables import subscriber_events
+
+
+def deliveries_of(conn: Connection, delivery_ids: Iterable[int]) -> dict[int, Any]:
+    """id → (campaign_id, subscriber_id, accepted_at, delivered_at)."""
+    found: dict[int, Any] = {}
+    for part in chunked(sorted(set(delivery_ids))):
+        rows = conn.execute(
+            select(deliveries.c.id, deliveries.c.campaign_id, deliveries.c.subscriber_id,
+                   deliveries.c.accepted_at, deliveries.c.delivered_at)
+            .where(deliveries.c.id.in_(part))
+        )  # fmt: skip
+        found.update((row.id, row) for row in rows)
+    return found
+
+
+def hits_of(conn: Connection, delivery_ids: Iterable[int]) -> list[Any]:
+    """Every stored hit of these deliveries, with its link's kind, oldest first."""
+    out: list[Any] = []
+    for part in chunked(sorted(set(delivery_ids))):
+        out.extend(
+            conn.execute(
+                select(clicks.c.id, clicks.c.delivery_id, clicks.c.link_key,
+                       clicks.c.occurred_at, clicks.c.machine, clicks.c.reason,
+                       campaign_links.c.kind.label("link_kind"))
+                .select_from(clicks)
+                .outerjoin(campaign_links, and_(
+                    campaign_links.c.campaign_id == clicks.c.campaign_id,
+                    campaign_links.c.link_key == clicks.c.link_key))
+                .where(clicks.c.delivery_id.in_(part))
+                .order_by(clicks.c.occurred_at, clicks.c.id)
+            )
+        )  # fmt: skip
+    return out
+
+
+def insert_hits(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(clicks), list(rows))
+
+
+def reclassify(conn: Connection, changes: Sequence[tuple[int, str | None]]) -> None:
+    """Set (machine, reason) of stored hits whose classification changed."""
+    if changes:
+        conn.execute(
+            update(clicks)
+            .where(clicks.c.id == bindparam("hit_id"))
+            .values(machine=bindparam("is_machine"), reason=bindparam("why")),
+            [{"hit_id": i, "is_machine": r is not None, "why": r} for i, r in changes],
+        )
+
+
+def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Human clicks and opens for segment rules (`clicked_*_within_days`)."""
+    if rows:
+        conn.execute(insert(subscriber_events), list(rows))
+
+
+def remove_event(conn: Connection, row: dict[str, Any]) -> None:
+    """Take back one event of a hit now known to be a machine's."""
+    kind = subscriber_events.c.link_kind
+    match = select(subscriber_events.c.id).where(
+        subscriber_events.c.subscriber_id == row["subscriber_id"],
+        subscriber_events.c.event == row["event"],
+        subscriber_events.c.occurred_at == row["occurred_at"],
+        kind.is_(None) if row["link_kind"] is None else kind == row["link_kind"],
+    )
+    conn.execute(delete(subscriber_events).where(subscriber_events.c.id.in_(match.limit(1))))

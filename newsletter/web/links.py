@@ -1,0 +1,130 @@
+"""`GET`/`HEAD /r/{link_key}/{token}`: the first-party click redirect, and `/o/{token}`: the
+open pixel (only with `NEWSLETTER_OPEN_TRACKING=true`).
+
+The destination is the one stored for that link key in the token's campaign
+(`campaign_links`), never anything taken from the request: the incoming query string is
+ignored and never forwarded, and a tampered, truncated or foreign token, an unknown link
+key, or a link key of another campaign gets the branded 404 page. The answer is a 302 with
+`Cache-Control: no-store` and `Referrer-Policy: no-referrer`, whose `Location` is the stored
+URL (campaign-constant UTM values only: no token, address or id, PD-4, P-06). A GET is
+handed to the click recorder (a queue put) and the redirect answers at once; a HEAD is
+answered the same and never counted. Test-send tokens redirect and count apart; preview
+tokens open a page saying so (`newsletter.engagement.link_tokens`).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import quote, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from newsletter.config import Settings
+from newsletter.engagement.bots import prefetch_header
+from newsletter.engagement.directory import LinkDirectory
+from newsletter.engagement.link_tokens import resolve
+from newsletter.engagement.recorder import Seen
+from newsletter.web.link_pages import preview_page
+from newsletter.web.public import SECURITY_HEADERS, not_found, now_of
+
+router = APIRouter()
+
+LINK_KEY = re.compile(r"L[0-9]{1,4}")
+_REDIRECT_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "X-Content-Type-Options": "nosniff",
+}
+# A transparent 1×1 GIF.
+PIXEL = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+def _location(url: str) -> str | None:
+    """The stored URL as a header value; None if it is not an absolute http(s) URL."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return None
+    return quote(url, safe=_URL_SAFE)
+
+
+async def _campaign_of(directory: LinkDirectory, delivery_id: int) -> int | None:
+    cached = directory.cached_campaign(delivery_id)
+    if cached is not None:
+        return cached
+    return await run_in_threadpool(directory.campaign_of, delivery_id)
+
+
+@router.api_route("/r/{link_key}/{token}", methods=["GET", "HEAD"])
+async def click(request: Request, link_key: str, token: str) -> Response:
+    state = request.app.state
+    settings: Settings = state.settings
+    target = (
+        resolve("click", token, settings.signing_keys) if LINK_KEY.fullmatch(link_key) else None
+    )
+    if target is None:
+        return not_found(settings)
+    if target.kind == "preview":
+        return preview_page(settings, "click")
+    directory: LinkDirectory = state.links
+    campaign_id = target.id
+    if target.kind == "delivery":
+        campaign_id = await _campaign_of(directory, target.id)  # type: ignore[arg-type]
+    if campaign_id is None:
+        return not_found(settings)
+    links = directory.cached_links(campaign_id)
+    if links is None:
+        links = await run_in_threadpool(directory.links, campaign_id)
+    link = links.get(link_key)
+    location = _location(link.url) if link is not None else None
+    if link is None or location is None:
+        return not_found(settings)
+    if request.method == "GET":
+        headers = request.headers
+        state.clicks.add(
+            Seen(
+                at=now_of(request.app),
+                campaign_id=campaign_id,
+                delivery_id=target.id if target.kind == "delivery" else None,
+                link_key=link_key,
+                link_kind=link.kind,
+                user_agent=headers.get("user-agent"),
+                prefetch=prefetch_header(headers),
+                client_ip=request.client.host if request.client else None,
+            )
+        )
+    return Response(status_code=302, headers={"Location": location, **_REDIRECT_HEADERS})
+
+
+@router.api_route("/o/{token}", methods=["GET", "HEAD"])
+async def open_pixel(request: Request, token: str) -> Response:
+    state = request.app.state
+    settings: Settings = state.settings
+    if not settings.open_tracking:
+        return not_found(settings)
+    target = resolve("click", token, settings.signing_keys)
+    if target is None:
+        return not_found(settings)
+    if target.kind == "delivery" and request.method == "GET":
+        campaign_id = await _campaign_of(state.links, target.id)  # type: ignore[arg-type]
+        if campaign_id is not None:
+            headers = request.headers
+            state.clicks.add(
+                Seen(
+                    at=now_of(request.app),
+                    campaign_id=campaign_id,
+                    delivery_id=target.id,
+                    link_key=None,
+                    link_kind=None,
+                    user_agent=headers.get("user-agent"),
+                    prefetch=prefetch_header(headers),
+                    client_ip=request.client.host if request.client else None,
+                )
+            )
+    return Response(PIXEL, media_type="image/gif",
+                    headers={**SECURITY_HEADERS, "Content-Length": str(len(PIXEL))})  # fmt: skip
