@@ -65,7 +65,7 @@ def utm_values(
         if short not in UTM_FIELDS:
             if allow_more:
                 continue
-            raise BookingRefused(f"{prefix}{name}", f"field {prefix}{name!r} is not accepted: "
+            raise BookingRefused(f"{prefix}{name}", f"field '{prefix}{name}' is not accepted: "
                                  "utm holds source, medium, campaign and content only")  # fmt: skip
         if value is not None and not isinstance(value, str):
             raise BookingRefused(f"{prefix}{name}", f"{prefix}{name} must be a string")

@@ -9,7 +9,8 @@ agents, so the user agent alone cannot tell. A hit is a machine's when any rule 
    that is no person's browser or mail app (`user_agents.agent`);
 2. `honeypot`: the hidden honeypot link was followed, and so is every hit of that email
    within `HONEYPOT_WINDOW_S` of it (a person cannot see that link);
-3. `burst`: `BURST_LINKS` or more different links of one email within `BURST_WINDOW_S`;
+3. `burst`: several different links of one email within `BURST_WINDOW_S`: `BURST_LINKS`
+   (3), or 2 in an email that has only 2 links (`burst_links`);
 4. `too_soon`: within `TOO_SOON_S` of the delivery's `delivered_at` (its `accepted_at` when
    no delivery event came).
 
@@ -61,8 +62,17 @@ class Hit:
         return self.link_key is not None
 
 
+def burst_links(links_in_email: int) -> int:
+    """How many different links within seconds make a burst, for an email with this many."""
+    return max(2, min(BURST_LINKS, links_in_email))
+
+
 def classify(
-    hits: Sequence[Hit], *, delivered_at: datetime | None, accepted_at: datetime | None
+    hits: Sequence[Hit],
+    *,
+    delivered_at: datetime | None,
+    accepted_at: datetime | None,
+    burst: int = BURST_LINKS,
 ) -> list[str | None]:
     """For each hit, None for a person or the first rule (numbered above) that says machine."""
     reasons: list[str | None] = [h.request_reason for h in hits]
@@ -71,7 +81,7 @@ def classify(
     for i, hit in enumerate(hits):
         if reasons[i] is None and any(abs(hit.at - t) <= window for t in honeypots):
             reasons[i] = "honeypot"
-    for i in _in_bursts(hits):
+    for i in _in_bursts(hits, burst):
         reasons[i] = reasons[i] or "burst"
     reference = delivered_at or accepted_at
     if reference is not None:
@@ -82,15 +92,15 @@ def classify(
     return reasons
 
 
-def _in_bursts(hits: Sequence[Hit]) -> set[int]:
-    """Indexes of clicks inside any window of BURST_WINDOW_S holding ≥ BURST_LINKS links."""
+def _in_bursts(hits: Sequence[Hit], burst: int) -> set[int]:
+    """Indexes of clicks inside any window of BURST_WINDOW_S holding ≥ `burst` links."""
     clicks = sorted((h.at, i, h.link_key) for i, h in enumerate(hits) if h.is_click)
     window, marked = timedelta(seconds=BURST_WINDOW_S), set()
     start = 0
     for end in range(len(clicks)):
         while clicks[end][0] - clicks[start][0] > window:
             start += 1
-        if len({key for _, _, key in clicks[start : end + 1]}) >= BURST_LINKS:
+        if len({key for _, _, key in clicks[start : end + 1]}) >= burst:
             marked.update(i for _, i, _ in clicks[start : end + 1])
     return marked
 

@@ -67,6 +67,7 @@ def record(db: Database, seen: Sequence[Seen]) -> None:
 
 def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.Key]) -> None:
     facts = click_store.deliveries_of(conn, (h.delivery_id for h in seen))  # type: ignore[misc]
+    links = click_store.link_counts(conn, {fact.campaign_id for fact in facts.values()})
     stored: dict[int, list[Any]] = {}
     for row in click_store.hits_of(conn, facts):
         stored.setdefault(row.delivery_id, []).append(row)
@@ -90,7 +91,12 @@ def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.
             for h, a in zip(fresh, agents, strict=True)
         ]
         hits = old_hits + new_hits
-        reasons = bots.classify(hits, delivered_at=fact.delivered_at, accepted_at=fact.accepted_at)
+        reasons = bots.classify(
+            hits,
+            delivered_at=fact.delivered_at,
+            accepted_at=fact.accepted_at,
+            burst=bots.burst_links(links.get(fact.campaign_id, 0)),
+        )
         before = bots.counts(old_hits, [row.reason for row in old])
         after = bots.counts(hits, reasons)
         for (scope, name), value in (after - before).items():

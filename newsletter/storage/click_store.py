@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from newsletter.storage.audience_queries import chunked
 from newsletter.storage.engagement_tables import campaign_links, clicks
@@ -24,6 +24,18 @@ def deliveries_of(conn: Connection, delivery_ids: Iterable[int]) -> dict[int, An
         )  # fmt: skip
         found.update((row.id, row) for row in rows)
     return found
+
+
+def link_counts(conn: Connection, campaign_ids: Iterable[int]) -> dict[int, int]:
+    """How many links a person can see in each campaign's email (not the honeypot, not the
+    unsubscribe link)."""
+    rows = conn.execute(
+        select(campaign_links.c.campaign_id, func.count())
+        .where(campaign_links.c.campaign_id.in_(sorted(set(campaign_ids))),
+               campaign_links.c.kind.not_in(("honeypot", "unsubscribe")))
+        .group_by(campaign_links.c.campaign_id)
+    )  # fmt: skip
+    return {campaign_id: int(n) for campaign_id, n in rows}
 
 
 def hits_of(conn: Connection, delivery_ids: Iterable[int]) -> list[Any]:
