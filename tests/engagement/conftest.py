@@ -30,6 +30,7 @@ from newsletter.storage.tables import subscribers
 from newsletter.tokens import sign
 from newsletter.web.app import create_app
 from tests.audience_db import db_url  # noqa: F401
+from tests.cli.conftest import cli  # noqa: F401
 from tests.seed import REPO, SEED_TEXT
 
 SECRET = "test-secret-key-0123456789abcdefghijklmnop"  # tests/conftest.py sets this one
@@ -89,7 +90,7 @@ class Tracked:
 
 
 def add_recipients(db: Database, campaign_id: int, count: int, *, prefix: str = "r") -> list[int]:
-    """Subscribers with accepted deliveries (accepted at START, delivered 2 s later)."""
+    """Subscribers with deliveries accepted at START (no delivery event yet)."""
     emails = [f"{prefix}{i:04d}@example.org" for i in range(count)]
     with db.write() as conn:
         conn.execute(insert(subscribers), [
@@ -101,8 +102,7 @@ def add_recipients(db: Database, campaign_id: int, count: int, *, prefix: str = 
                                 .where(subscribers.c.email.in_(emails))).all())  # fmt: skip
         conn.execute(insert(deliveries), [
             {"campaign_id": campaign_id, "subscriber_id": ids[e], "batch_seq": 0,
-             "status": "accepted", "accepted_at": START,
-             "delivered_at": START + timedelta(seconds=2)}
+             "status": "accepted", "accepted_at": START}
             for e in emails
         ])  # fmt: skip
         found = conn.execute(
