@@ -14,6 +14,9 @@ agents, so the user agent alone cannot tell. A hit is a machine's when any rule 
 4. `too_soon`: within `TOO_SOON_S` of the delivery's `delivered_at` (its `accepted_at` when
    no delivery event came).
 
+5. `flood`: a delivery that already has `FLOOD_HITS` recorded hits (no person clicks one
+   email that often; it also keeps the work per click bounded when one link is hammered).
+
 HEAD requests are answered and never recorded. Rules 2 and 3 look at the delivery's other
 hits, so a later hit can turn earlier ones into a machine's: `classify` is run on the whole
 history and `counts` says what the history counts for, so callers apply differences.
@@ -30,6 +33,7 @@ TOO_SOON_S = 120
 BURST_WINDOW_S = 10
 BURST_LINKS = 3
 HONEYPOT_WINDOW_S = 60
+FLOOD_HITS = 50
 HONEYPOT = "honeypot"
 _PREFETCH_HEADERS = {
     "purpose": ("prefetch", "preview"),

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 #: Rules decided by the request alone: kept when a delivery is classified again.
 REQUEST_REASONS = frozenset(
     {"prefetch", "no_user_agent", "bot_user_agent", "unknown_user_agent", "not_a_browser",
-     "mail_proxy"}
+     "mail_proxy", "flood"}
 )  # fmt: skip
 BATCH = 1000
 
@@ -69,7 +69,7 @@ def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.
     facts = click_store.deliveries_of(conn, (h.delivery_id for h in seen))  # type: ignore[misc]
     links = click_store.link_counts(conn, {fact.campaign_id for fact in facts.values()})
     stored: dict[int, list[Any]] = {}
-    for row in click_store.hits_of(conn, facts):
+    for row in click_store.hits_of(conn, facts, limit=bots.FLOOD_HITS):
         stored.setdefault(row.delivery_id, []).append(row)
     new_rows: list[dict[str, Any]] = []
     changed: list[tuple[int, str | None]] = []
@@ -80,6 +80,9 @@ def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.
             by_delivery.setdefault(hit.delivery_id, []).append(hit)  # type: ignore[arg-type]
     for delivery_id, fresh in by_delivery.items():
         fact, old = facts[delivery_id], stored.get(delivery_id, [])
+        if len(old) >= bots.FLOOD_HITS:  # no person clicks one email this often
+            new_rows.extend(_flood(fact, delivery_id, fresh, deltas))
+            continue
         old_hits = [
             bots.Hit(row.occurred_at, row.link_key, row.link_kind,
                      row.reason if row.reason in REQUEST_REASONS else None)
@@ -126,6 +129,25 @@ def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.
     click_store.insert_hits(conn, new_rows)
     click_store.reclassify(conn, changed)
     click_store.add_events(conn, events)
+
+
+def _flood(
+    fact: Any, delivery_id: int, fresh: Sequence[Seen], deltas: Counter[counter_store.Key]
+) -> list[dict[str, Any]]:
+    """Hits of a delivery that already has FLOOD_HITS: machine hits, added to the machine
+    counts only (nothing earlier is reclassified, so the work stays bounded)."""
+    rows = []
+    for hit in fresh:
+        name = "machine_clicks" if hit.link_key is not None else "machine_opens"
+        for scope in ("", *((hit.link_key,) if hit.link_key else ()), bots.hour_scope(hit.at)):
+            deltas[fact.campaign_id, scope, name] += 1
+        rows.append({
+            "campaign_id": fact.campaign_id, "delivery_id": delivery_id,
+            "link_key": hit.link_key, "occurred_at": hit.at, "machine": True,
+            "reason": "flood", "ua_family": agent(hit.user_agent).family,
+            "ip_prefix": truncate_ip(hit.client_ip),
+        })  # fmt: skip
+    return rows
 
 
 def _event(subscriber_id: int, hit: bots.Hit) -> dict[str, Any]:

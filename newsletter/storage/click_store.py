@@ -38,21 +38,31 @@ def link_counts(conn: Connection, campaign_ids: Iterable[int]) -> dict[int, int]
     return {campaign_id: int(n) for campaign_id, n in rows}
 
 
-def hits_of(conn: Connection, delivery_ids: Iterable[int]) -> list[Any]:
-    """Every stored hit of these deliveries, with its link's kind, oldest first."""
+def hits_of(conn: Connection, delivery_ids: Iterable[int], *, limit: int) -> list[Any]:
+    """The most recent `limit` stored hits of each of these deliveries, with their link's
+    kind, oldest first (a window function: a delivery flooded with hits costs no more)."""
     out: list[Any] = []
     for part in chunked(sorted(set(delivery_ids))):
+        ranked = (
+            select(clicks.c.id, clicks.c.delivery_id, clicks.c.campaign_id, clicks.c.link_key,
+                   clicks.c.occurred_at, clicks.c.machine, clicks.c.reason,
+                   func.row_number().over(partition_by=clicks.c.delivery_id,
+                                          order_by=(clicks.c.occurred_at.desc(),
+                                                    clicks.c.id.desc())).label("recent"))
+            .where(clicks.c.delivery_id.in_(part))
+            .subquery()
+        )  # fmt: skip
         out.extend(
             conn.execute(
-                select(clicks.c.id, clicks.c.delivery_id, clicks.c.link_key,
-                       clicks.c.occurred_at, clicks.c.machine, clicks.c.reason,
+                select(ranked.c.id, ranked.c.delivery_id, ranked.c.link_key,
+                       ranked.c.occurred_at, ranked.c.machine, ranked.c.reason,
                        campaign_links.c.kind.label("link_kind"))
-                .select_from(clicks)
+                .select_from(ranked)
                 .outerjoin(campaign_links, and_(
-                    campaign_links.c.campaign_id == clicks.c.campaign_id,
-                    campaign_links.c.link_key == clicks.c.link_key))
-                .where(clicks.c.delivery_id.in_(part))
-                .order_by(clicks.c.occurred_at, clicks.c.id)
+                    campaign_links.c.campaign_id == ranked.c.campaign_id,
+                    campaign_links.c.link_key == ranked.c.link_key))
+                .where(ranked.c.recent <= limit)
+                .order_by(ranked.c.occurred_at, ranked.c.id)
             )
         )  # fmt: skip
     return out

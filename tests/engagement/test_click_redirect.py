@@ -204,3 +204,15 @@ def test_open_pixel_counts_people_and_proxies_apart(tracked):
     stats = tracked.stats()
     assert (stats["opens"], stats["machine_opens"]) == (1, 1)  # Apple MPP's bare UA: machine
     assert tracked.client.get("/o/nonsense").status_code == 404
+
+
+def test_one_link_hammered_is_a_flood_and_stays_cheap(tracked):
+    delivery, key = tracked.deliveries[4], tracked.key_of("article")
+    for n in range(60):
+        assert tracked.click(delivery, key, at=1000 + n * 20).status_code == 302
+    stats = tracked.stats()  # the first 50 are one person's (same link, no burst), then flood
+    assert (stats["human_clicks"], stats["human_click_requests"], stats["machine_clicks"]) == (
+        1, 50, 10,
+    )  # fmt: skip
+    assert count(tracked.db, clicks) == 60
+    assert sum(r.reason == "flood" for r in rows(tracked.db, clicks)) == 10
