@@ -80,9 +80,12 @@ def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.
             by_delivery.setdefault(hit.delivery_id, []).append(hit)  # type: ignore[arg-type]
     for delivery_id, fresh in by_delivery.items():
         fact, old = facts[delivery_id], stored.get(delivery_id, [])
-        if len(old) >= bots.FLOOD_HITS:  # no person clicks one email this often
-            new_rows.extend(_flood(fact, delivery_id, fresh, deltas))
-            continue
+        room = max(bots.FLOOD_HITS - len(old), 0)  # no person clicks one email this often
+        if len(fresh) > room:
+            new_rows.extend(_flood(fact, delivery_id, fresh[room:], deltas))
+            fresh = fresh[:room]
+            if not fresh:
+                continue
         old_hits = [
             bots.Hit(row.occurred_at, row.link_key, row.link_kind,
                      row.reason if row.reason in REQUEST_REASONS else None)
