@@ -111,7 +111,7 @@ def _in_bursts(hits: Sequence[Hit], burst: int) -> set[int]:
 
 def hour_scope(at: datetime) -> str:
     """The timeline bucket of a moment: `h:2026-11-27T12` (UTC)."""
-    return f"h:{at:%Y-%m-%dT%H}"
+    return "h:" + at.isoformat()[:13]
 
 
 Key = tuple[str, str]  # (scope, counter name): scope '' = campaign, L1… = link, h:… = hour

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Sequence
+from functools import lru_cache
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -54,6 +55,7 @@ def client_address(
     return str(_address(hops[0])) if hops else peer
 
 
+@lru_cache(maxsize=65536)
 def truncate_ip(value: str | None) -> str | None:
     """IPv4 to its /24, IPv6 to its /48 (`203.0.113.0/24`): a network, never a person's address."""
     parsed = _address(value) if value else None

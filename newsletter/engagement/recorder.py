@@ -51,8 +51,12 @@ class Seen:
     client_ip: str | None
 
 
-def record(db: Database, seen: Sequence[Seen]) -> None:
-    """Write a batch of hits in one transaction (see the module docstring)."""
+def record(db: Database, seen: Sequence[Seen], flooded: set[int] | None = None) -> None:
+    """Write a batch of hits in one transaction (see the module docstring). `flooded` holds
+    deliveries known to have FLOOD_HITS stored hits (a count that only grows until retention
+    deletes rows), whose history is then not read again."""
+    flooded = set() if flooded is None else flooded
+    newly: set[int] = set()
     deltas: Counter[counter_store.Key] = Counter()
     for hit in seen:
         if hit.delivery_id is None and hit.link_key is not None:
@@ -61,27 +65,34 @@ def record(db: Database, seen: Sequence[Seen]) -> None:
     real = [hit for hit in seen if hit.delivery_id is not None]
     with db.write() as conn:
         if real:
-            _record_hits(conn, real, deltas)
+            _record_hits(conn, real, deltas, flooded, newly)
         counter_store.add_counts(conn, deltas)
+    flooded |= newly  # only once committed
 
 
-def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.Key]) -> None:
+def _record_hits(
+    conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.Key], flooded: set[int],
+    newly: set[int],
+) -> None:  # fmt: skip
     facts = click_store.deliveries_of(conn, (h.delivery_id for h in seen))  # type: ignore[misc]
     links = click_store.link_counts(conn, {fact.campaign_id for fact in facts.values()})
     stored: dict[int, list[Any]] = {}
-    for row in click_store.hits_of(conn, facts, limit=bots.FLOOD_HITS):
+    unknown = [d for d in facts if d not in flooded]
+    for row in click_store.hits_of(conn, unknown, limit=bots.FLOOD_HITS) if unknown else ():
         stored.setdefault(row.delivery_id, []).append(row)
-    new_rows: list[dict[str, Any]] = []
+    new_rows: list[tuple] = []  # in click_store.HIT_COLUMNS order
     changed: list[tuple[int, str | None]] = []
-    events: list[dict[str, Any]] = []
+    events: list[tuple] = []  # in click_store.EVENT_COLUMNS order
     by_delivery: dict[int, list[Seen]] = {}
     for hit in seen:
         if hit.delivery_id in facts:  # a delivery deleted since is simply not recorded
             by_delivery.setdefault(hit.delivery_id, []).append(hit)  # type: ignore[arg-type]
     for delivery_id, fresh in by_delivery.items():
         fact, old = facts[delivery_id], stored.get(delivery_id, [])
-        room = max(bots.FLOOD_HITS - len(old), 0)  # no person clicks one email this often
-        if len(fresh) > room:
+        room = 0 if delivery_id in flooded else max(bots.FLOOD_HITS - len(old), 0)
+        if len(old) + len(fresh) >= bots.FLOOD_HITS:
+            newly.add(delivery_id)
+        if len(fresh) > room:  # no person clicks one email this often
             new_rows.extend(_flood(fact, delivery_id, fresh[room:], deltas))
             fresh = fresh[:room]
             if not fresh:
@@ -103,12 +114,12 @@ def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.
             accepted_at=fact.accepted_at,
             burst=bots.burst_links(links.get(fact.campaign_id, 0)),
         )
-        before = bots.counts(old_hits, [row.reason for row in old])
-        after = bots.counts(hits, reasons)
-        for (scope, name), value in (after - before).items():
-            deltas[fact.campaign_id, scope, name] += value
-        for (scope, name), value in (before - after).items():
-            deltas[fact.campaign_id, scope, name] -= value
+        campaign = fact.campaign_id
+        for key, value in bots.counts(hits, reasons).items():
+            deltas[campaign, *key] += value
+        if old:  # what the history counted before is taken back (it is in `after` again)
+            for key, value in bots.counts(old_hits, [row.reason for row in old]).items():
+                deltas[campaign, *key] -= value
         for row, hit, reason in zip(old, old_hits, reasons, strict=False):
             if reason != row.reason:
                 changed.append((row.id, reason))
@@ -121,12 +132,8 @@ def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.
         for hit, seen_hit, found, reason in zip(
             new_hits, fresh, agents, reasons[len(old) :], strict=True
         ):
-            new_rows.append({
-                "campaign_id": fact.campaign_id, "delivery_id": delivery_id,
-                "link_key": hit.link_key, "occurred_at": hit.at, "machine": reason is not None,
-                "reason": reason, "ua_family": found.family,
-                "ip_prefix": truncate_ip(seen_hit.client_ip),
-            })  # fmt: skip
+            new_rows.append((campaign, delivery_id, hit.link_key, hit.at, reason is not None,
+                             reason, found.family, truncate_ip(seen_hit.client_ip)))  # fmt: skip
             if reason is None and fact.subscriber_id is not None:
                 events.append(_event(fact.subscriber_id, hit))
     click_store.insert_hits(conn, new_rows)
@@ -136,7 +143,7 @@ def _record_hits(conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.
 
 def _flood(
     fact: Any, delivery_id: int, fresh: Sequence[Seen], deltas: Counter[counter_store.Key]
-) -> list[dict[str, Any]]:
+) -> list[tuple]:
     """Hits of a delivery that already has FLOOD_HITS: machine hits, added to the machine
     counts only (nothing earlier is reclassified, so the work stays bounded)."""
     rows = []
@@ -144,23 +151,17 @@ def _flood(
         name = "machine_clicks" if hit.link_key is not None else "machine_opens"
         for scope in ("", *((hit.link_key,) if hit.link_key else ()), bots.hour_scope(hit.at)):
             deltas[fact.campaign_id, scope, name] += 1
-        rows.append({
-            "campaign_id": fact.campaign_id, "delivery_id": delivery_id,
-            "link_key": hit.link_key, "occurred_at": hit.at, "machine": True,
-            "reason": "flood", "ua_family": agent(hit.user_agent).family,
-            "ip_prefix": truncate_ip(hit.client_ip),
-        })  # fmt: skip
+        rows.append((fact.campaign_id, delivery_id, hit.link_key, hit.at, True, "flood",
+                     agent(hit.user_agent).family, truncate_ip(hit.client_ip)))  # fmt: skip
     return rows
 
 
-def _event(subscriber_id: int, hit: bots.Hit) -> dict[str, Any]:
+def _event(subscriber_id: int, hit: bots.Hit) -> tuple:
+    """The `subscriber_events` row of a person's hit (click_store.EVENT_COLUMNS order)."""
     kind = hit.link_kind if hit.link_kind in ("consultation", "article", "other") else None
-    return {
-        "subscriber_id": subscriber_id,
-        "event": "click" if hit.is_click else "open",
-        "link_kind": kind if hit.is_click else None,
-        "occurred_at": hit.at,
-    }
+    if not hit.is_click:
+        return (subscriber_id, "open", None, hit.at)
+    return (subscriber_id, "click", kind, hit.at)
 
 
 class ClickRecorder:
@@ -177,15 +178,18 @@ class ClickRecorder:
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every_s: float = 3600.0,
         retry_s: float = 1.0,
+        gather_s: float = 0.1,
     ):
         self.db = db
         self._queue: queue.SimpleQueue[Seen | threading.Event | None] = queue.SimpleQueue()
         self._housekeeping = housekeeping
         self._every = housekeeping_every_s
         self._retry_s = retry_s
+        self._gather_s = gather_s
         self._thread: threading.Thread | None = None
         self.recorded = 0
         self.failures = 0
+        self._flooded: set[int] = set()
 
     def add(self, seen: Seen) -> None:
         self._queue.put(seen)
@@ -223,10 +227,11 @@ class ClickRecorder:
             elif isinstance(item, threading.Event):
                 item.set()
         if pending:
-            record(self.db, pending)
+            record(self.db, pending, self._flooded)
             self.recorded += len(pending)
 
     def _run(self) -> None:
+        agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0")  # load the parser's rules now
         pending: list[Seen] = []
         waiting: list[threading.Event] = []
         next_housekeeping = time.monotonic()
@@ -239,6 +244,11 @@ class ClickRecorder:
                 item = self._queue.get(timeout=0.5 if not pending else self._retry_s)
             except queue.Empty:
                 item = False  # type: ignore[assignment]
+            # After the first hit, sleep `gather_s` and then take everything queued: one
+            # transaction per ~0.1 s keeps the per-batch cost (queries, commit) off each click,
+            # and no click wakes this thread (a wake-up per click costs more than the click).
+            if isinstance(item, Seen) and self._gather_s:
+                time.sleep(self._gather_s)
             while item is not False:
                 if item is None:
                     stopping = True
@@ -254,7 +264,7 @@ class ClickRecorder:
                     item = False  # type: ignore[assignment]
             if pending:
                 try:
-                    record(self.db, pending)
+                    record(self.db, pending, self._flooded)
                 except Exception:
                     self.failures += 1
                     log.exception("recording %s click(s) failed; will retry", len(pending))
@@ -272,6 +282,7 @@ class ClickRecorder:
     def _run_housekeeping(self) -> None:
         if self._housekeeping is None:
             return
+        self._flooded.clear()  # retention may have deleted rows
         try:
             self._housekeeping()
         except Exception:

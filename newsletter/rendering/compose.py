@@ -21,8 +21,10 @@ from newsletter.rendering.links import (
     Link,
     LinkPolicy,
     LinkTable,
+    before_body_end,
     check_campaign_key,
     default_campaign_key,
+    open_pixel_html,
     redirect_href,
     with_honeypot,
 )
@@ -181,6 +183,8 @@ def compile_template(
     honeypot = builder.links.honeypot()
     if honeypot is not None:  # the HTML part only: no person sees it (docs/tracking.md)
         html = with_honeypot(html, redirect_href(settings.public_url, honeypot.id))
+    if settings.open_tracking and builder.links.campaign_key != "transactional":
+        html = before_body_end(html, open_pixel_html(settings.public_url))
     return CompiledEmail(
         template=template,
         subject=context["email"]["subject"],

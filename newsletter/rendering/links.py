@@ -73,9 +73,20 @@ def honeypot_html(href: str) -> str:
     )
 
 
+def open_pixel_html(public_url: str, recipient_token: str = RECIPIENT_TOKEN) -> str:
+    """The 1×1 open-tracking image (NEWSLETTER_OPEN_TRACKING only): decorative, no alt text."""
+    return (
+        f'<img src="{public_url.rstrip("/")}/o/{recipient_token}" width="1" height="1" alt="" '
+        'aria-hidden="true" style="display:block;width:1px;height:1px;border:0;">'
+    )
+
+
 def with_honeypot(html: str, href: str) -> str:
     """`html` with the honeypot link just before `</body>` (or at the end)."""
-    snippet = honeypot_html(href)
+    return before_body_end(html, honeypot_html(href))
+
+
+def before_body_end(html: str, snippet: str) -> str:
     at = html.rfind("</body>")
     return html + snippet if at < 0 else html[:at] + snippet + html[at:]
 

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
 
 from newsletter.storage.audience_queries import chunked
+from newsletter.storage.bulk import bulk_insert
 from newsletter.storage.engagement_tables import campaign_links, clicks
 from newsletter.storage.sending_tables import deliveries
 from newsletter.storage.tables import subscriber_events
@@ -68,9 +69,14 @@ def hits_of(conn: Connection, delivery_ids: Iterable[int], *, limit: int) -> lis
     return out
 
 
-def insert_hits(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert(clicks), list(rows))
+HIT_COLUMNS = ("campaign_id", "delivery_id", "link_key", "occurred_at", "machine", "reason",
+               "ua_family", "ip_prefix")  # fmt: skip
+EVENT_COLUMNS = ("subscriber_id", "event", "link_kind", "occurred_at")
+
+
+def insert_hits(conn: Connection, rows: Sequence[tuple]) -> None:
+    """Click rows as tuples in HIT_COLUMNS order (`bulk.bulk_insert`: no dict per row)."""
+    bulk_insert(conn, clicks, HIT_COLUMNS, rows)
 
 
 def reclassify(conn: Connection, changes: Sequence[tuple[int, str | None]]) -> None:
@@ -84,19 +90,19 @@ def reclassify(conn: Connection, changes: Sequence[tuple[int, str | None]]) -> N
         )
 
 
-def add_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Human clicks and opens for segment rules (`clicked_*_within_days`)."""
-    if rows:
-        conn.execute(insert(subscriber_events), list(rows))
+def add_events(conn: Connection, rows: Sequence[tuple]) -> None:
+    """Human clicks and opens for segment rules (`clicked_*_within_days`), EVENT_COLUMNS order."""
+    bulk_insert(conn, subscriber_events, EVENT_COLUMNS, rows)
 
 
-def remove_event(conn: Connection, row: dict[str, Any]) -> None:
-    """Take back one event of a hit now known to be a machine's."""
+def remove_event(conn: Connection, row: tuple) -> None:
+    """Take back one event (EVENT_COLUMNS order) of a hit now known to be a machine's."""
+    subscriber_id, event, link_kind, occurred_at = row
     kind = subscriber_events.c.link_kind
     match = select(subscriber_events.c.id).where(
-        subscriber_events.c.subscriber_id == row["subscriber_id"],
-        subscriber_events.c.event == row["event"],
-        subscriber_events.c.occurred_at == row["occurred_at"],
-        kind.is_(None) if row["link_kind"] is None else kind == row["link_kind"],
+        subscriber_events.c.subscriber_id == subscriber_id,
+        subscriber_events.c.event == event,
+        subscriber_events.c.occurred_at == occurred_at,
+        kind.is_(None) if link_kind is None else kind == link_kind,
     )
     conn.execute(delete(subscriber_events).where(subscriber_events.c.id.in_(match.limit(1))))

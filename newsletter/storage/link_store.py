@@ -12,13 +12,14 @@ from newsletter.rendering.links import Link
 from newsletter.storage.engagement_tables import campaign_links
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StoredLink:
     key: str
     url: str
     kind: str
     position: int
     label: str | None
+    location: str | None = None  # the URL as a Location header value (engagement.directory)
 
     def as_link(self) -> Link:
         return Link(id=self.key, url=self.url, kind=self.kind, label=self.label)  # type: ignore[arg-type]

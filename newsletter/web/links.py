@@ -15,7 +15,6 @@ tokens open a page saying so (`newsletter.engagement.link_tokens`).
 from __future__ import annotations
 
 import re
-from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -42,26 +41,19 @@ _REDIRECT_HEADERS = {
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
-_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
-
-
-def _location(url: str) -> str | None:
-    """The stored URL as a header value; None if it is not an absolute http(s) URL."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return None
-    return quote(url, safe=_URL_SAFE)
-
-
 async def _campaign_of(directory: LinkDirectory, delivery_id: int) -> int | None:
     cached = directory.cached_campaign(delivery_id)
     if cached is not None:
         return cached
+    if directory.inline:  # SQLite: a primary-key read is quicker than a thread hop
+        return directory.campaign_of(delivery_id)
     return await run_in_threadpool(directory.campaign_of, delivery_id)
 
 
-@router.api_route("/r/{link_key}/{token}", methods=["GET", "HEAD"])
-async def click(request: Request, link_key: str, token: str) -> Response:
+async def click(request: Request) -> Response:
+    """`/r/{link_key}/{token}` (a plain Starlette route: no validation machinery on the
+    hottest path; both parameters are checked here)."""
+    link_key, token = request.path_params["link_key"], request.path_params["token"]
     state = request.app.state
     settings: Settings = state.settings
     target = (
@@ -81,8 +73,7 @@ async def click(request: Request, link_key: str, token: str) -> Response:
     if links is None:
         links = await run_in_threadpool(directory.links, campaign_id)
     link = links.get(link_key)
-    location = _location(link.url) if link is not None else None
-    if link is None or location is None:
+    if link is None or link.location is None:
         return not_found(settings)
     if request.method == "GET":
         headers = request.headers
@@ -98,11 +89,12 @@ async def click(request: Request, link_key: str, token: str) -> Response:
                 client_ip=request.client.host if request.client else None,
             )
         )
-    return Response(status_code=302, headers={"Location": location, **_REDIRECT_HEADERS})
+    return Response(status_code=302, headers={"Location": link.location, **_REDIRECT_HEADERS})
 
 
-@router.api_route("/o/{token}", methods=["GET", "HEAD"])
-async def open_pixel(request: Request, token: str) -> Response:
+async def open_pixel(request: Request) -> Response:
+    """`/o/{token}`: the open pixel, only with NEWSLETTER_OPEN_TRACKING=true."""
+    token = request.path_params["token"]
     state = request.app.state
     settings: Settings = state.settings
     if not settings.open_tracking:
@@ -128,3 +120,7 @@ async def open_pixel(request: Request, token: str) -> Response:
             )
     return Response(PIXEL, media_type="image/gif",
                     headers={**SECURITY_HEADERS, "Content-Length": str(len(PIXEL))})  # fmt: skip
+
+
+router.add_route("/r/{link_key}/{token}", click, methods=["GET", "HEAD"])
+router.add_route("/o/{token}", open_pixel, methods=["GET", "HEAD"])

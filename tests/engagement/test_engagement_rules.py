@@ -158,6 +158,7 @@ def test_stats_command_json_and_csv(tracked, cli, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_OPEN_TRACKING", "false")
     for n, delivery in enumerate(tracked.deliveries[:3]):
         tracked.click(delivery, "L1", at=600 + n)
+    assert tracked.app.state.clicks.flush()
     result = cli("campaign", "stats", tracked.campaign_id, "--json")
     assert result.code == 0, result.err
     stats = json.loads(result.out)

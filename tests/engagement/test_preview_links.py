@@ -42,3 +42,14 @@ def test_preview_links_open_preview_pages_and_unknown_paths_get_the_html_404(set
     assert client.get("/r/L1/tampered-token-0123456789abcdef").status_code == 404
     test = sign("test", DeliveryIds(settings.signing_keys).test_id(1), key=settings.signing_keys["a"])
     assert "This was a test email" in client.get(f"/u/{test}").text
+
+
+def test_open_pixel_only_when_turned_on_and_it_passes_the_checklist(settings):
+    assert "/o/" not in preview_articles([SEED_TEXT], settings).email.html
+    on = settings.model_copy(update={"open_tracking": True})
+    preview = preview_articles([SEED_TEXT], on)
+    assert f'<img src="{on.public_url}/o/' in preview.email.html
+    assert "/o/" not in preview.email.text
+    assert not preview.failed, preview.failed
+    assert 'aria-hidden="true"><a href="' in preview.email.html  # the honeypot, HTML only
+    assert "/r/L0/" not in preview.email.text
