@@ -56,10 +56,13 @@ def _settings(folder: Path, **extra):  # type: ignore[no-untyped-def]
     from newsletter.config import load_settings
 
     return load_settings(
-        database_url=f"sqlite:///{folder / 'clicks.db'}", secret_key=SECRET,
-        audiences_dir=REPO / "audiences", templates_dir=REPO / "templates",
-        public_url="https://news.bench.example", **extra,
-    )  # fmt: skip
+        database_url=f"sqlite:///{folder / 'clicks.db'}",
+        secret_key=SECRET,
+        audiences_dir=REPO / "audiences",
+        templates_dir=REPO / "templates",
+        public_url="https://news.bench.example",
+        **extra,
+    )
 
 
 def prepare(folder: Path, deliveries: int) -> list[str]:
@@ -80,19 +83,43 @@ def prepare(folder: Path, deliveries: int) -> list[str]:
     db = Database.from_url(settings.database_url)
     upgrade(db)
     start = datetime(2026, 12, 1, 9, tzinfo=UTC)
-    campaign = create_campaign(db, settings, articles=[REPO / "articles/neuroplasticity-ketamine.txt"],
-                               segment="everyone", now=start)  # fmt: skip
+    campaign = create_campaign(
+        db,
+        settings,
+        articles=[REPO / "articles/neuroplasticity-ketamine.txt"],
+        segment="everyone",
+        now=start,
+    )
     emails = [f"p{i:06d}@bench.example" for i in range(deliveries)]
     with db.write() as conn:
         conn.execute(update(campaigns).values(status="sent", started_at=start))
-        conn.execute(insert(subscribers), [
-            {"email": e, "email_hash": email_hash(SECRET, e), "status": "active",
-             "signed_up_at": start, "created_at": start, "updated_at": start} for e in emails
-        ])  # fmt: skip
-        conn.execute(insert(table), [
-            {"campaign_id": campaign, "subscriber_id": i + 1, "batch_seq": i // 100,
-             "status": "accepted", "accepted_at": start} for i in range(deliveries)
-        ])  # fmt: skip
+        conn.execute(
+            insert(subscribers),
+            [
+                {
+                    "email": e,
+                    "email_hash": email_hash(SECRET, e),
+                    "status": "active",
+                    "signed_up_at": start,
+                    "created_at": start,
+                    "updated_at": start,
+                }
+                for e in emails
+            ],
+        )
+        conn.execute(
+            insert(table),
+            [
+                {
+                    "campaign_id": campaign,
+                    "subscriber_id": i + 1,
+                    "batch_seq": i // 100,
+                    "status": "accepted",
+                    "accepted_at": start,
+                }
+                for i in range(deliveries)
+            ],
+        )
         ids = list(conn.scalars(select(table.c.id).order_by(table.c.id)))
     db.close()
     tokens = sign_many("click", DeliveryIds({"a": SECRET}).link_ids(ids), key=SECRET)
@@ -136,10 +163,18 @@ class Server:
     def __init__(self, folder: Path, cache: bool = True):
         self.port = _free_port()
         self.proc = subprocess.Popen(
-            [sys.executable, __file__, "serve", "--folder", str(folder), "--port", str(self.port),
-             *([] if cache else ["--no-cache"])],
+            [
+                sys.executable,
+                __file__,
+                "serve",
+                "--folder",
+                str(folder),
+                "--port",
+                str(self.port),
+                *([] if cache else ["--no-cache"]),
+            ],
             env={**os.environ, "NO_PROXY": "127.0.0.1"},
-        )  # fmt: skip
+        )
         import httpx
 
         deadline = time.monotonic() + 30
@@ -169,8 +204,18 @@ def hey(urls: list[str], seconds: float, rate_each: float | None) -> list[tuple[
     """One hey process of one connection per URL, all at once; every (latency s, status)."""
     procs = []
     for url in urls:
-        args = ["hey", "-z", f"{seconds}s", "-c", "1", "-disable-redirects", "-o", "csv",
-                "-H", f"User-Agent: {CHROME}"]  # fmt: skip
+        args = [
+            "hey",
+            "-z",
+            f"{seconds}s",
+            "-c",
+            "1",
+            "-disable-redirects",
+            "-o",
+            "csv",
+            "-H",
+            f"User-Agent: {CHROME}",
+        ]
         if rate_each:
             args += ["-q", f"{rate_each:g}"]
         procs.append(subprocess.Popen([*args, url], stdout=subprocess.PIPE, text=True))
@@ -194,13 +239,16 @@ def fixed_rate(server: Server, paths: list[str], seconds: float, rate: float, n:
     started = time.monotonic()
     flushed = server.flush()
     return {
-        "requests": len(results), "rate": round(len(results) / seconds),
+        "requests": len(results),
+        "rate": round(len(results) / seconds),
         "non_302": sum(1 for _, s in results if s != 302),
-        "p50_ms": round(_pct(times, 50), 2), "p95_ms": round(_pct(times, 95), 2),
+        "p50_ms": round(_pct(times, 50), 2),
+        "p95_ms": round(_pct(times, 95), 2),
         "p99_ms": round(_pct(times, 99), 2),
-        "recorded": flushed["recorded"] - before, "all_recorded": flushed["recorded"] - before == len(times),
+        "recorded": flushed["recorded"] - before,
+        "all_recorded": flushed["recorded"] - before == len(times),
         "flush_s": round(time.monotonic() - started, 2),
-    }  # fmt: skip
+    }
 
 
 def max_rate(server: Server, paths: list[str], seconds: float, n: int, prefix: str) -> float:
@@ -238,13 +286,20 @@ def main() -> None:
             server.stop()
         uncached = Server(folder, cache=False)
         try:
-            cold = fixed_rate(uncached, paths[10_000 + n * 100 :], args.seconds, args.rate,
-                              args.connections)  # fmt: skip
+            cold = fixed_rate(
+                uncached, paths[10_000 + n * 100 :], args.seconds, args.rate, args.connections
+            )
         finally:
             uncached.stop()
-        result = {"round": n + 1, "load_before": round(load, 2), "fixed": fixed,
-                  "fixed_no_cache": cold, "max_click_rps": round(click),
-                  "max_bare_rps": round(bare), "ratio": round(click / bare, 3)}  # fmt: skip
+        result = {
+            "round": n + 1,
+            "load_before": round(load, 2),
+            "fixed": fixed,
+            "fixed_no_cache": cold,
+            "max_click_rps": round(click),
+            "max_bare_rps": round(bare),
+            "ratio": round(click / bare, 3),
+        }
         print(json.dumps(result), flush=True)
         rounds.append(result)
     summary = {
@@ -253,8 +308,9 @@ def main() -> None:
         "median_max_click_rps": statistics.median(r["max_click_rps"] for r in rounds),
         "median_max_bare_rps": statistics.median(r["max_bare_rps"] for r in rounds),
         "median_ratio": statistics.median(r["ratio"] for r in rounds),
-        "all_recorded": all(r["fixed"]["all_recorded"] and r["fixed_no_cache"]["all_recorded"]
-                            for r in rounds),  # fmt: skip
+        "all_recorded": all(
+            r["fixed"]["all_recorded"] and r["fixed_no_cache"]["all_recorded"] for r in rounds
+        ),
     }
     print(json.dumps({"summary": summary}, indent=2))
 

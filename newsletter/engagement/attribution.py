@@ -38,8 +38,11 @@ def parse_booking(data: Any) -> Booking:
         raise BookingRefused("(body)", "the body must be a JSON object")
     for name in data:
         if name not in FIELDS:
-            raise BookingRefused(name, f"field {name!r} is not accepted: send only "
-                                 "booking_id, occurred_at and utm (nothing about the person)")  # fmt: skip
+            raise BookingRefused(
+                name,
+                f"field {name!r} is not accepted: send only "
+                "booking_id, occurred_at and utm (nothing about the person)",
+            )
     booking_id = data.get("booking_id")
     if not isinstance(booking_id, str) or not booking_id.strip():
         raise BookingRefused("booking_id", "booking_id must be a non-empty string")
@@ -65,8 +68,11 @@ def utm_values(
         if short not in UTM_FIELDS:
             if allow_more:
                 continue
-            raise BookingRefused(f"{prefix}{name}", f"field '{prefix}{name}' is not accepted: "
-                                 "utm holds source, medium, campaign and content only")  # fmt: skip
+            raise BookingRefused(
+                f"{prefix}{name}",
+                f"field '{prefix}{name}' is not accepted: "
+                "utm holds source, medium, campaign and content only",
+            )
         if value is not None and not isinstance(value, str):
             raise BookingRefused(f"{prefix}{name}", f"{prefix}{name} must be a string")
         values[short] = (value or "").strip()[:MAX_UTM] or None
@@ -102,9 +108,10 @@ def attribute(
     `utm_content` must be one of its links."""
     window = timedelta(days=window_days)
     started = [
-        c for c in candidates
+        c
+        for c in candidates
         if c.started_at is not None and c.started_at <= booking.occurred_at <= c.started_at + window
-    ]  # fmt: skip
+    ]
     if not started:
         return None, None
     chosen = max(started, key=lambda c: (c.started_at, c.campaign_id))

@@ -40,8 +40,12 @@ class Recorded:
         return self.campaign_id is not None
 
     def as_dict(self) -> dict[str, object]:
-        return {"conversion_id": self.conversion_id, "attributed": self.attributed,
-                "campaign_id": self.campaign_id, "link": self.link}  # fmt: skip
+        return {
+            "conversion_id": self.conversion_id,
+            "attributed": self.attributed,
+            "campaign_id": self.campaign_id,
+            "link": self.link,
+        }
 
 
 def booking_hash(key: str, booking_id: str) -> str:
@@ -90,13 +94,17 @@ def record_booking(
         inserted = conn.execute(
             dialect.insert(conversions)
             .values(
-                booking_hash=hashed, source=source, occurred_at=booking.occurred_at,
-                received_at=now, campaign_id=campaign_id, link_key=link,
+                booking_hash=hashed,
+                source=source,
+                occurred_at=booking.occurred_at,
+                received_at=now,
+                campaign_id=campaign_id,
+                link_key=link,
                 **{f"utm_{name}": value for name, value in booking.utm.items()},
             )
             .on_conflict_do_nothing()
             .returning(conversions.c.id)
-        ).first()  # fmt: skip
+        ).first()
         if inserted is None:  # reported twice at the same moment: the other one won
             return _existing(conn, hashed)  # type: ignore[return-value]
         if campaign_id is not None and link is not None:

@@ -29,6 +29,8 @@ def location(url: str) -> str | None:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
     return quote(url, safe=_URL_SAFE)
+
+
 MAX_CAMPAIGNS = 256
 
 

@@ -83,8 +83,9 @@ class EventEffects:
             return self._bounce(ev, delivery)
         elif ev.event == "dropped":
             reason = (ev.reason or "").strip()
-            campaign = self._first_set(delivery, deliveries.c.drop_reason,
-                                       reason[:100] or "dropped")  # fmt: skip
+            campaign = self._first_set(
+                delivery, deliveries.c.drop_reason, reason[:100] or "dropped"
+            )
             if campaign is not None:
                 self.deltas[campaign, "", "dropped"] += 1
             suppression = DROP_SUPPRESSES.get(reason.lower())
@@ -129,7 +130,9 @@ class EventEffects:
         self.deltas[first.campaign_id, "", "delivered"] += 1
         self.deltas[first.campaign_id, hour_scope(t), "delivered"] += 1
         if self._streaks is None:
-            self._streaks = self.conn.scalar(select(soft_bounce_streaks.c.subscriber_id).limit(1)) is not None  # fmt: skip
+            self._streaks = (
+                self.conn.scalar(select(soft_bounce_streaks.c.subscriber_id).limit(1)) is not None
+            )
         if self._streaks:  # a delivered email ends the person's soft-bounce streak
             self.conn.execute(
                 delete(soft_bounce_streaks).where(
@@ -145,9 +148,10 @@ class EventEffects:
         row = None
         if delivery is not None:
             row = self.conn.execute(
-                select(deliveries.c.campaign_id, deliveries.c.subscriber_id,
-                       deliveries.c.bounce_type).where(deliveries.c.id == delivery)
-            ).first()  # fmt: skip
+                select(
+                    deliveries.c.campaign_id, deliveries.c.subscriber_id, deliveries.c.bounce_type
+                ).where(deliveries.c.id == delivery)
+            ).first()
         if ev.bounce_type == "blocked":  # soft: recorded, never over a hard bounce
             if row is not None and row.bounce_type is None:
                 _update(self.conn, delivery, bounce_type="blocked")
@@ -167,8 +171,11 @@ class EventEffects:
         row = self.conn.execute(
             select(soft_bounce_streaks).where(soft_bounce_streaks.c.subscriber_id == subscriber_id)
         ).first()
-        streak = (bounce_rules.Streak(t, t, 1) if row is None
-                  else bounce_rules.Streak(row.first_at, row.last_at, row.count).add(t))  # fmt: skip
+        streak = (
+            bounce_rules.Streak(t, t, 1)
+            if row is None
+            else bounce_rules.Streak(row.first_at, row.last_at, row.count).add(t)
+        )
         values = {"first_at": streak.first_at, "last_at": streak.last_at, "count": streak.count}
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite
         statement = dialect.insert(soft_bounce_streaks).values(
@@ -180,8 +187,11 @@ class EventEffects:
         self._streaks = True
         if not streak.suppresses:
             return 0
-        log.info("soft-bounce streak of subscriber %s (%s bounces): suppressed",
-                 subscriber_id, streak.count)  # fmt: skip
+        log.info(
+            "soft-bounce streak of subscriber %s (%s bounces): suppressed",
+            subscriber_id,
+            streak.count,
+        )
         return self._suppress(ev, delivery, SuppressionReason.SOFT_BOUNCE)
 
     def _first_set(self, delivery: int | None, column: Any, value: Any) -> int | None:
@@ -235,8 +245,14 @@ class EventEffects:
             )
             if fresh is not None:  # the person opted in again after this old unsubscribe
                 return 0
-        return suppress_once(conn, key=self.key, email=address, reason=reason,
-                             source=f"sendgrid:{ev.event}", now=self.now)  # fmt: skip
+        return suppress_once(
+            conn,
+            key=self.key,
+            email=address,
+            reason=reason,
+            source=f"sendgrid:{ev.event}",
+            now=self.now,
+        )
 
 
 def _complaint_guard(conn: Connection, campaign_id: int, added: int) -> None:
@@ -245,16 +261,26 @@ def _complaint_guard(conn: Connection, campaign_id: int, added: int) -> None:
     verdict = bounce_rules.complaint_verdict(complaints, delivered)
     if verdict == "pause":
         reason = bounce_rules.pause_reason(complaints, delivered)
-        if campaign_store.transition(conn, campaign_id, CampaignStatus.PAUSED,
-                                     only_from=[CampaignStatus.SENDING.value],
-                                     pause_reason=reason):  # fmt: skip
+        if campaign_store.transition(
+            conn,
+            campaign_id,
+            CampaignStatus.PAUSED,
+            only_from=[CampaignStatus.SENDING.value],
+            pause_reason=reason,
+        ):
             log.warning("campaign %s paused: %s", campaign_id, reason)
     elif (
         verdict == "warn" and bounce_rules.complaint_verdict(complaints - added, delivered) == "ok"
     ):
         rate = bounce_rules.complaint_rate(complaints, delivered) * 100
-        log.warning("campaign %s: complaint rate %.2f %% (%s of %s delivered) passed %.1f %%",
-                    campaign_id, rate, complaints, delivered, bounce_rules.COMPLAINT_WARN * 100)  # fmt: skip
+        log.warning(
+            "campaign %s: complaint rate %.2f %% (%s of %s delivered) passed %.1f %%",
+            campaign_id,
+            rate,
+            complaints,
+            delivered,
+            bounce_rules.COMPLAINT_WARN * 100,
+        )
 
 
 def _set_earliest(conn: Connection, delivery: int | None, column: Any, t: datetime) -> None:
@@ -284,9 +310,14 @@ def _address_for(conn: Connection, ev: ProviderEvent, delivery: int | None) -> s
 
 
 def suppress_once(
-    conn: Connection, *, key: str, email: str, reason: SuppressionReason, source: str,
+    conn: Connection,
+    *,
+    key: str,
+    email: str,
+    reason: SuppressionReason,
+    source: str,
     now: datetime,
-) -> int:  # fmt: skip
+) -> int:
     """`suppress_in`, skipped when it would change nothing (so repeats leave one consent
     record): the address is already suppressed and the subscriber's status already says so
     (a bounce or complaint still outranks an earlier unsubscribe). Returns 1 if it acted."""

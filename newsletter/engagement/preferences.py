@@ -46,11 +46,12 @@ class Person:
 
 def _person(conn: Connection, delivery_id: int) -> Person | None:
     row = conn.execute(
-        select(subscribers.c.id, subscribers.c.email, subscribers.c.status,
-               deliveries.c.campaign_id)
+        select(
+            subscribers.c.id, subscribers.c.email, subscribers.c.status, deliveries.c.campaign_id
+        )
         .join(deliveries, deliveries.c.subscriber_id == subscribers.c.id)
         .where(deliveries.c.id == delivery_id)
-    ).first()  # fmt: skip
+    ).first()
     if row is None:
         return None
     chosen = conn.scalars(
@@ -96,9 +97,14 @@ def leave(db: Database, delivery_id: int, *, key: str, now: datetime) -> bool:
         person = _person(conn, delivery_id)
         if person is None:
             return False
-        if suppress_once(conn, key=key, email=person.email,
-                         reason=SuppressionReason.UNSUBSCRIBE_FOOTER,
-                         source=f"preferences:campaign:{person.campaign_id}", now=now):  # fmt: skip
+        if suppress_once(
+            conn,
+            key=key,
+            email=person.email,
+            reason=SuppressionReason.UNSUBSCRIBE_FOOTER,
+            source=f"preferences:campaign:{person.campaign_id}",
+            now=now,
+        ):
             add_counts(conn, {(person.campaign_id, "", "unsubscribes"): 1})
     return True
 
@@ -111,7 +117,13 @@ def come_back(
     person = person_for(db, delivery_id)
     if person is None:
         return False
-    resubscribe(db, key=key, email=person.email, consent_text=consent_text,
-                source=f"preferences:campaign:{person.campaign_id}", now=now,
-                method=ConsentMethod.PREFERENCE_PAGE)  # fmt: skip
+    resubscribe(
+        db,
+        key=key,
+        email=person.email,
+        consent_text=consent_text,
+        source=f"preferences:campaign:{person.campaign_id}",
+        now=now,
+        method=ConsentMethod.PREFERENCE_PAGE,
+    )
     return True

@@ -31,9 +31,16 @@ log = logging.getLogger(__name__)
 
 #: Rules decided by the request alone: kept when a delivery is classified again.
 REQUEST_REASONS = frozenset(
-    {"prefetch", "no_user_agent", "bot_user_agent", "unknown_user_agent", "not_a_browser",
-     "mail_proxy", "flood"}
-)  # fmt: skip
+    {
+        "prefetch",
+        "no_user_agent",
+        "bot_user_agent",
+        "unknown_user_agent",
+        "not_a_browser",
+        "mail_proxy",
+        "flood",
+    }
+)
 BATCH = 1000
 
 
@@ -71,9 +78,12 @@ def record(db: Database, seen: Sequence[Seen], flooded: set[int] | None = None) 
 
 
 def _record_hits(
-    conn: Any, seen: Sequence[Seen], deltas: Counter[counter_store.Key], flooded: set[int],
+    conn: Any,
+    seen: Sequence[Seen],
+    deltas: Counter[counter_store.Key],
+    flooded: set[int],
     newly: set[int],
-) -> None:  # fmt: skip
+) -> None:
     facts = click_store.deliveries_of(conn, (h.delivery_id for h in seen))  # type: ignore[misc]
     links = click_store.link_counts(conn, {fact.campaign_id for fact in facts.values()})
     stored: dict[int, list[Any]] = {}
@@ -98,10 +108,14 @@ def _record_hits(
             if not fresh:
                 continue
         old_hits = [
-            bots.Hit(row.occurred_at, row.link_key, row.link_kind,
-                     row.reason if row.reason in REQUEST_REASONS else None)
+            bots.Hit(
+                row.occurred_at,
+                row.link_key,
+                row.link_kind,
+                row.reason if row.reason in REQUEST_REASONS else None,
+            )
             for row in old
-        ]  # fmt: skip
+        ]
         agents = [agent(h.user_agent) for h in fresh]
         new_hits = [
             bots.Hit(h.at, h.link_key, h.link_kind, "prefetch" if h.prefetch else a.machine)
@@ -132,8 +146,18 @@ def _record_hits(
         for hit, seen_hit, found, reason in zip(
             new_hits, fresh, agents, reasons[len(old) :], strict=True
         ):
-            new_rows.append((campaign, delivery_id, hit.link_key, hit.at, reason is not None,
-                             reason, found.family, truncate_ip(seen_hit.client_ip)))  # fmt: skip
+            new_rows.append(
+                (
+                    campaign,
+                    delivery_id,
+                    hit.link_key,
+                    hit.at,
+                    reason is not None,
+                    reason,
+                    found.family,
+                    truncate_ip(seen_hit.client_ip),
+                )
+            )
             if reason is None and fact.subscriber_id is not None:
                 events.append(_event(fact.subscriber_id, hit))
     click_store.insert_hits(conn, new_rows)
@@ -151,8 +175,18 @@ def _flood(
         name = "machine_clicks" if hit.link_key is not None else "machine_opens"
         for scope in ("", *((hit.link_key,) if hit.link_key else ()), bots.hour_scope(hit.at)):
             deltas[fact.campaign_id, scope, name] += 1
-        rows.append((fact.campaign_id, delivery_id, hit.link_key, hit.at, True, "flood",
-                     agent(hit.user_agent).family, truncate_ip(hit.client_ip)))  # fmt: skip
+        rows.append(
+            (
+                fact.campaign_id,
+                delivery_id,
+                hit.link_key,
+                hit.at,
+                True,
+                "flood",
+                agent(hit.user_agent).family,
+                truncate_ip(hit.client_ip),
+            )
+        )
     return rows
 
 

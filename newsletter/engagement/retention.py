@@ -34,10 +34,12 @@ def purge(db: Database, *, now: datetime) -> Purged:
     with db.write() as conn:
         cleared = conn.execute(
             update(clicks)
-            .where(clicks.c.occurred_at < truncated_before,
-                   or_(clicks.c.ua_family.is_not(None), clicks.c.ip_prefix.is_not(None)))
+            .where(
+                clicks.c.occurred_at < truncated_before,
+                or_(clicks.c.ua_family.is_not(None), clicks.c.ip_prefix.is_not(None)),
+            )
             .values(ua_family=None, ip_prefix=None)
-        ).rowcount  # fmt: skip
+        ).rowcount
         deleted = conn.execute(delete(clicks).where(clicks.c.occurred_at < rows_before)).rowcount
         events = conn.execute(
             delete(subscriber_events).where(

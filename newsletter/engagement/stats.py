@@ -79,7 +79,10 @@ def campaign_stats(db: Database, campaign_id: int, *, open_tracking: bool) -> di
         stats["machine_opens"] = c("machine_opens")
     stats["links"] = [
         {
-            "key": link.key, "kind": link.kind, "url": link.url, "label": link.label,
+            "key": link.key,
+            "kind": link.kind,
+            "url": link.url,
+            "label": link.label,
             "human_clicks": c("human_clickers", link.key),
             "machine_clicks": c("machine_clicks", link.key),
             "conversions": c("conversions", link.key),
@@ -87,7 +90,7 @@ def campaign_stats(db: Database, campaign_id: int, *, open_tracking: bool) -> di
         }
         for link in links
         if link.kind not in ("honeypot", "unsubscribe")
-    ]  # fmt: skip
+    ]
     stats["timeline"] = timeline(counts, row.started_at or row.created_at)
     return stats
 
@@ -101,10 +104,8 @@ def timeline(counts: dict[tuple[str, str], int], start: datetime) -> list[dict[s
         if not scope.startswith("h:") or name not in TIMELINE_METRICS:
             continue
         hour = datetime.strptime(scope[2:], "%Y-%m-%dT%H").replace(tzinfo=start.tzinfo)
-        if hour < start_hour + HOURLY_FOR:
-            period = f"{hour:%Y-%m-%dT%H}:00Z"
-        else:
-            period = f"{hour:%Y-%m-%d}"
+        hourly = hour < start_hour + HOURLY_FOR
+        period = f"{hour:%Y-%m-%dT%H}:00Z" if hourly else f"{hour:%Y-%m-%d}"
         periods[period][name] += value
     return [{"period": period, **values} for period, values in sorted(periods.items())]
 

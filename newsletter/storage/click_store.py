@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from newsletter.storage.audience_queries import chunked
 from newsletter.storage.bulk import bulk_insert
@@ -19,10 +19,14 @@ def deliveries_of(conn: Connection, delivery_ids: Iterable[int]) -> dict[int, An
     found: dict[int, Any] = {}
     for part in chunked(sorted(set(delivery_ids))):
         rows = conn.execute(
-            select(deliveries.c.id, deliveries.c.campaign_id, deliveries.c.subscriber_id,
-                   deliveries.c.accepted_at, deliveries.c.delivered_at)
-            .where(deliveries.c.id.in_(part))
-        )  # fmt: skip
+            select(
+                deliveries.c.id,
+                deliveries.c.campaign_id,
+                deliveries.c.subscriber_id,
+                deliveries.c.accepted_at,
+                deliveries.c.delivered_at,
+            ).where(deliveries.c.id.in_(part))
+        )
         found.update((row.id, row) for row in rows)
     return found
 
@@ -32,10 +36,12 @@ def link_counts(conn: Connection, campaign_ids: Iterable[int]) -> dict[int, int]
     unsubscribe link)."""
     rows = conn.execute(
         select(campaign_links.c.campaign_id, func.count())
-        .where(campaign_links.c.campaign_id.in_(sorted(set(campaign_ids))),
-               campaign_links.c.kind.not_in(("honeypot", "unsubscribe")))
+        .where(
+            campaign_links.c.campaign_id.in_(sorted(set(campaign_ids))),
+            campaign_links.c.kind.not_in(("honeypot", "unsubscribe")),
+        )
         .group_by(campaign_links.c.campaign_id)
-    )  # fmt: skip
+    )
     return {campaign_id: int(n) for campaign_id, n in rows}
 
 
@@ -45,32 +51,60 @@ def hits_of(conn: Connection, delivery_ids: Iterable[int], *, limit: int) -> lis
     out: list[Any] = []
     for part in chunked(sorted(set(delivery_ids))):
         ranked = (
-            select(clicks.c.id, clicks.c.delivery_id, clicks.c.campaign_id, clicks.c.link_key,
-                   clicks.c.occurred_at, clicks.c.machine, clicks.c.reason,
-                   func.row_number().over(partition_by=clicks.c.delivery_id,
-                                          order_by=(clicks.c.occurred_at.desc(),
-                                                    clicks.c.id.desc())).label("recent"))
+            select(
+                clicks.c.id,
+                clicks.c.delivery_id,
+                clicks.c.campaign_id,
+                clicks.c.link_key,
+                clicks.c.occurred_at,
+                clicks.c.machine,
+                clicks.c.reason,
+                func.row_number()
+                .over(
+                    partition_by=clicks.c.delivery_id,
+                    order_by=(clicks.c.occurred_at.desc(), clicks.c.id.desc()),
+                )
+                .label("recent"),
+            )
             .where(clicks.c.delivery_id.in_(part))
             .subquery()
-        )  # fmt: skip
+        )
         out.extend(
             conn.execute(
-                select(ranked.c.id, ranked.c.delivery_id, ranked.c.link_key,
-                       ranked.c.occurred_at, ranked.c.machine, ranked.c.reason,
-                       campaign_links.c.kind.label("link_kind"))
+                select(
+                    ranked.c.id,
+                    ranked.c.delivery_id,
+                    ranked.c.link_key,
+                    ranked.c.occurred_at,
+                    ranked.c.machine,
+                    ranked.c.reason,
+                    campaign_links.c.kind.label("link_kind"),
+                )
                 .select_from(ranked)
-                .outerjoin(campaign_links, and_(
-                    campaign_links.c.campaign_id == ranked.c.campaign_id,
-                    campaign_links.c.link_key == ranked.c.link_key))
+                .outerjoin(
+                    campaign_links,
+                    and_(
+                        campaign_links.c.campaign_id == ranked.c.campaign_id,
+                        campaign_links.c.link_key == ranked.c.link_key,
+                    ),
+                )
                 .where(ranked.c.recent <= limit)
                 .order_by(ranked.c.occurred_at, ranked.c.id)
             )
-        )  # fmt: skip
+        )
     return out
 
 
-HIT_COLUMNS = ("campaign_id", "delivery_id", "link_key", "occurred_at", "machine", "reason",
-               "ua_family", "ip_prefix")  # fmt: skip
+HIT_COLUMNS = (
+    "campaign_id",
+    "delivery_id",
+    "link_key",
+    "occurred_at",
+    "machine",
+    "reason",
+    "ua_family",
+    "ip_prefix",
+)
 EVENT_COLUMNS = ("subscriber_id", "event", "link_kind", "occurred_at")
 
 

@@ -38,9 +38,10 @@ def add_counts(conn: Connection, deltas: Mapping[Key, int]) -> None:
 def counts_of(conn: Connection, campaign_id: int) -> dict[tuple[str, str], int]:
     """Every counter of one campaign: {(scope, name): value}."""
     rows = conn.execute(
-        select(campaign_counters.c.scope, campaign_counters.c.name, campaign_counters.c.value)
-        .where(campaign_counters.c.campaign_id == campaign_id)
-    )  # fmt: skip
+        select(
+            campaign_counters.c.scope, campaign_counters.c.name, campaign_counters.c.value
+        ).where(campaign_counters.c.campaign_id == campaign_id)
+    )
     return {(scope, name): int(value) for scope, name, value in rows}
 
 

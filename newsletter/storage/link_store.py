@@ -31,32 +31,43 @@ def insert_links(conn: Connection, campaign_id: int, links: Sequence[Link]) -> N
     conn.execute(
         insert(campaign_links),
         [
-            {"campaign_id": campaign_id, "link_key": link.id, "url": link.url,
-             "kind": link.kind, "position": position, "label": link.label}
+            {
+                "campaign_id": campaign_id,
+                "link_key": link.id,
+                "url": link.url,
+                "kind": link.kind,
+                "position": position,
+                "label": link.label,
+            }
             for position, link in enumerate(links, 1)
         ],
-    )  # fmt: skip
+    )
 
 
 def links_of(conn: Connection, campaign_id: int) -> list[StoredLink]:
     """The campaign's links in reading order (the honeypot, if any, last)."""
     rows = conn.execute(
         select(
-            campaign_links.c.link_key, campaign_links.c.url, campaign_links.c.kind,
-            campaign_links.c.position, campaign_links.c.label,
+            campaign_links.c.link_key,
+            campaign_links.c.url,
+            campaign_links.c.kind,
+            campaign_links.c.position,
+            campaign_links.c.label,
         )
         .where(campaign_links.c.campaign_id == campaign_id)
         .order_by(campaign_links.c.position)
-    )  # fmt: skip
+    )
     return [StoredLink(*row) for row in rows]
 
 
 def link_of(conn: Connection, campaign_id: int, link_key: str) -> StoredLink | None:
     row = conn.execute(
         select(
-            campaign_links.c.link_key, campaign_links.c.url, campaign_links.c.kind,
-            campaign_links.c.position, campaign_links.c.label,
-        ).where(campaign_links.c.campaign_id == campaign_id,
-                campaign_links.c.link_key == link_key)
-    ).first()  # fmt: skip
+            campaign_links.c.link_key,
+            campaign_links.c.url,
+            campaign_links.c.kind,
+            campaign_links.c.position,
+            campaign_links.c.label,
+        ).where(campaign_links.c.campaign_id == campaign_id, campaign_links.c.link_key == link_key)
+    ).first()
     return None if row is None else StoredLink(*row)

@@ -51,18 +51,23 @@ async def _body(request: Request) -> bytes | None:
 async def _record(request: Request, booking: Booking, source: str) -> Any:
     settings: Settings = request.app.state.settings
     return await run_in_threadpool(
-        record_booking, request.app.state.db, booking,
+        record_booking,
+        request.app.state.db,
+        booking,
         key=settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
-        source=source, window_days=settings.attribution_days, now=now_of(request.app),
-    )  # fmt: skip
+        source=source,
+        window_days=settings.attribution_days,
+        now=now_of(request.app),
+    )
 
 
 @router.post("/api/v1/conversions")
 async def conversion(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     if settings.conversions_api_key is None:
-        return _json(503, {"error": "conversions are not configured: set "
-                           "NEWSLETTER_CONVERSIONS_API_KEY"})  # fmt: skip
+        return _json(
+            503, {"error": "conversions are not configured: set NEWSLETTER_CONVERSIONS_API_KEY"}
+        )
     expected = f"Bearer {settings.conversions_api_key.get_secret_value()}".encode()
     given = request.headers.get("authorization", "").encode("latin-1", "replace")
     if not hmac.compare_digest(given, expected):
@@ -86,8 +91,9 @@ async def conversion(request: Request) -> JSONResponse:
 async def calendly_webhook(request: Request) -> JSONResponse:
     settings: Settings = request.app.state.settings
     if settings.calendly_signing_key is None:
-        return _json(503, {"error": "Calendly is not configured: set "
-                           "NEWSLETTER_CALENDLY_SIGNING_KEY"})  # fmt: skip
+        return _json(
+            503, {"error": "Calendly is not configured: set NEWSLETTER_CALENDLY_SIGNING_KEY"}
+        )
     raw = await _body(request)
     if raw is None:
         return _json(413, {"error": f"body larger than {MAX_BODY} bytes"})

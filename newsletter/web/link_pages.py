@@ -23,16 +23,24 @@ def preview_page(settings: Settings, what: str, destination: str | None = None) 
     """A preview's link: it never redirects, and never touches anyone's subscription."""
     where = ""
     if destination:
-        where = (f'<p>In a sent email it leads to <a href="{escape(destination)}" '
-                 f'rel="noreferrer">{escape(destination)}</a>.</p>')  # fmt: skip
-    return page(settings, "This is a preview",
-                f"{_WHAT.get(what, 'This link')} comes from a preview of an email, not from an "
-                "email anyone was sent, so it does not lead anywhere and changes nothing.",
-                form=where)  # fmt: skip
+        where = (
+            f'<p>In a sent email it leads to <a href="{escape(destination)}" '
+            f'rel="noreferrer">{escape(destination)}</a>.</p>'
+        )
+    return page(
+        settings,
+        "This is a preview",
+        f"{_WHAT.get(what, 'This link')} comes from a preview of an email, not from an "
+        "email anyone was sent, so it does not lead anywhere and changes nothing.",
+        form=where,
+    )
 
 
 def test_page(settings: Settings, what: str) -> HTMLResponse:
     """A test send's unsubscribe or preference link: nobody is unsubscribed or changed."""
-    return page(settings, "This was a test email",
-                f"{_WHAT.get(what, 'This link')} comes from a test send of a campaign. Nothing "
-                "was changed: in the emails subscribers receive, it works for them.")  # fmt: skip
+    return page(
+        settings,
+        "This was a test email",
+        f"{_WHAT.get(what, 'This link')} comes from a test send of a campaign. Nothing "
+        "was changed: in the emails subscribers receive, it works for them.",
+    )

@@ -41,6 +41,8 @@ _REDIRECT_HEADERS = {
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
+
+
 async def _campaign_of(directory: LinkDirectory, delivery_id: int) -> int | None:
     cached = directory.cached_campaign(delivery_id)
     if cached is not None:
@@ -118,8 +120,11 @@ async def open_pixel(request: Request) -> Response:
                     client_ip=request.client.host if request.client else None,
                 )
             )
-    return Response(PIXEL, media_type="image/gif",
-                    headers={**SECURITY_HEADERS, "Content-Length": str(len(PIXEL))})  # fmt: skip
+    return Response(
+        PIXEL,
+        media_type="image/gif",
+        headers={**SECURITY_HEADERS, "Content-Length": str(len(PIXEL))},
+    )
 
 
 router.add_route("/r/{link_key}/{token}", click, methods=["GET", "HEAD"])

@@ -34,33 +34,50 @@ def _topics_form(settings: Settings, chosen: frozenset[str]) -> str:
         f"{' checked' if name in chosen else ''}> {escape(label)}</label></p>"
         for name, label in parse_topic_labels(settings.topic_labels)
     )
-    save = ('<p><button type="submit" name="action" value="save">Save my choices</button></p>'
-            if boxes else "")  # fmt: skip
-    leave = ('<p><button type="submit" name="action" value="leave">Unsubscribe from '
-             "everything</button></p>")  # fmt: skip
+    save = (
+        '<p><button type="submit" name="action" value="save">Save my choices</button></p>'
+        if boxes
+        else ""
+    )
+    leave = (
+        '<p><button type="submit" name="action" value="leave">Unsubscribe from '
+        "everything</button></p>"
+    )
     return f'<form method="post">{boxes}{save}{leave}</form>'
 
 
 def _come_back_form(settings: Settings) -> str:
     wording = consent_wording(settings.resubscribe_consent, settings.clinic_name)
-    return (f'<form method="post"><p>{escape(wording)}</p><p><button type="submit" '
-            'name="action" value="resubscribe">Subscribe again</button></p></form>')  # fmt: skip
+    return (
+        f'<form method="post"><p>{escape(wording)}</p><p><button type="submit" '
+        'name="action" value="resubscribe">Subscribe again</button></p></form>'
+    )
 
 
 def _show(settings: Settings, person: preferences.Person | None, note: str = "") -> HTMLResponse:
     if person is None:
-        return page(settings, "Nothing to manage",
-                    "There is no subscription behind this link any more.")  # fmt: skip
+        return page(
+            settings, "Nothing to manage", "There is no subscription behind this link any more."
+        )
     if person.mailable:
-        return page(settings, "Your email preferences",
-                    note or "Choose what you would like to receive from "
-                    f"{settings.clinic_name}.", form=_topics_form(settings, person.topics))  # fmt: skip
+        return page(
+            settings,
+            "Your email preferences",
+            note or f"Choose what you would like to receive from {settings.clinic_name}.",
+            form=_topics_form(settings, person.topics),
+        )
     if person.can_come_back:
-        return page(settings, "You are unsubscribed",
-                    note or "You do not receive newsletter emails any more.",
-                    form=_come_back_form(settings))  # fmt: skip
-    return page(settings, "No emails to this address",
-                "We no longer send emails to this address (it bounced or reported spam).")  # fmt: skip
+        return page(
+            settings,
+            "You are unsubscribed",
+            note or "You do not receive newsletter emails any more.",
+            form=_come_back_form(settings),
+        )
+    return page(
+        settings,
+        "No emails to this address",
+        "We no longer send emails to this address (it bounced or reported spam).",
+    )
 
 
 @router.api_route("/p/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -116,9 +133,12 @@ async def update_preferences(request: Request, token: str) -> HTMLResponse:
         await run_in_threadpool(
             lambda: preferences.leave(db, delivery_id, key=key, now=now_of(request.app))
         )
-        return page(settings, "You are unsubscribed",
-                    f"You will not receive newsletter emails from {settings.clinic_name} any "
-                    "more.", form=_come_back_form(settings))  # fmt: skip
+        return page(
+            settings,
+            "You are unsubscribed",
+            f"You will not receive newsletter emails from {settings.clinic_name} any more.",
+            form=_come_back_form(settings),
+        )
     if action == "resubscribe" and person.can_come_back:
         wording = consent_wording(settings.resubscribe_consent, settings.clinic_name)
         try:

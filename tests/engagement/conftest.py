@@ -76,13 +76,23 @@ class Tracked:
         test_id = DeliveryIds({"a": SECRET}).test_id(campaign_id or self.campaign_id)
         return sign("test", test_id, key=SECRET)
 
-    def click(self, delivery_id: int, key: str, *, at: float, ua: str = CHROME,
-              method: str = "GET", **headers: str) -> Any:  # fmt: skip
+    def click(
+        self,
+        delivery_id: int,
+        key: str,
+        *,
+        at: float,
+        ua: str = CHROME,
+        method: str = "GET",
+        **headers: str,
+    ) -> Any:
         self.clock.at(at)
         return self.client.request(
-            method, f"/r/{key}/{self.token(delivery_id)}",
-            headers={"user-agent": ua, **headers}, follow_redirects=False,
-        )  # fmt: skip
+            method,
+            f"/r/{key}/{self.token(delivery_id)}",
+            headers={"user-agent": ua, **headers},
+            follow_redirects=False,
+        )
 
     def stats(self) -> dict[str, Any]:
         assert self.app.state.clicks.flush()
@@ -93,18 +103,38 @@ def add_recipients(db: Database, campaign_id: int, count: int, *, prefix: str = 
     """Subscribers with deliveries accepted at START (no delivery event yet)."""
     emails = [f"{prefix}{i:04d}@example.org" for i in range(count)]
     with db.write() as conn:
-        conn.execute(insert(subscribers), [
-            {"email": e, "email_hash": email_hash(SECRET, e), "status": "active",
-             "signed_up_at": START, "created_at": START, "updated_at": START}
-            for e in emails
-        ])  # fmt: skip
-        ids = dict(conn.execute(select(subscribers.c.email, subscribers.c.id)
-                                .where(subscribers.c.email.in_(emails))).all())  # fmt: skip
-        conn.execute(insert(deliveries), [
-            {"campaign_id": campaign_id, "subscriber_id": ids[e], "batch_seq": 0,
-             "status": "accepted", "accepted_at": START}
-            for e in emails
-        ])  # fmt: skip
+        conn.execute(
+            insert(subscribers),
+            [
+                {
+                    "email": e,
+                    "email_hash": email_hash(SECRET, e),
+                    "status": "active",
+                    "signed_up_at": START,
+                    "created_at": START,
+                    "updated_at": START,
+                }
+                for e in emails
+            ],
+        )
+        ids = dict(
+            conn.execute(
+                select(subscribers.c.email, subscribers.c.id).where(subscribers.c.email.in_(emails))
+            ).all()
+        )
+        conn.execute(
+            insert(deliveries),
+            [
+                {
+                    "campaign_id": campaign_id,
+                    "subscriber_id": ids[e],
+                    "batch_seq": 0,
+                    "status": "accepted",
+                    "accepted_at": START,
+                }
+                for e in emails
+            ],
+        )
         found = conn.execute(
             select(deliveries.c.id)
             .join(subscribers, subscribers.c.id == deliveries.c.subscriber_id)
@@ -115,11 +145,20 @@ def add_recipients(db: Database, campaign_id: int, count: int, *, prefix: str = 
 
 
 def new_sent_campaign(db: Database, settings: Any, key: str = "newsletter-2026-12") -> int:
-    campaign_id = create_campaign(db, settings, articles=[SEED_TEXT], segment="everyone",
-                                  campaign_key=key, now=START - timedelta(hours=1))  # fmt: skip
+    campaign_id = create_campaign(
+        db,
+        settings,
+        articles=[SEED_TEXT],
+        segment="everyone",
+        campaign_key=key,
+        now=START - timedelta(hours=1),
+    )
     with db.write() as conn:
-        conn.execute(update(campaigns).where(campaigns.c.id == campaign_id)
-                     .values(status="sending", started_at=START))  # fmt: skip
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(status="sending", started_at=START)
+        )
     return campaign_id
 
 
@@ -127,10 +166,13 @@ def new_sent_campaign(db: Database, settings: Any, key: str = "newsletter-2026-1
 def tracked(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Tracked]:  # noqa: F811
     monkeypatch.setenv("NEWSLETTER_AUDIENCES_DIR", str(REPO / "audiences"))
     settings = load_settings(
-        database_url=db_url, public_url="https://news.clinic.example",
-        conversions_api_key=API_KEY, calendly_signing_key=CALENDLY_KEY, open_tracking=True,
+        database_url=db_url,
+        public_url="https://news.clinic.example",
+        conversions_api_key=API_KEY,
+        calendly_signing_key=CALENDLY_KEY,
+        open_tracking=True,
         topic_labels="research-news=Research news; events=Events and talks",
-    )  # fmt: skip
+    )
     db = Database.from_url(db_url)
     campaign_id = new_sent_campaign(db, settings)
     with db.read() as conn:

@@ -37,7 +37,9 @@ def test_a_click_redirects_to_the_stored_url_only(tracked):
     response = tracked.click(delivery, key, at=600)
     assert response.status_code == 302
     assert response.headers["location"] == tracked.links[key].url
-    assert response.headers["location"].startswith("https://mindstream.example/book-a-consultation?")
+    assert response.headers["location"].startswith(
+        "https://mindstream.example/book-a-consultation?"
+    )
     assert "utm_content=" + key in response.headers["location"]
     assert response.headers["cache-control"] == "no-store"
     assert response.headers["referrer-policy"] == "no-referrer"
@@ -47,8 +49,11 @@ def test_a_click_redirects_to_the_stored_url_only(tracked):
     assert "@" not in location and "r0000" not in location
     assert f"={delivery}" not in location and f"/{delivery}" not in location
     # The incoming query string is never forwarded.
-    forwarded = tracked.client.get(f"/r/{key}/{token}?url=https://evil.example&utm_source=x",
-                                   headers={"user-agent": "x"}, follow_redirects=False)  # fmt: skip
+    forwarded = tracked.client.get(
+        f"/r/{key}/{token}?url=https://evil.example&utm_source=x",
+        headers={"user-agent": "x"},
+        follow_redirects=False,
+    )
     assert forwarded.headers["location"] == tracked.links[key].url
 
 
@@ -85,8 +90,9 @@ def test_hostile_links_get_the_404_page_never_a_redirect(tracked):  # S-01
     for path in cases:
         assert_not_found(tracked.client.get(path, follow_redirects=False))
     # The foreign campaign's own link does redirect, to its own stored URL.
-    response = tracked.client.get(f"/r/L1/{tracked.token(foreign_delivery)}",
-                                  follow_redirects=False)  # fmt: skip
+    response = tracked.client.get(
+        f"/r/L1/{tracked.token(foreign_delivery)}", follow_redirects=False
+    )
     assert response.status_code == 302
 
 
@@ -162,8 +168,10 @@ def test_the_honeypot_marks_a_click_recorded_before_it(tracked):
     assert response.status_code == 302  # it leads somewhere ordinary: the clinic's website
     stats = tracked.stats()
     assert (stats["human_clicks"], stats["consultation_clicks"], stats["machine_clicks"]) == (
-        0, 0, 2,
-    )  # fmt: skip
+        0,
+        0,
+        2,
+    )
     assert "L0" not in [x["key"] for x in stats["links"]]
 
 
@@ -175,8 +183,10 @@ def test_request_signals_make_a_machine(tracked):
     stats = tracked.stats()
     assert (stats["human_clicks"], stats["machine_clicks"]) == (0, 3)
     assert sorted(r.reason for r in rows(tracked.db, clicks)) == [
-        "no_user_agent", "not_a_browser", "prefetch"
-    ]  # fmt: skip
+        "no_user_agent",
+        "not_a_browser",
+        "prefetch",
+    ]
 
 
 def test_test_send_links_redirect_and_count_apart(tracked):
@@ -197,9 +207,13 @@ def test_open_pixel_counts_people_and_proxies_apart(tracked):
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/gif"
     assert response.headers["cache-control"] == "no-store"
-    tracked.client.get(f"/o/{tracked.token(tracked.deliveries[1])}",
-                       headers={"user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac "
-                                "OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"})  # fmt: skip
+    tracked.client.get(
+        f"/o/{tracked.token(tracked.deliveries[1])}",
+        headers={
+            "user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac "
+            "OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"
+        },
+    )
     tracked.client.head(f"/o/{tracked.token(tracked.deliveries[2])}")
     stats = tracked.stats()
     assert (stats["opens"], stats["machine_opens"]) == (1, 1)  # Apple MPP's bare UA: machine
@@ -212,7 +226,9 @@ def test_one_link_hammered_is_a_flood_and_stays_cheap(tracked):
         assert tracked.click(delivery, key, at=1000 + n * 20).status_code == 302
     stats = tracked.stats()  # the first 50 are one person's (same link, no burst), then flood
     assert (stats["human_clicks"], stats["human_click_requests"], stats["machine_clicks"]) == (
-        1, 50, 10,
-    )  # fmt: skip
+        1,
+        50,
+        10,
+    )
     assert count(tracked.db, clicks) == 60
     assert sum(r.reason == "flood" for r in rows(tracked.db, clicks)) == 10

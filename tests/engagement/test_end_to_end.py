@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
-import pytest
 import uvicorn
 
 from newsletter.config import load_settings
@@ -62,26 +61,34 @@ def _wait(predicate, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-
     return predicate()
 
 
-@pytest.mark.slow
 def test_seed_article_to_a_thousand_then_clicks_bookings_and_stats(
-    db_url, tmp_path, monkeypatch, cli  # noqa: F811
+    db_url,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+    cli,
 ):
     sock = _free_socket()
     public = f"http://127.0.0.1:{sock.getsockname()[1]}"
     with run_emulator(EmulatorConfig(log_path=tmp_path / "emulator.jsonl", fsync=False)) as emu:
         for name, value in {
-            "NEWSLETTER_DATABASE_URL": db_url, "NEWSLETTER_PUBLIC_URL": public,
+            "NEWSLETTER_DATABASE_URL": db_url,
+            "NEWSLETTER_PUBLIC_URL": public,
             "NEWSLETTER_AUDIENCES_DIR": str(REPO / "audiences"),
-            "NEWSLETTER_SENDGRID_BASE_URL": emu.base_url, "NEWSLETTER_SENDGRID_API_KEY": KEY,
+            "NEWSLETTER_SENDGRID_BASE_URL": emu.base_url,
+            "NEWSLETTER_SENDGRID_API_KEY": KEY,
             "NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY": emu.public_key,
-            "NEWSLETTER_CONVERSIONS_API_KEY": API_KEY, "NEWSLETTER_BATCH_SIZE": "100",
-        }.items():  # fmt: skip
+            "NEWSLETTER_CONVERSIONS_API_KEY": API_KEY,
+            "NEWSLETTER_BATCH_SIZE": "100",
+        }.items():
             monkeypatch.setenv(name, value)
         settings = load_settings()
         db = Database.from_url(db_url)
         clock = OffsetClock()
-        server = uvicorn.Server(uvicorn.Config(create_app(settings, db, clock=clock),
-                                               log_level="warning", lifespan="on"))  # fmt: skip
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_app(settings, db, clock=clock), log_level="warning", lifespan="on"
+            )
+        )
         thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
         thread.start()
         assert _wait(lambda: server.started, 10)
@@ -107,8 +114,10 @@ def test_seed_article_to_a_thousand_then_clicks_bookings_and_stats(
             emu.inject_event("spamreport", emails[-1], custom_args=complainer["custom_args"])
 
             http = httpx.Client(base_url=public, follow_redirects=False, timeout=10)
-            links = {e: dict((key, url) for url, key in LINK.findall(emu.messages_to(e)[0]["html"]))
-                     for e in emails[: HUMANS + SCANNED]}  # fmt: skip
+            links = {
+                e: dict((key, url) for url, key in LINK.findall(emu.messages_to(e)[0]["html"]))
+                for e in emails[: HUMANS + SCANNED]
+            }
             # A security gateway follows every link of 10 emails as they arrive.
             for e in emails[HUMANS : HUMANS + SCANNED]:
                 for url in links[e].values():
@@ -129,12 +138,20 @@ def test_seed_article_to_a_thousand_then_clicks_bookings_and_stats(
             auth = {"Authorization": f"Bearer {API_KEY}"}
             occurred = datetime.fromtimestamp(clock() + 3600, UTC).isoformat()
             for n, utm in enumerate(bookings[:BOOKINGS]):
-                body = {"booking_id": f"booking-{n}", "occurred_at": occurred,
-                        "utm": {k.removeprefix("utm_"): v[0] for k, v in utm.items()}}  # fmt: skip
+                body = {
+                    "booking_id": f"booking-{n}",
+                    "occurred_at": occurred,
+                    "utm": {k.removeprefix("utm_"): v[0] for k, v in utm.items()},
+                }
                 for _ in range(2 if n < 2 else 1):
-                    assert http.post("/api/v1/conversions", json=body, headers=auth).status_code in (200, 201)
-            refused = http.post("/api/v1/conversions", headers=auth,
-                                json={"booking_id": "x", "occurred_at": occurred, "name": "Pat"})  # fmt: skip
+                    assert http.post(
+                        "/api/v1/conversions", json=body, headers=auth
+                    ).status_code in (200, 201)
+            refused = http.post(
+                "/api/v1/conversions",
+                headers=auth,
+                json={"booking_id": "x", "occurred_at": occurred, "name": "Pat"},
+            )
             assert (refused.status_code, refused.json()["field"]) == (422, "name")
             # A test send to staff: its link redirects and counts apart.
             send_test(db, settings, _backend(settings), campaign_id, ["staff@clinic.example"])
@@ -143,7 +160,15 @@ def test_seed_article_to_a_thousand_then_clicks_bookings_and_stats(
             assert http.get(test_url).status_code == 302
             unsubscribe = re.search(r'href="(http://127\.0\.0\.1:\d+/u/[^"]+)"', test_mail["html"])
             assert "This was a test email" in http.post(unsubscribe[1]).text
-            assert _wait(lambda: (emu.flush_webhook(), campaign_stats(db, campaign_id, open_tracking=False)["complaints"])[1] == 1)  # fmt: skip
+            assert _wait(
+                lambda: (
+                    (
+                        emu.flush_webhook(),
+                        campaign_stats(db, campaign_id, open_tracking=False)["complaints"],
+                    )[1]
+                    == 1
+                )
+            )
             assert server.should_exit is False
         finally:
             server.should_exit = True
@@ -152,21 +177,36 @@ def test_seed_article_to_a_thousand_then_clicks_bookings_and_stats(
         assert result.code == 0, result.err
         stats = json.loads(result.out)
         expected = {
-            "recipients": PEOPLE + 5, "accepted": PEOPLE + 5, "delivered": PEOPLE,
-            "bounced": 5, "bounced_hard": 3, "bounced_soft": 2, "dropped": 0,
-            "complaints": 1, "complaint_guard": "warn", "unsubscribes": 0,
-            "human_clicks": HUMANS, "consultation_clicks": HUMANS,
-            "machine_clicks": SCANNED * len(links[emails[HUMANS]]), "test_clicks": 1,
-            "conversions": BOOKINGS, "click_rate": HUMANS / PEOPLE,
+            "recipients": PEOPLE + 5,
+            "accepted": PEOPLE + 5,
+            "delivered": PEOPLE,
+            "bounced": 5,
+            "bounced_hard": 3,
+            "bounced_soft": 2,
+            "dropped": 0,
+            "complaints": 1,
+            "complaint_guard": "warn",
+            "unsubscribes": 0,
+            "human_clicks": HUMANS,
+            "consultation_clicks": HUMANS,
+            "machine_clicks": SCANNED * len(links[emails[HUMANS]]),
+            "test_clicks": 1,
+            "conversions": BOOKINGS,
+            "click_rate": HUMANS / PEOPLE,
             "conversion_rate": BOOKINGS / PEOPLE,
-        }  # fmt: skip
+        }
         assert {k: stats[k] for k in expected} == expected
         consultation = next(x for x in stats["links"] if x["kind"] == "consultation")
-        assert (consultation["human_clicks"], consultation["machine_clicks"],
-                consultation["conversions"]) == (HUMANS, SCANNED, BOOKINGS)  # fmt: skip
+        assert (
+            consultation["human_clicks"],
+            consultation["machine_clicks"],
+            consultation["conversions"],
+        ) == (HUMANS, SCANNED, BOOKINGS)
         with db.read() as conn:
-            prefixes = {row.ip_prefix for row in conn.execute(
-                clicks.select().where(clicks.c.machine.is_(False)))}  # fmt: skip
+            prefixes = {
+                row.ip_prefix
+                for row in conn.execute(clicks.select().where(clicks.c.machine.is_(False)))
+            }
         assert "203.0.113.0/24" in prefixes  # X-Forwarded-For from a trusted proxy
         db.close()
 
@@ -179,12 +219,21 @@ def _add_scripted(db, settings, addresses) -> None:  # type: ignore[no-untyped-d
 
     now = datetime.now(UTC)
     with db.write() as conn:
-        conn.execute(insert(subscribers), [
-            {"email": a, "email_hash": email_hash(settings.signing_keys["a"], a),
-             "first_name": "Pat", "status": "active", "signed_up_at": now, "created_at": now,
-             "updated_at": now}
-            for a in addresses
-        ])  # fmt: skip
+        conn.execute(
+            insert(subscribers),
+            [
+                {
+                    "email": a,
+                    "email_hash": email_hash(settings.signing_keys["a"], a),
+                    "first_name": "Pat",
+                    "status": "active",
+                    "signed_up_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for a in addresses
+            ],
+        )
 
 
 def _backend(settings):  # type: ignore[no-untyped-def]

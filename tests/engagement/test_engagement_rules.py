@@ -27,9 +27,14 @@ def send_events(db, *events: dict) -> None:
 
 def ev(kind: str, delivery: int, at: datetime, **extra) -> dict:
     [send_id] = DeliveryIds({"a": SECRET}).send_ids([delivery])
-    return {"event": kind, "timestamp": int(at.timestamp()), "send_id": send_id,
-            "sg_event_id": f"{kind}-{delivery}-{int(at.timestamp())}",
-            "sg_message_id": f"m{delivery}.{kind}.{int(at.timestamp())}", **extra}  # fmt: skip
+    return {
+        "event": kind,
+        "timestamp": int(at.timestamp()),
+        "send_id": send_id,
+        "sg_event_id": f"{kind}-{delivery}-{int(at.timestamp())}",
+        "sg_message_id": f"m{delivery}.{kind}.{int(at.timestamp())}",
+        **extra,
+    }
 
 
 def status_of(db, email: str):
@@ -46,15 +51,30 @@ def one_person_in(tracked, campaigns_count: int, email: str) -> list[int]:
     settings = tracked.app.state.settings
     made = [new_sent_campaign(tracked.db, settings, key=f"k-{n}") for n in range(campaigns_count)]
     with tracked.db.write() as conn:
-        person = conn.execute(subscribers.insert().values(
-            email=email, email_hash=email_hash(SECRET, email), status="active",
-            signed_up_at=START, created_at=START, updated_at=START,
-        ).returning(subscribers.c.id)).scalar_one()  # fmt: skip
+        person = conn.execute(
+            subscribers.insert()
+            .values(
+                email=email,
+                email_hash=email_hash(SECRET, email),
+                status="active",
+                signed_up_at=START,
+                created_at=START,
+                updated_at=START,
+            )
+            .returning(subscribers.c.id)
+        ).scalar_one()
         return [
-            conn.execute(deliveries.insert().values(
-                campaign_id=c, subscriber_id=person, batch_seq=0, status="accepted",
-                accepted_at=START,
-            ).returning(deliveries.c.id)).scalar_one()  # fmt: skip
+            conn.execute(
+                deliveries.insert()
+                .values(
+                    campaign_id=c,
+                    subscriber_id=person,
+                    batch_seq=0,
+                    status="accepted",
+                    accepted_at=START,
+                )
+                .returning(deliveries.c.id)
+            ).scalar_one()
             for c in made
         ]
 
@@ -101,10 +121,17 @@ def test_complaints_pause_a_running_campaign_at_three_per_thousand(tracked):  # 
     many = add_recipients(db, tracked.campaign_id, 1000, prefix="big")
     send_events(db, *(ev("delivered", d, START + timedelta(seconds=5)) for d in many))
     assert tracked.stats()["delivered"] == 1000  # the 5 fixture deliveries have no event
-    send_events(db, ev("spamreport", many[0], START + timedelta(minutes=5)),
-                ev("spamreport", many[1], START + timedelta(minutes=6)))  # fmt: skip
+    send_events(
+        db,
+        ev("spamreport", many[0], START + timedelta(minutes=5)),
+        ev("spamreport", many[1], START + timedelta(minutes=6)),
+    )
     stats = tracked.stats()
-    assert (stats["complaints"], stats["complaint_guard"], stats["status"]) == (2, "warn", "sending")
+    assert (stats["complaints"], stats["complaint_guard"], stats["status"]) == (
+        2,
+        "warn",
+        "sending",
+    )
     # The same complaint again (SendGrid retries) counts once.
     send_events(db, ev("spamreport", many[1], START + timedelta(minutes=6)))
     send_events(db, ev("spamreport", many[2], START + timedelta(minutes=7)))
@@ -112,24 +139,48 @@ def test_complaints_pause_a_running_campaign_at_three_per_thousand(tracked):  # 
     assert (stats["complaints"], stats["status"]) == (3, "paused")
     assert stats["pause_reason"].startswith("complaint rate 0.30 % (3 of 1,000 delivered)")
     with db.read() as conn:
-        assert conn.scalar(select(campaigns.c.pause_reason)).endswith("`newsletter campaign resume`")
+        assert conn.scalar(select(campaigns.c.pause_reason)).endswith(
+            "`newsletter campaign resume`"
+        )
 
 
 def test_counters_follow_events_once_per_delivery(tracked):
     d = tracked.deliveries
-    send_events(tracked.db,
-                ev("delivered", d[0], START), ev("delivered", d[0], START - timedelta(seconds=1)),
-                ev("deferred", d[1], START), ev("deferred", d[1], START + timedelta(minutes=5)),
-                ev("delivered", d[1], START + timedelta(minutes=9)),
-                ev("bounce", d[2], START, type="blocked"), ev("bounce", d[2], START + timedelta(hours=1), type="bounce"),
-                ev("dropped", d[3], START, reason="Bounced Address"),
-                ev("unsubscribe", d[4], START + timedelta(hours=2)))  # fmt: skip
+    send_events(
+        tracked.db,
+        ev("delivered", d[0], START),
+        ev("delivered", d[0], START - timedelta(seconds=1)),
+        ev("deferred", d[1], START),
+        ev("deferred", d[1], START + timedelta(minutes=5)),
+        ev("delivered", d[1], START + timedelta(minutes=9)),
+        ev("bounce", d[2], START, type="blocked"),
+        ev("bounce", d[2], START + timedelta(hours=1), type="bounce"),
+        ev("dropped", d[3], START, reason="Bounced Address"),
+        ev("unsubscribe", d[4], START + timedelta(hours=2)),
+    )
     stats = tracked.stats()
-    assert {k: stats[k] for k in ("delivered", "deferred", "bounced", "bounced_hard",
-                                  "bounced_soft", "dropped", "unsubscribes", "accepted")} == {
-        "delivered": 2, "deferred": 1, "bounced": 1, "bounced_hard": 1, "bounced_soft": 0,
-        "dropped": 1, "unsubscribes": 1, "accepted": 5,
-    }  # fmt: skip
+    assert {
+        k: stats[k]
+        for k in (
+            "delivered",
+            "deferred",
+            "bounced",
+            "bounced_hard",
+            "bounced_soft",
+            "dropped",
+            "unsubscribes",
+            "accepted",
+        )
+    } == {
+        "delivered": 2,
+        "deferred": 1,
+        "bounced": 1,
+        "bounced_hard": 1,
+        "bounced_soft": 0,
+        "dropped": 1,
+        "unsubscribes": 1,
+        "accepted": 5,
+    }
     hours = {p["period"]: p["delivered"] for p in stats["timeline"]}
     assert hours == {"2026-12-01T08:00Z": 1, "2026-12-01T09:00Z": 1}
 
@@ -140,13 +191,18 @@ def test_retention_clears_truncated_values_then_rows(tracked):
     tracked.click(tracked.deliveries[1], key, at=700)
     tracked.stats()
     with tracked.db.write() as conn:
-        conn.execute(update(clicks).where(clicks.c.delivery_id == tracked.deliveries[1])
-                     .values(occurred_at=START - timedelta(days=31), ip_prefix="203.0.113.0/24"))  # fmt: skip
+        conn.execute(
+            update(clicks)
+            .where(clicks.c.delivery_id == tracked.deliveries[1])
+            .values(occurred_at=START - timedelta(days=31), ip_prefix="203.0.113.0/24")
+        )
         conn.execute(update(subscriber_events).values(occurred_at=START - timedelta(days=91)))
     first = purge(tracked.db, now=START + timedelta(hours=1))
     assert (first.cleared, first.deleted, first.events) == (1, 0, 2)
     with tracked.db.read() as conn:
-        row = conn.execute(select(clicks).where(clicks.c.delivery_id == tracked.deliveries[1])).one()
+        row = conn.execute(
+            select(clicks).where(clicks.c.delivery_id == tracked.deliveries[1])
+        ).one()
     assert (row.ua_family, row.ip_prefix) == (None, None)
     second = purge(tracked.db, now=START + timedelta(days=92))
     assert second.deleted == 2
@@ -154,7 +210,9 @@ def test_retention_clears_truncated_values_then_rows(tracked):
 
 
 def test_stats_command_json_and_csv(tracked, cli, monkeypatch):
-    monkeypatch.setenv("NEWSLETTER_DATABASE_URL", str(tracked.db.engine.url.render_as_string(hide_password=False)))
+    monkeypatch.setenv(
+        "NEWSLETTER_DATABASE_URL", str(tracked.db.engine.url.render_as_string(hide_password=False))
+    )
     monkeypatch.setenv("NEWSLETTER_OPEN_TRACKING", "false")
     for n, delivery in enumerate(tracked.deliveries[:3]):
         tracked.click(delivery, "L1", at=600 + n)
@@ -162,16 +220,31 @@ def test_stats_command_json_and_csv(tracked, cli, monkeypatch):
     result = cli("campaign", "stats", tracked.campaign_id, "--json")
     assert result.code == 0, result.err
     stats = json.loads(result.out)
-    assert {"recipients", "accepted", "delivered", "bounced", "complaints", "unsubscribes",
-            "human_clicks", "machine_clicks", "consultation_clicks", "conversions",
-            "links"} <= set(stats)  # fmt: skip
+    assert {
+        "recipients",
+        "accepted",
+        "delivered",
+        "bounced",
+        "complaints",
+        "unsubscribes",
+        "human_clicks",
+        "machine_clicks",
+        "consultation_clicks",
+        "conversions",
+        "links",
+    } <= set(stats)
     assert "opens" not in stats  # only when a clinic turns opens on
     assert (stats["human_clicks"], stats["consultation_clicks"]) == (3, 3)
     assert stats["links"][0] == {
-        "key": "L1", "kind": "consultation", "url": tracked.links["L1"].url,
-        "label": "Book a consultation", "human_clicks": 3, "machine_clicks": 0,
-        "conversions": 0, "test_clicks": 0,
-    }  # fmt: skip
+        "key": "L1",
+        "kind": "consultation",
+        "url": tracked.links["L1"].url,
+        "label": "Book a consultation",
+        "human_clicks": 3,
+        "machine_clicks": 0,
+        "conversions": 0,
+        "test_clicks": 0,
+    }
     csv_out = cli("campaign", "stats", tracked.campaign_id, "--csv")
     assert csv_out.code == 0
     lines = csv_out.out.splitlines()

@@ -40,7 +40,9 @@ def test_preview_links_open_preview_pages_and_unknown_paths_get_the_html_404(set
     assert missing.headers["content-type"].startswith("text/html")
     assert "Link not found" in missing.text
     assert client.get("/r/L1/tampered-token-0123456789abcdef").status_code == 404
-    test = sign("test", DeliveryIds(settings.signing_keys).test_id(1), key=settings.signing_keys["a"])
+    test = sign(
+        "test", DeliveryIds(settings.signing_keys).test_id(1), key=settings.signing_keys["a"]
+    )
     assert "This was a test email" in client.get(f"/u/{test}").text
 
 
