@@ -23,7 +23,7 @@ from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, delete, func, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.audiences.emails import normalize_email
@@ -40,7 +40,7 @@ from newsletter.engagement import bounce_rules
 from newsletter.engagement.bots import hour_scope
 from newsletter.services.suppressions import suppress_in
 from newsletter.storage import campaign_store, counter_store
-from newsletter.storage.audience_queries import subscriber_by_email
+from newsletter.storage.audience_queries import chunked, subscriber_by_email
 from newsletter.storage.engagement_tables import soft_bounce_streaks
 from newsletter.storage.sending_tables import deliveries, provider_events
 from newsletter.storage.tables import consent_records, subscribers, suppressions
@@ -57,6 +57,18 @@ DROP_SUPPRESSES = {
     "spam reporting address": SuppressionReason.COMPLAINT,
     "unsubscribed address": SuppressionReason.UNSUBSCRIBE_ONE_CLICK,
 }
+#: "The earliest time wins", for many deliveries at once (executemany).
+_EARLIER = {
+    name: update(deliveries)
+    .where(deliveries.c.id == bindparam("d"),
+           or_(deliveries.c[name].is_(None), deliveries.c[name] > bindparam("t")))
+    .values({name: bindparam("t")})
+    for name in ("processed_at", "delivered_at")
+}  # fmt: skip
+_END_STREAK = delete(soft_bounce_streaks).where(
+    soft_bounce_streaks.c.subscriber_id == bindparam("s"),
+    soft_bounce_streaks.c.last_at <= bindparam("t"),
+)
 #: Fresh, explicit consent that an older unsubscribe event must not override.
 FRESH_CONSENT = (ConsentEvent.DOUBLE_OPTIN_CONFIRMED.value, ConsentEvent.RESUBSCRIBED.value)
 
@@ -64,21 +76,24 @@ FRESH_CONSENT = (ConsentEvent.DOUBLE_OPTIN_CONFIRMED.value, ConsentEvent.RESUBSC
 class EventEffects:
     """Applies one inbox row's new events inside its transaction (see the module docstring)."""
 
-    def __init__(self, conn: Connection, *, key: str, now: datetime):
+    def __init__(self, conn: Connection, *, key: str, now: datetime, inbox_id: int | None = None):
         self.conn = conn
+        self.inbox_id = inbox_id  # the row being processed: its events are all stored already
+        self._counted: set[tuple[int, str]] = set()
         self.key = key
         self.now = now
         self.deltas: Counter[counter_store.Key] = Counter()
         self.complaints: Counter[int] = Counter()  # campaign → complaints in this row
         self._streaks: bool | None = None  # any soft-bounce streak open? (asked once)
+        self._earliest: dict[str, dict[int, datetime]] = {"processed_at": {}, "delivered_at": {}}
 
     def apply(self, ev: ProviderEvent, delivery: int | None) -> int:
         """Apply one newly stored event; returns 1 if it suppressed an address."""
         t = ev.occurred_at
-        if ev.event == "processed":
-            _set_earliest(self.conn, delivery, deliveries.c.processed_at, t)
-        elif ev.event == "delivered":
-            self._delivered(delivery, t)
+        if ev.event in ("processed", "delivered"):  # nearly every event: applied set-wise
+            if delivery is not None:
+                earliest = self._earliest[f"{ev.event}_at"]
+                earliest[delivery] = min(t, earliest.get(delivery, t))
         elif ev.event == "bounce":
             return self._bounce(ev, delivery)
         elif ev.event == "dropped":
@@ -107,7 +122,9 @@ class EventEffects:
         return 0
 
     def finish(self) -> None:
-        """Write the counters, then check the complaint guard of every campaign complained of."""
+        """Apply the set-wise facts, write the counters, then check the complaint guard of
+        every campaign complained of."""
+        self._flush_earliest()
         counter_store.add_counts(self.conn, self.deltas)
         self.deltas.clear()
         for campaign_id, added in sorted(self.complaints.items()):
@@ -115,34 +132,42 @@ class EventEffects:
 
     # --- facts -------------------------------------------------------------------------
 
-    def _delivered(self, delivery: int | None, t: datetime) -> None:
-        if delivery is None:
-            return
-        first = self.conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery, deliveries.c.delivered_at.is_(None))
-            .values(delivered_at=t)
-            .returning(deliveries.c.campaign_id)
-        ).first()
-        if first is None:  # seen before: only an earlier time moves it
-            _set_earliest(self.conn, delivery, deliveries.c.delivered_at, t)
-            return
-        self.deltas[first.campaign_id, "", "delivered"] += 1
-        self.deltas[first.campaign_id, hour_scope(t), "delivered"] += 1
+    def _flush_earliest(self) -> None:
+        """`processed_at` and `delivered_at` of this row's deliveries, the earliest time
+        winning, in a few statements for the whole batch; a first `delivered` counts for its
+        campaign (and its hour) and ends the person's soft-bounce streak."""
+        ended: list[dict[str, Any]] = []
+        for name, times in self._earliest.items():
+            if not times:
+                continue
+            column = deliveries.c[name]
+            changes = []
+            for part in chunked(sorted(times)):
+                rows = self.conn.execute(
+                    select(deliveries.c.id, deliveries.c.campaign_id, deliveries.c.subscriber_id,
+                           column).where(deliveries.c.id.in_(part))
+                )  # fmt: skip
+                for delivery, campaign, subscriber, current in rows:
+                    t = times[delivery]
+                    if current is not None and current <= t:
+                        continue
+                    changes.append({"d": delivery, "t": t})
+                    if name == "delivered_at" and current is None:
+                        self.deltas[campaign, "", "delivered"] += 1
+                        self.deltas[campaign, hour_scope(t), "delivered"] += 1
+                        if subscriber is not None:
+                            ended.append({"s": subscriber, "t": t})
+            if changes:
+                self.conn.execute(_EARLIER[name], changes)
+            times.clear()
+        if ended and self._streaks_open():
+            self.conn.execute(_END_STREAK, ended)
+
+    def _streaks_open(self) -> bool:
         if self._streaks is None:
-            self._streaks = (
-                self.conn.scalar(select(soft_bounce_streaks.c.subscriber_id).limit(1)) is not None
-            )
-        if self._streaks:  # a delivered email ends the person's soft-bounce streak
-            self.conn.execute(
-                delete(soft_bounce_streaks).where(
-                    soft_bounce_streaks.c.subscriber_id
-                    == select(deliveries.c.subscriber_id)
-                    .where(deliveries.c.id == delivery)
-                    .scalar_subquery(),
-                    soft_bounce_streaks.c.last_at <= t,
-                )
-            )
+            found = self.conn.scalar(select(soft_bounce_streaks.c.subscriber_id).limit(1))
+            self._streaks = found is not None
+        return self._streaks
 
     def _bounce(self, ev: ProviderEvent, delivery: int | None) -> int:
         row = None
@@ -153,6 +178,7 @@ class EventEffects:
                 ).where(deliveries.c.id == delivery)
             ).first()
         if ev.bounce_type == "blocked":  # soft: recorded, never over a hard bounce
+            self._flush_earliest()  # a delivery earlier in this batch ends a streak first
             if row is not None and row.bounce_type is None:
                 _update(self.conn, delivery, bounce_type="blocked")
                 self.deltas[row.campaign_id, "", "bounced_soft"] += 1
@@ -207,17 +233,22 @@ class EventEffects:
         return None if row is None else row.campaign_id
 
     def _once_per_delivery(self, ev: ProviderEvent, delivery: int | None, name: str) -> int | None:
-        """Count `name` for the delivery's campaign the first time such an event comes."""
-        if delivery is None:
+        """Count `name` for the delivery's campaign the first time such an event comes: none
+        stored by an earlier inbox row, none counted yet in this one."""
+        if delivery is None or (delivery, name) in self._counted:
             return None
-        seen = self.conn.scalar(
-            select(func.count())
-            .select_from(provider_events)
-            .where(provider_events.c.delivery_id == delivery, provider_events.c.event == ev.event)
-        )
-        if seen != 1:  # this event is already stored: 1 means it is the first
-            return None
-        return self._count(delivery, name)
+        self._counted.add((delivery, name))
+        earlier = self.conn.scalar(
+            select(provider_events.c.id)
+            .where(
+                provider_events.c.delivery_id == delivery,
+                provider_events.c.event == ev.event,
+                or_(provider_events.c.inbox_id != self.inbox_id,
+                    provider_events.c.inbox_id.is_(None)),
+            )
+            .limit(1)
+        )  # fmt: skip
+        return None if earlier is not None else self._count(delivery, name)
 
     def _count(self, delivery: int, name: str) -> int | None:
         campaign = self.conn.scalar(
@@ -280,15 +311,6 @@ def _complaint_guard(conn: Connection, campaign_id: int, added: int) -> None:
             complaints,
             delivered,
             bounce_rules.COMPLAINT_WARN * 100,
-        )
-
-
-def _set_earliest(conn: Connection, delivery: int | None, column: Any, t: datetime) -> None:
-    if delivery is not None:
-        conn.execute(
-            update(deliveries)
-            .where(deliveries.c.id == delivery, or_(column.is_(None), column > t))
-            .values({column.name: t})
         )
 
 

@@ -233,40 +233,47 @@ def process_row(
             parsed.append(ev)
     parsed.sort(key=lambda e: e.timestamp)
     ids = DeliveryIds({"a": key})
-    effects = EventEffects(conn, key=key, now=now)
-    for ev in parsed:
-        delivery = ids.delivery_for_send_id(ev.send_id)  # None: not one of our sends
-        if not _store(conn, ev, delivery, inbox_id=inbox_id, key=key, now=now):
+    rows = [(ev, ids.delivery_for_send_id(ev.send_id), natural_key(ev, key)) for ev in parsed]
+    stored = _store_new(conn, rows, inbox_id=inbox_id, now=now)
+    effects = EventEffects(conn, key=key, now=now, inbox_id=inbox_id)
+    for ev, delivery, key_of_event in rows:  # delivery None: not one of our sends
+        if key_of_event not in stored:
             counts.duplicates += 1
             continue
+        stored.discard(key_of_event)  # a second copy in the same batch is a duplicate
         counts.new += 1
         if ev.event not in KNOWN_EVENTS:
             counts.unknown += 1
             continue
         counts.suppressed += effects.apply(ev, delivery)
-    effects.finish()  # counters, and the complaint guard of the campaigns complained of
+    effects.finish()  # set-wise facts, counters, and the complaint guard
     conn.execute(
         update(webhook_inbox).where(webhook_inbox.c.id == inbox_id).values(processed_at=now)
     )
     return counts
 
 
-def _store(
-    conn: Connection, ev: ProviderEvent, delivery: int | None, *, inbox_id: int, key: str,
+def _store_new(
+    conn: Connection, rows: list[tuple[ProviderEvent, int | None, str]], *, inbox_id: int,
     now: datetime,
-) -> bool:  # fmt: skip
-    """Insert the event unless either dedup key is taken; True if it is new."""
+) -> set[str]:  # fmt: skip
+    """Insert the batch's events in one statement, skipping any whose `sg_event_id` or
+    natural key is taken (also by an earlier copy in the same batch); the natural keys of the
+    events that are new."""
+    if not rows:
+        return set()
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    values = [
+        {"sg_event_id": _bounded(ev.sg_event_id, _SG_EVENT_ID_MAX) if ev.sg_event_id else None,
+         "natural_key": key, "send_id": ev.send_id, "delivery_id": delivery, "event": ev.event,
+         "occurred_at": ev.occurred_at, "received_at": now, "inbox_id": inbox_id,
+         "reason": ev.reason, "bounce_type": ev.bounce_type,
+         "applied": ev.event in KNOWN_EVENTS}
+        for ev, delivery, key in rows
+    ]  # fmt: skip
     statement = (
         dialect.insert(provider_events)
-        .values(
-            sg_event_id=_bounded(ev.sg_event_id, _SG_EVENT_ID_MAX) if ev.sg_event_id else None,
-            natural_key=natural_key(ev, key), send_id=ev.send_id, delivery_id=delivery,
-            event=ev.event,
-            occurred_at=ev.occurred_at, received_at=now, inbox_id=inbox_id, reason=ev.reason,
-            bounce_type=ev.bounce_type, applied=ev.event in KNOWN_EVENTS,
-        )
         .on_conflict_do_nothing()
-        .returning(provider_events.c.id)
-    )  # fmt: skip
-    return conn.execute(statement).first() is not None
+        .returning(provider_events.c.natural_key)
+    )
+    return set(conn.scalars(statement, values))
