@@ -64,11 +64,17 @@ def batches(first_delivery: int, count: int) -> list[bytes]:
         while len(events) < EVENTS_PER_BATCH:
             [send_id] = ids.send_ids([delivery])
             for kind in ("processed", "delivered"):
-                events.append({
-                    "email": f"p{delivery:06d}@bench.example", "event": kind,
-                    "timestamp": now, "send_id": send_id, "sg_event_id": f"{kind}-{delivery}",
-                    "sg_message_id": f"m{delivery}.filter-{b}", "category": ["newsletter"],
-                })  # fmt: skip
+                events.append(
+                    {
+                        "email": f"p{delivery:06d}@bench.example",
+                        "event": kind,
+                        "timestamp": now,
+                        "send_id": send_id,
+                        "sg_event_id": f"{kind}-{delivery}",
+                        "sg_message_id": f"m{delivery}.filter-{b}",
+                        "category": ["newsletter"],
+                    }
+                )
             if len(events) % 10 == 0:
                 events.append(dict(events[-1]))  # a replay: same ids
             delivery += 1
@@ -84,11 +90,16 @@ def _post(url: str, body: bytes, key) -> float:  # type: ignore[no-untyped-def]
     ts = str(int(time.time()))
     signature = base64.b64encode(key.sign(ts.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
     started = time.perf_counter()
-    response = httpx.post(url, content=body, timeout=30, headers={
-        "Content-Type": "application/json",
-        "X-Twilio-Email-Event-Webhook-Signature": signature,
-        "X-Twilio-Email-Event-Webhook-Timestamp": ts,
-    })  # fmt: skip
+    response = httpx.post(
+        url,
+        content=body,
+        timeout=30,
+        headers={
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Signature": signature,
+            "X-Twilio-Email-Event-Webhook-Timestamp": ts,
+        },
+    )
     elapsed = time.perf_counter() - started
     assert response.status_code == 200, response.text
     return elapsed
@@ -101,9 +112,9 @@ def _processed(db, total: int) -> bool:  # type: ignore[no-untyped-def]
 
     with db.read() as conn:
         done = conn.scalar(
-            select(func.count()).select_from(webhook_inbox).where(
-                webhook_inbox.c.processed_at.is_not(None)
-            )
+            select(func.count())
+            .select_from(webhook_inbox)
+            .where(webhook_inbox.c.processed_at.is_not(None))
         )
     return done >= total
 
@@ -180,12 +191,18 @@ def main() -> None:
     rounds = []
     for n in range(args.rounds):
         load = os.getloadavg()[0]
-        result = {"round": n + 1, "load_before": round(load, 2), "at": datetime.now(UTC).isoformat(),
-                  **one_round(folder, args.batches, args.senders, 1 + n * per_round)}  # fmt: skip
+        result = {
+            "round": n + 1,
+            "load_before": round(load, 2),
+            "at": datetime.now(UTC).isoformat(),
+            **one_round(folder, args.batches, args.senders, 1 + n * per_round),
+        }
         print(json.dumps(result), flush=True)
         rounds.append(result)
-    summary = {key: statistics.median(r[key] for r in rounds)
-               for key in ("single_applied_s", "ack_p99_ms", "events_per_s")}  # fmt: skip
+    summary = {
+        key: statistics.median(r[key] for r in rounds)
+        for key in ("single_applied_s", "ack_p99_ms", "events_per_s")
+    }
     print(json.dumps({"summary": summary}, indent=2))
 
 
