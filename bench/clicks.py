@@ -65,15 +65,29 @@ def _settings(folder: Path, **extra):  # type: ignore[no-untyped-def]
     )
 
 
+def sent_campaign(db, settings, start: datetime) -> int:  # type: ignore[no-untyped-def]
+    """The seed article's campaign, migrated database, marked sent at `start`."""
+    from sqlalchemy import update
+
+    from newsletter.services.campaigns import create_campaign
+    from newsletter.storage.schema import upgrade
+    from newsletter.storage.sending_tables import campaigns
+
+    upgrade(db)
+    seed = REPO / "articles/neuroplasticity-ketamine.txt"
+    campaign = create_campaign(db, settings, articles=[seed], segment="everyone", now=start)
+    with db.write() as conn:
+        conn.execute(update(campaigns).values(status="sent", started_at=start))
+    return campaign
+
+
 def prepare(folder: Path, deliveries: int) -> list[str]:
     """A sent campaign of the seed article with `deliveries` recipients; their click paths."""
     from sqlalchemy import insert, select, update
 
     from newsletter.delivery_ids import DeliveryIds
     from newsletter.domain.subscribers import email_hash
-    from newsletter.services.campaigns import create_campaign
     from newsletter.storage.database import Database
-    from newsletter.storage.schema import upgrade
     from newsletter.storage.sending_tables import campaigns
     from newsletter.storage.sending_tables import deliveries as table
     from newsletter.storage.tables import subscribers
@@ -81,15 +95,8 @@ def prepare(folder: Path, deliveries: int) -> list[str]:
 
     settings = _settings(folder)
     db = Database.from_url(settings.database_url)
-    upgrade(db)
     start = datetime(2026, 12, 1, 9, tzinfo=UTC)
-    campaign = create_campaign(
-        db,
-        settings,
-        articles=[REPO / "articles/neuroplasticity-ketamine.txt"],
-        segment="everyone",
-        now=start,
-    )
+    campaign = sent_campaign(db, settings, start)
     emails = [f"p{i:06d}@bench.example" for i in range(deliveries)]
     with db.write() as conn:
         conn.execute(update(campaigns).values(status="sent", started_at=start))

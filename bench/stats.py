@@ -24,7 +24,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-from bench.clicks import CHROME, SECRET, _settings  # noqa: E402
+from bench.clicks import CHROME, SECRET, _settings, sent_campaign  # noqa: E402
 
 
 def prepare(folder: Path, deliveries: int, clicks: int) -> int:
@@ -32,24 +32,15 @@ def prepare(folder: Path, deliveries: int, clicks: int) -> int:
 
     from newsletter.engagement.event_effects import EventEffects
     from newsletter.engagement.recorder import Seen, record
-    from newsletter.services.campaigns import create_campaign
     from newsletter.storage.database import Database
-    from newsletter.storage.schema import upgrade
     from newsletter.storage.sending_tables import campaigns
 
     settings = _settings(folder)
     db = Database.from_url(settings.database_url)
-    upgrade(db)
     start = datetime(2026, 12, 1, 9, tzinfo=UTC)
-    campaign = create_campaign(
-        db,
-        settings,
-        articles=[REPO / "articles/neuroplasticity-ketamine.txt"],
-        segment="everyone",
-        now=start,
-    )
+    campaign = sent_campaign(db, settings, start)
     with db.write() as conn:  # a million accepted deliveries (the status trigger counts them)
-        conn.execute(update(campaigns).values(status="sent", started_at=start, to_send=deliveries))
+        conn.execute(update(campaigns).values(to_send=deliveries))
         conn.execute(
             text(
                 "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count) "

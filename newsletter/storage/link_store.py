@@ -58,16 +58,3 @@ def links_of(conn: Connection, campaign_id: int) -> list[StoredLink]:
         .order_by(campaign_links.c.position)
     )
     return [StoredLink(*row) for row in rows]
-
-
-def link_of(conn: Connection, campaign_id: int, link_key: str) -> StoredLink | None:
-    row = conn.execute(
-        select(
-            campaign_links.c.link_key,
-            campaign_links.c.url,
-            campaign_links.c.kind,
-            campaign_links.c.position,
-            campaign_links.c.label,
-        ).where(campaign_links.c.campaign_id == campaign_id, campaign_links.c.link_key == link_key)
-    ).first()
-    return None if row is None else StoredLink(*row)

@@ -80,9 +80,9 @@ def _show(settings: Settings, person: preferences.Person | None, note: str = "")
     )
 
 
-@router.api_route("/p/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
-async def preferences_page(request: Request, token: str) -> HTMLResponse:
-    settings: Settings = request.app.state.settings
+def _delivery_or_page(settings: Settings, token: str) -> int | HTMLResponse:
+    """The delivery a preferences link is for, or the page its token calls for instead: a
+    test send's, a preview's, or the 404 page."""
     target = resolve("preferences", token, settings.signing_keys)
     if target is None:
         return not_found(settings)
@@ -90,7 +90,16 @@ async def preferences_page(request: Request, token: str) -> HTMLResponse:
         return test_page(settings, "preferences")
     if target.kind == "preview":
         return preview_page(settings, "preferences")
-    person = await run_in_threadpool(preferences.person_for, request.app.state.db, target.id)
+    return target.id  # type: ignore[return-value]
+
+
+@router.api_route("/p/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+async def preferences_page(request: Request, token: str) -> HTMLResponse:
+    settings: Settings = request.app.state.settings
+    delivery_id = _delivery_or_page(settings, token)
+    if isinstance(delivery_id, HTMLResponse):
+        return delivery_id
+    person = await run_in_threadpool(preferences.person_for, request.app.state.db, delivery_id)
     return _show(settings, person)
 
 
@@ -110,14 +119,10 @@ async def _form(request: Request) -> tuple[str, list[str]]:
 @router.post("/p/{token}", response_class=HTMLResponse)
 async def update_preferences(request: Request, token: str) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    target = resolve("preferences", token, settings.signing_keys)
-    if target is None:
-        return not_found(settings)
-    if target.kind == "test":
-        return test_page(settings, "preferences")
-    if target.kind == "preview":
-        return preview_page(settings, "preferences")
-    db, delivery_id = request.app.state.db, target.id
+    delivery_id = _delivery_or_page(settings, token)
+    if isinstance(delivery_id, HTMLResponse):
+        return delivery_id
+    db = request.app.state.db
     key = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
     action, topics = await _form(request)
     person = await run_in_threadpool(preferences.person_for, db, delivery_id)
