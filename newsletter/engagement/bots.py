@@ -41,6 +41,7 @@ _PREFETCH_HEADERS = {
     "x-purpose": ("prefetch", "preview"),
     "x-moz": ("prefetch",),
 }
+PREFETCH_HEADER_NAMES = frozenset(name.encode() for name in _PREFETCH_HEADERS)
 
 
 def prefetch_header(headers: Mapping[str, str]) -> bool:

@@ -41,7 +41,7 @@ REQUEST_REASONS = frozenset(
         "flood",
     }
 )
-BATCH = 1000
+BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +212,7 @@ class ClickRecorder:
         housekeeping: Callable[[], object] | None = None,
         housekeeping_every_s: float = 3600.0,
         retry_s: float = 1.0,
-        gather_s: float = 0.1,
+        gather_s: float = 0.25,
     ):
         self.db = db
         self._queue: queue.SimpleQueue[Seen | threading.Event | None] = queue.SimpleQueue()
@@ -279,7 +279,7 @@ class ClickRecorder:
             except queue.Empty:
                 item = False  # type: ignore[assignment]
             # After the first hit, sleep `gather_s` and then take everything queued: one
-            # transaction per ~0.1 s keeps the per-batch cost (queries, commit) off each click,
+            # transaction per ~0.25 s keeps the per-batch cost (queries, commit) off each click,
             # and no click wakes this thread (a wake-up per click costs more than the click).
             if isinstance(item, Seen) and self._gather_s:
                 time.sleep(self._gather_s)

@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Settings
-from newsletter.engagement.bots import prefetch_header
+from newsletter.engagement.bots import PREFETCH_HEADER_NAMES, prefetch_header
 from newsletter.engagement.directory import LinkDirectory
 from newsletter.engagement.link_tokens import resolve
 from newsletter.engagement.recorder import Seen
@@ -41,6 +41,18 @@ _REDIRECT_HEADERS = {
 PIXEL = bytes.fromhex(
     "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
 )
+
+
+def _request_signals(request: Request) -> tuple[str | None, bool]:
+    """The user agent, and whether the request says it is a prefetch: one pass over the raw
+    headers (the click path's hottest few microseconds)."""
+    user_agent, hints = None, {}
+    for name, value in request.scope["headers"]:
+        if name == b"user-agent":
+            user_agent = value.decode("latin-1")
+        elif name in PREFETCH_HEADER_NAMES:
+            hints[name.decode("latin-1")] = value.decode("latin-1")
+    return user_agent, bool(hints) and prefetch_header(hints)
 
 
 async def _campaign_of(directory: LinkDirectory, delivery_id: int) -> int | None:
@@ -78,7 +90,7 @@ async def click(request: Request) -> Response:
     if link is None or link.location is None:
         return not_found(settings)
     if request.method == "GET":
-        headers = request.headers
+        user_agent, prefetch = _request_signals(request)
         state.clicks.add(
             Seen(
                 at=now_of(request.app),
@@ -86,8 +98,8 @@ async def click(request: Request) -> Response:
                 delivery_id=target.id if target.kind == "delivery" else None,
                 link_key=link_key,
                 link_kind=link.kind,
-                user_agent=headers.get("user-agent"),
-                prefetch=prefetch_header(headers),
+                user_agent=user_agent,
+                prefetch=prefetch,
                 client_ip=request.client.host if request.client else None,
             )
         )
@@ -107,7 +119,7 @@ async def open_pixel(request: Request) -> Response:
     if target.kind == "delivery" and request.method == "GET":
         campaign_id = await _campaign_of(state.links, target.id)  # type: ignore[arg-type]
         if campaign_id is not None:
-            headers = request.headers
+            user_agent, prefetch = _request_signals(request)
             state.clicks.add(
                 Seen(
                     at=now_of(request.app),
@@ -115,8 +127,8 @@ async def open_pixel(request: Request) -> Response:
                     delivery_id=target.id,
                     link_key=None,
                     link_kind=None,
-                    user_agent=headers.get("user-agent"),
-                    prefetch=prefetch_header(headers),
+                    user_agent=user_agent,
+                    prefetch=prefetch,
                     client_ip=request.client.host if request.client else None,
                 )
             )
