@@ -232,3 +232,40 @@ def test_one_link_hammered_is_a_flood_and_stays_cheap(tracked):
     )
     assert count(tracked.db, clicks) == 60
     assert sum(r.reason == "flood" for r in rows(tracked.db, clicks)) == 10
+
+
+def test_a_large_batch_is_recorded_in_one_transaction(tracked):
+    """Above 200 rows a batch goes through `bulk_insert`'s COPY path on PostgreSQL."""
+    from datetime import timedelta
+
+    from newsletter.engagement.recorder import Seen, record
+    from tests.engagement.conftest import CHROME, START
+
+    many = add_recipients(tracked.db, tracked.campaign_id, 300, prefix="bulk")
+    record(tracked.db, [
+        Seen(START + timedelta(minutes=30, seconds=n), tracked.campaign_id, d, "L1",
+             "consultation", CHROME, False, "198.51.100.7")
+        for n, d in enumerate(many)
+    ])  # fmt: skip
+    stats = tracked.stats()
+    assert (stats["human_clicks"], stats["consultation_clicks"]) == (300, 300)
+    assert count(tracked.db, clicks) == 300
+    assert count(tracked.db, subscriber_events) == 300
+    assert {r.ip_prefix for r in rows(tracked.db, clicks)} == {"198.51.100.0/24"}
+
+
+def test_human_clicks_reach_segment_rules_and_machine_clicks_do_not(tracked):
+    from datetime import timedelta
+
+    from newsletter.audiences.segments import Engaged, Segment
+    from newsletter.services.segments import count_segment
+    from tests.engagement.conftest import START
+
+    tracked.click(tracked.deliveries[0], tracked.key_of("consultation"), at=900)  # a person
+    tracked.click(tracked.deliveries[1], tracked.key_of("consultation"), at=5)  # a scanner
+    tracked.stats()
+    later = START + timedelta(days=1)
+    consultation = Segment("booked-interest", Engaged("clicked_consultation", 30))
+    assert count_segment(tracked.db, consultation, now=later) == 1
+    assert count_segment(tracked.db, Segment("any", Engaged("clicked", 30)), now=later) == 1
+    assert count_segment(tracked.db, Segment("quiet", Engaged("clicked", None)), now=later) == 4
