@@ -107,7 +107,7 @@ class Settings(BaseSettings):
         "sqlite:///newsletter.db", description="SQLAlchemy URL: SQLite file or PostgreSQL."
     )
     click_tracking: bool = Field(
-        False, description="Rewrite links to the app's own /r/ redirect (needs the redirect)."
+        True, description="Rewrite links to the app's own first-party /r/ click redirect."
     )
     outbox_dir: Path = Field(Path("outbox"), description="Folder for the outbox delivery backend.")
     delivery: Literal["sendgrid", "smtp", "outbox"] | None = Field(
@@ -181,9 +181,30 @@ class Settings(BaseSettings):
         description="Let the article fetcher reach private, loopback and link-local "
         "addresses (tests, an intranet blog).",
     )
+
+    # --- tracking, conversions, preferences (docs/tracking.md) ----------------------------
+    open_tracking: bool = Field(
+        False, description="Add an open-tracking pixel (/o/); off: opens are unreliable."
+    )
+    conversions_api_key: SecretStr | None = Field(
+        None, description="Bearer key for POST /api/v1/conversions (unset: the route answers 503)."
+    )
+    attribution_days: int = Field(
+        14, ge=1, le=365, description="Bookings within this many days of a campaign's start count."
+    )
     trusted_proxies: str = Field(
         "127.0.0.1,::1",
         description="Comma-separated proxy addresses/networks whose X-Forwarded-For is believed.",
+    )
+    calendly_signing_key: SecretStr | None = Field(
+        None, description="Calendly webhook signing key (unset: /webhooks/calendly answers 503)."
+    )
+    topic_labels: str = Field(
+        "", description="Topics on the preference page: `name=Label; name=Label` (in order)."
+    )
+    resubscribe_consent: str = Field(
+        "Yes, send me newsletter emails from {clinic_name} again.",
+        description="Consent wording recorded when someone resubscribes on the preference page.",
     )
 
     @field_validator("brand_color", "accent_color", "text_color", "background_color")
@@ -253,9 +274,17 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:
-        from newsletter.web.forwarded import parse_networks
+        from newsletter.engagement.network import parse_networks
 
         parse_networks(value)  # ValueError names the bad part
+        return value
+
+    @field_validator("topic_labels")
+    @classmethod
+    def _labels(cls, value: str) -> str:
+        from newsletter.engagement.preference_rules import parse_topic_labels
+
+        parse_topic_labels(value)
         return value
 
     @field_validator("secret_key")

@@ -18,7 +18,9 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any, Literal
 
-Purpose = Literal["unsubscribe", "click", "confirm", "preferences"]
+# `test`: the links of a test send (they decode to the campaign, never to a person);
+# `preview`: the links of a rendered preview (they lead to a page saying so, never onward).
+Purpose = Literal["unsubscribe", "click", "confirm", "preferences", "test", "preview"]
 _ID_BYTES = 16  # 128 bits
 _MAC_BYTES = 12
 _MAC_LEN = 16

@@ -1,5 +1,5 @@
 """`newsletter campaign …`: create, submit/approve/reject, send, schedule, unschedule, pause,
-resume, cancel, status, list, test, retry-failed."""
+resume, cancel, status, list, test, retry-failed, stats."""
 
 from __future__ import annotations
 
@@ -403,3 +403,31 @@ def test(
     finally:
         db.close()
     console.print(f"Test sent to {len(to)} address(es).")
+
+
+@campaign_app.command("stats")
+def stats(
+    campaign_id: CampaignId,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help='CSV export (1–4 per link or period shown as "<5").')
+    ] = False,
+) -> None:
+    """Delivery, complaints, unsubscribes, human and machine clicks, bookings, per link and
+    over time, from counters kept as events and clicks arrive (exact figures)."""
+    from newsletter.cli.stats_table import print_stats
+    from newsletter.engagement.stats import campaign_stats, stats_csv
+
+    if as_json and as_csv:
+        raise ValidationError("choose one of --json and --csv", where="--json/--csv")
+    settings, db = _open()
+    try:
+        result = campaign_stats(db, campaign_id, open_tracking=settings.open_tracking)
+    finally:
+        db.close()
+    if as_json:
+        print(json.dumps(result, indent=2))
+    elif as_csv:
+        print(stats_csv(result), end="")
+    else:
+        print_stats(result)

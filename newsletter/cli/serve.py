@@ -14,16 +14,15 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.", min=1, max=65535)] = 8000,
 ) -> None:
-    """Run the web app: SendGrid event webhook, unsubscribe and confirmation pages.
+    """Run the web app: event webhook, click redirect, unsubscribe, preference and
+    confirmation pages, booking conversions.
 
     One uvicorn worker (start more processes behind a proxy if ever needed, never workers
     that each run a scheduler). Refuses to start on an outdated database schema.
     """
-    import uvicorn
-
     from newsletter.bootstrap import open_database
     from newsletter.config import load_settings
-    from newsletter.web.app import create_app
+    from newsletter.web.app import create_app, serve_app
 
     settings = load_settings()
     db = open_database(settings)  # raises SchemaOutdated → exit 2 with the fix
@@ -35,14 +34,6 @@ def serve(
                 markup=False,
             )
         err_console.print(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)…", markup=False)
-        uvicorn.run(
-            create_app(settings, db),
-            host=host,
-            port=port,
-            workers=1,
-            log_level="info",
-            server_header=False,
-            proxy_headers=True,
-        )
+        serve_app(create_app(settings, db), host=host, port=port)
     finally:
         db.close()

@@ -41,6 +41,7 @@ class ConsentMethod(StrEnum):
     STAFF_ENTRY = "staff_entry"
     CSV_IMPORT = "csv_import"
     API = "api"
+    PREFERENCE_PAGE = "preference_page"  # the person, on the page linked from every email
 
 
 class SuppressionReason(StrEnum):
@@ -50,6 +51,7 @@ class SuppressionReason(StrEnum):
     COMPLAINT = "complaint"
     HARD_BOUNCE = "hard_bounce"
     ERASURE = "erasure"
+    SOFT_BOUNCE = "soft_bounce"  # 3 soft bounces at least 7 days apart (docs/tracking.md)
 
 
 #: Suppression reason → the subscriber status it implies.
@@ -60,6 +62,7 @@ STATUS_FOR_REASON = {
     SuppressionReason.ERASURE: SubscriberStatus.UNSUBSCRIBED,
     SuppressionReason.COMPLAINT: SubscriberStatus.COMPLAINED,
     SuppressionReason.HARD_BOUNCE: SubscriberStatus.BOUNCED,
+    SuppressionReason.SOFT_BOUNCE: SubscriberStatus.BOUNCED,
 }
 
 

@@ -21,13 +21,18 @@ from newsletter.rendering.links import (
     Link,
     LinkPolicy,
     LinkTable,
+    before_body_end,
     check_campaign_key,
     default_campaign_key,
+    open_pixel_html,
+    redirect_href,
+    with_honeypot,
 )
 from newsletter.rendering.mjml import compile_mjml
 from newsletter.rendering.placeholders import (
     FIRST_NAME_HTML,
     FIRST_NAME_TEXT,
+    PREFERENCES_TOKEN,
     UNSUBSCRIBE_TOKEN,
     FillableText,
     Recipient,
@@ -177,6 +182,11 @@ def compile_template(
         **extra,
     }
     html, text = _render_pair(settings, template, context, builder)
+    honeypot = builder.links.honeypot()
+    if honeypot is not None:  # the HTML part only: no person sees it (docs/tracking.md)
+        html = with_honeypot(html, redirect_href(settings.public_url, honeypot.id))
+    if settings.open_tracking and builder.links.campaign_key != "transactional":
+        html = before_body_end(html, open_pixel_html(settings.public_url))
     return CompiledEmail(
         template=template,
         subject=context["email"]["subject"],
@@ -186,7 +196,7 @@ def compile_template(
         reply_to=settings.reply_to,
         html=FillableText(html),
         text=FillableText(text),
-        links=tuple(builder.links.links),
+        links=(*builder.links.links, *((honeypot,) if honeypot else ())),
         campaign_key=builder.links.campaign_key,
         unsubscribe_url=context["email"]["unsubscribe_url"],
         first_name_fallback=settings.first_name_fallback,
@@ -201,6 +211,7 @@ def _email_context(settings: Settings, subject: str, preheader: str) -> dict[str
         "lang": "en",
         "footer_reason": settings.footer_reason_text,
         "unsubscribe_url": f"{settings.public_url}/u/{UNSUBSCRIBE_TOKEN}",
+        "preferences_url": f"{settings.public_url}/p/{PREFERENCES_TOKEN}",
         "first_name": FIRST_NAME_HTML,
     }
 

@@ -60,7 +60,7 @@ class ContextBuilder:
             "accent_color": s.accent_color,
             "text_color": s.text_color,
             "background_color": s.background_color,
-            "website_href": self.links.href(s.website_url),
+            "website_href": self.links.href(s.website_url, label=s.clinic_name),
         }
 
     def inline_html(self, inline: Inline) -> Markup:
@@ -73,7 +73,7 @@ class ContextBuilder:
             if span.italic:
                 piece = Markup("<em>") + piece + Markup("</em>")
             if span.href:
-                href = self.links.href(span.href)
+                href = self.links.href(span.href, label=span.text)
                 # Every interpolated value is escaped (piece is already Markup; colour is a
                 # validated #RRGGBB).
                 piece = Markup(  # noqa: S704
@@ -88,7 +88,8 @@ class ContextBuilder:
         for span in inline:
             out.append(span.text)
             if span.href and span.href.startswith(("http://", "https://")):
-                out.append(f" [{self.text_links.number(self.links.href(span.href))}]")
+                href = self.links.href(span.href, label=span.text)
+                out.append(f" [{self.text_links.number(href)}]")
             elif span.href and span.href.startswith("mailto:"):
                 out.append(f" ({span.href.removeprefix('mailto:')})")
         return " ".join("".join(out).split())
@@ -147,7 +148,7 @@ class ContextBuilder:
         cta = None
         if article.call_to_action:
             target = article.call_to_action.url or self.settings.booking_url
-            href = self.links.href(target, "consultation")
+            href = self.links.href(target, "consultation", label=article.call_to_action.label)
             cta = {
                 "text": article.call_to_action.text,
                 "label": article.call_to_action.label,
@@ -156,7 +157,7 @@ class ContextBuilder:
             }
         sources = []
         for source in article.sources:
-            href = self.links.href(source.url) if source.url else None
+            href = self.links.href(source.url, label=source.text) if source.url else None
             sources.append(
                 {
                     "text": source.text,
@@ -164,7 +165,11 @@ class ContextBuilder:
                     "text_ref": self.text_links.number(href) if href else None,
                 }
             )
-        url = self.links.href(article.canonical_url) if article.canonical_url else None
+        url = (
+            self.links.href(article.canonical_url, label=article.title)
+            if article.canonical_url
+            else None
+        )
         return {
             "title": article.title,
             "summary": article.summary,

@@ -1,9 +1,12 @@
-"""Links in an email: campaign keys, UTM parameters, link kinds, ids and the click redirect.
+"""Links in an email: campaign keys, UTM parameters, link kinds, link keys, the click redirect.
 
-Pure functions. A campaign's links get fixed ids (L1, L2, …) in reading order; each link's
-destination carries campaign-constant UTM values only (never anything about a recipient),
-and, with click tracking on, the href becomes `{public_url}/r/{link_id}/{recipient token}`
-so a digest with many links still needs a single per-recipient value.
+Pure functions. A campaign's links get fixed link keys (L1, L2, …) in reading order, stored
+in the `campaign_links` table when the campaign is created; each link's destination carries
+campaign-constant UTM values only (never anything about a recipient), and, with click
+tracking on, the href becomes `{public_url}/r/{link_key}/{recipient token}` so a digest with
+many links still needs a single per-recipient value. With click tracking on, the HTML part
+also carries one hidden honeypot link (link key `L0`, kind `honeypot`): no person sees or
+follows it, so a hit marks that email's clicks around it as a machine's (docs/tracking.md).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from newsletter.errors import ValidationError
 from newsletter.rendering.placeholders import RECIPIENT_TOKEN
 
-LinkKind = Literal["consultation", "article", "unsubscribe", "other"]
+LinkKind = Literal["consultation", "article", "unsubscribe", "other", "honeypot"]
+HONEYPOT_KEY = "L0"
 CAMPAIGN_KEY = re.compile(r"^[a-z0-9][a-z0-9-]{1,39}$")
 
 
@@ -55,16 +59,44 @@ def with_utm(url: str, *, campaign: str, content: str) -> str:
     return urlunsplit(parts._replace(path=parts.path or "/", query=urlencode(query)))
 
 
-def redirect_href(public_url: str, link_id: str, recipient_token: str = RECIPIENT_TOKEN) -> str:
+def redirect_href(public_url: str, link_key: str, recipient_token: str = RECIPIENT_TOKEN) -> str:
     """The product's own click redirect for one link and one recipient."""
-    return f"{public_url.rstrip('/')}/r/{link_id}/{recipient_token}"
+    return f"{public_url.rstrip('/')}/r/{link_key}/{recipient_token}"
+
+
+def honeypot_html(href: str) -> str:
+    """A link no person sees, reaches by keyboard or hears read out (HTML part only)."""
+    return (
+        '<div style="display:none;max-height:0;overflow:hidden;mso-hide:all;font-size:0;'
+        f'line-height:0" aria-hidden="true"><a href="{href}" tabindex="-1" '
+        'style="display:none;color:transparent">&#8203;</a></div>'
+    )
+
+
+def open_pixel_html(public_url: str, recipient_token: str = RECIPIENT_TOKEN) -> str:
+    """The 1×1 open-tracking image (NEWSLETTER_OPEN_TRACKING only): decorative, no alt text."""
+    return (
+        f'<img src="{public_url.rstrip("/")}/o/{recipient_token}" width="1" height="1" alt="" '
+        'aria-hidden="true" style="display:block;width:1px;height:1px;border:0;">'
+    )
+
+
+def with_honeypot(html: str, href: str) -> str:
+    """`html` with the honeypot link just before `</body>` (or at the end)."""
+    return before_body_end(html, honeypot_html(href))
+
+
+def before_body_end(html: str, snippet: str) -> str:
+    at = html.rfind("</body>")
+    return html + snippet if at < 0 else html[:at] + snippet + html[at:]
 
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    id: str
+    id: str  # the link key: L1, L2, … in reading order (L0: the honeypot)
     url: str  # the destination, with UTM
     kind: LinkKind
+    label: str | None = None  # the link's text, for reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,27 +143,38 @@ class LinkTable:
     links: list[Link] = field(default_factory=list)
     _by_url: dict[tuple[str, str], Link] = field(default_factory=dict)
 
-    def add(self, url: str, kind: LinkKind | None = None) -> Link:
+    def add(self, url: str, kind: LinkKind | None = None, label: str | None = None) -> Link:
         kind = kind or self.policy.kind(url)
         existing = self._by_url.get((url, kind))
         if existing:
             return existing
-        link_id = f"L{len(self.links) + 1}"
+        link_key = f"L{len(self.links) + 1}"
         destination = (
             url
             if kind == "unsubscribe"
-            else with_utm(url, campaign=self.campaign_key, content=link_id)
+            else with_utm(url, campaign=self.campaign_key, content=link_key)
         )
-        link = Link(id=link_id, url=destination, kind=kind)
+        label = " ".join((label or "").split())[:200] or None
+        link = Link(id=link_key, url=destination, kind=kind, label=label)
         self.links.append(link)
         self._by_url[(url, kind)] = link
         return link
 
-    def href(self, url: str, kind: LinkKind | None = None) -> str:
+    def href(self, url: str, kind: LinkKind | None = None, label: str | None = None) -> str:
         """The href to print in the email for `url`."""
         if not url.startswith(("http://", "https://")):
             return url  # mailto: and relative links (flagged by `check`) are left alone
-        link = self.add(url, kind)
+        link = self.add(url, kind, label)
         if self.click_tracking and link.kind != "unsubscribe":
             return redirect_href(self.policy.public_url, link.id)
         return link.url
+
+    def honeypot(self) -> Link | None:
+        """The hidden honeypot link (click tracking only): to the clinic's website."""
+        if not self.click_tracking:
+            return None
+        return Link(
+            id=HONEYPOT_KEY,
+            url=with_utm(self.policy.website_url, campaign=self.campaign_key, content=HONEYPOT_KEY),
+            kind="honeypot",
+        )

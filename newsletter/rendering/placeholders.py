@@ -18,7 +18,8 @@ FIRST_NAME_HTML = "-nl_fn_html-"
 FIRST_NAME_TEXT = "-nl_fn_text-"
 RECIPIENT_TOKEN = "-nl_rt-"  # noqa: S105 — click tracking: one opaque token per recipient
 UNSUBSCRIBE_TOKEN = "-nl_ut-"  # noqa: S105 — the signed unsubscribe token
-TAGS = (FIRST_NAME_HTML, FIRST_NAME_TEXT, RECIPIENT_TOKEN, UNSUBSCRIBE_TOKEN)
+PREFERENCES_TOKEN = "-nl_pt-"  # noqa: S105 — the signed preference-page token
+TAGS = (FIRST_NAME_HTML, FIRST_NAME_TEXT, RECIPIENT_TOKEN, UNSUBSCRIBE_TOKEN, PREFERENCES_TOKEN)
 _TAG_PATTERN = re.compile("(" + "|".join(re.escape(tag) for tag in TAGS) + ")")
 
 
@@ -29,6 +30,7 @@ class Recipient:
     first_name: str | None
     unsubscribe_token: str
     recipient_token: str
+    preferences_token: str = ""
 
 
 @lru_cache(maxsize=4096)  # names repeat: a million recipients share a few thousand
@@ -53,6 +55,7 @@ def substitutions(
         FIRST_NAME_TEXT: first_text,
         RECIPIENT_TOKEN: recipient.recipient_token,
         UNSUBSCRIBE_TOKEN: recipient.unsubscribe_token,
+        PREFERENCES_TOKEN: recipient.preferences_token,
     }
     if used is None:
         return values

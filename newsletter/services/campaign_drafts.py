@@ -8,8 +8,6 @@ and `campaigns.to_send`, never from counting a campaign's deliveries per page vi
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import threading
 import time
 from collections.abc import Sequence
@@ -29,7 +27,7 @@ from newsletter.rendering.compose import compile_email, single_line
 from newsletter.services import approval, article_library
 from newsletter.services.campaign_schedule import start_now
 from newsletter.services.campaigns import create_campaign_from_articles
-from newsletter.storage import article_store, audit_log, campaign_store, workflow_store
+from newsletter.storage import article_store, audit_log, campaign_store, link_store, workflow_store
 from newsletter.storage.database import Database
 from newsletter.storage.library_tables import campaign_workflow
 from newsletter.storage.sending_tables import campaigns, send_batches
@@ -169,11 +167,11 @@ def edit_draft(
         "sender_email": compiled.sender_email,
         "html": compiled.html.source,
         "text": compiled.text.source,
-        "links_json": json.dumps([dataclasses.asdict(link) for link in compiled.links]),
     }
     with db.write() as conn:
         if not campaign_store.update_while(conn, campaign_id, CampaignStatus.DRAFT, **values):
             _require_draft(campaign_store.get_campaign(conn, campaign_id))
+        link_store.replace_links(conn, campaign_id, compiled.links)
         withdrawn = approval.content_edited(conn, campaign_id, actor, now)
         audit_log.record(
             conn,
@@ -206,6 +204,9 @@ def duplicate(
         values = {k: v for k, v in row._mapping.items() if k not in skip}
         new_id = campaign_store.insert_campaign(
             conn, {**values, "status": "draft", "to_send": 0, "created_at": now}
+        )
+        link_store.insert_links(
+            conn, new_id, [link.as_link() for link in link_store.links_of(conn, campaign_id)]
         )
         ids = article_store.campaign_article_ids(conn, campaign_id)
         if ids:
@@ -303,7 +304,7 @@ def batch_progress(db: Database, campaign_ids: Sequence[int]) -> dict[int, Progr
     return {cid: Progress(done, total) for cid, (done, total) in totals.items()}
 
 
-SHOWN = [c for c in campaigns.c if c.name not in ("html", "text", "articles_json", "links_json")]
+SHOWN = [c for c in campaigns.c if c.name not in ("html", "text", "articles_json")]
 
 
 def page(db: Database, settings: Settings, campaign_id: int) -> tuple[Any, list[Any], Any]:

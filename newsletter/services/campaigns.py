@@ -24,6 +24,7 @@ from newsletter.articles import Article, load_article
 from newsletter.audiences.targets import Target
 from newsletter.config import Settings
 from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
+from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
 from newsletter.domain.sending import Action, BatchStatus, DeliveryStatus, classify
 from newsletter.errors import ValidationError
@@ -32,7 +33,7 @@ from newsletter.rendering.links import Link
 from newsletter.rendering.placeholders import UNSUBSCRIBE_TOKEN, FillableText, Recipient
 from newsletter.services.segments import get_segment
 from newsletter.services.subscribers import require_list
-from newsletter.storage import campaign_store
+from newsletter.storage import campaign_store, link_store
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
 
@@ -136,7 +137,6 @@ def create_campaign_from_articles(
                 "articles_json": json.dumps([dataclasses.asdict(a) for a in loaded], default=str),
                 "html": compiled.html.source,
                 "text": compiled.text.source,
-                "links_json": json.dumps([dataclasses.asdict(link) for link in compiled.links]),
                 "batch_size": settings.batch_size,
                 "unknown_policy": settings.effective_unknown_policy,
                 "scheduled_at": scheduled_at,
@@ -145,6 +145,7 @@ def create_campaign_from_articles(
                 "created_at": now,
             },
         )
+        link_store.insert_links(conn, campaign_id, compiled.links)
         if on_insert is not None:
             on_insert(conn, campaign_id)
         return campaign_id
@@ -164,7 +165,7 @@ def _target(db: Database, settings: Settings, segment: str | None, list_name: st
     return Target("segment", segment)  # type: ignore[arg-type]
 
 
-def compiled_email(row: Any, settings: Settings) -> CompiledEmail:
+def compiled_email(row: Any, settings: Settings, links: Sequence[Link] = ()) -> CompiledEmail:
     """The stored email of a campaign, ready to personalise (never recompiled)."""
     return CompiledEmail(
         template=row.template,
@@ -175,7 +176,7 @@ def compiled_email(row: Any, settings: Settings) -> CompiledEmail:
         reply_to=row.reply_to,
         html=FillableText(row.html),
         text=FillableText(row.text),
-        links=tuple(Link(**link) for link in json.loads(row.links_json)),
+        links=tuple(links),
         campaign_key=row.key,
         unsubscribe_url=f"{settings.public_url}/u/{UNSUBSCRIBE_TOKEN}",
         first_name_fallback=settings.first_name_fallback,
@@ -355,29 +356,27 @@ def send_test(
     campaign_id: int,
     addresses: Sequence[str],
 ) -> None:
-    """Send the campaign to a seed list, marked [TEST]; no ledger rows, links inert."""
+    """Send the campaign to a seed list, marked [TEST]; no ledger rows. Every link carries
+    one token of purpose `test` that decodes to the campaign: clicks redirect and count apart
+    (never as a person), and unsubscribe or preference links show a "this was a test" page."""
     if not addresses:
         raise ValidationError("no test address given", fix="pass --to ADDRESS")
     valid = [_valid_address(a) for a in addresses]
     with db.read() as conn:
         row = campaign_store.get_campaign(conn, campaign_id)
     compiled = compiled_email(row, settings)
-    key = settings.signing_keys["a"]
-    recipients = []
-    for address in valid:
-        recipient = Recipient(
-            None,
-            tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
-            tokens.sign("click", tokens.new_random_id(), key=key),
+    keys = settings.signing_keys
+    test = tokens.sign("test", DeliveryIds(keys).test_id(campaign_id), key=keys["a"])
+    recipient = Recipient(None, test, test, test)
+    recipients = [
+        OutgoingRecipient(
+            email=address,
+            substitutions=compiled.substitutions(recipient),
+            list_unsubscribe=f"{settings.public_url}/u/{test}",
+            send_id=tokens.new_random_id(),
         )
-        recipients.append(
-            OutgoingRecipient(
-                email=address,
-                substitutions=compiled.substitutions(recipient),
-                list_unsubscribe=f"{settings.public_url}/u/{recipient.unsubscribe_token}",
-                send_id=tokens.new_random_id(),
-            )
-        )
+        for address in valid
+    ]
     for index in range(0, len(recipients), backend.max_batch):
         batch = OutgoingBatch(
             subject=f"[TEST] {compiled.subject}",

@@ -50,7 +50,8 @@ class Preview:
             "campaign": self.compiled.campaign_key,
             "list_unsubscribe": self.email.list_unsubscribe,
             "links": [
-                {"id": link.id, "url": link.url, "kind": link.kind} for link in self.compiled.links
+                {"key": link.id, "url": link.url, "kind": link.kind, "label": link.label}
+                for link in self.compiled.links
             ],
             "html_bytes": len(self.email.html.encode()),
             "text_bytes": len(self.email.text.encode()),
@@ -65,11 +66,14 @@ class Preview:
 
 
 def sample_recipient(settings: Settings, first_name: str | None = SAMPLE_FIRST_NAME) -> Recipient:
-    key = settings.signing_keys["a"]
+    """A previewed email's recipient: every link carries a token of purpose `preview`, which
+    leads to a page saying it is a preview (never onward, never to anyone's subscription)."""
+    preview = tokens.sign("preview", tokens.new_random_id(), key=settings.signing_keys["a"])
     return Recipient(
         first_name=first_name,
-        unsubscribe_token=tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
-        recipient_token=tokens.sign("click", tokens.new_random_id(), key=key),
+        unsubscribe_token=preview,
+        recipient_token=preview,
+        preferences_token=preview,
     )
 
 
@@ -92,7 +96,10 @@ def expectations(settings: Settings) -> Expectations:
     return Expectations(
         public_url=settings.public_url,
         postal_address=settings.postal_address,
-        unsubscribe_valid=lambda token: tokens.verify("unsubscribe", token, keys=keys) is not None,
+        unsubscribe_valid=lambda token: any(
+            tokens.verify(purpose, token, keys=keys) is not None
+            for purpose in ("unsubscribe", "test", "preview")
+        ),
     )
 
 

@@ -33,6 +33,7 @@ from newsletter.domain.sending import (
 )
 from newsletter.failpoints import failpoint
 from newsletter.rendering.placeholders import (
+    PREFERENCES_TOKEN,
     RECIPIENT_TOKEN,
     FillableText,
     Recipient,
@@ -143,22 +144,29 @@ def _outgoing(settings: Settings, content: dict[str, Any], rows: list[Any]) -> O
     delivery_ids = [row.id for row in rows]
     links = ids.link_ids(delivery_ids)
     unsubscribes = tokens.sign_many("unsubscribe", links, key=key)
-    # Click tokens only when the links carry them.
+    # Click and preference tokens only when the email carries them.
     clicks = (
         tokens.sign_many("click", links, key=key) if RECIPIENT_TOKEN in used else [""] * len(rows)
+    )
+    preferences = (
+        tokens.sign_many("preferences", links, key=key)
+        if PREFERENCES_TOKEN in used
+        else [""] * len(rows)
     )
     fallback, unsubscribe_url = settings.first_name_fallback, f"{settings.public_url}/u/"
     recipients = tuple(
         OutgoingRecipient(
             email=row.email,
             substitutions=substitutions(
-                Recipient(row.first_name, unsubscribe, click), fallback=fallback, used=used
+                Recipient(row.first_name, unsubscribe, click, preference),
+                fallback=fallback,
+                used=used,
             ),
             list_unsubscribe=unsubscribe_url + unsubscribe,
             send_id=send_id,
         )
-        for row, send_id, unsubscribe, click in zip(
-            rows, ids.send_ids(delivery_ids), unsubscribes, clicks, strict=True
+        for row, send_id, unsubscribe, click, preference in zip(
+            rows, ids.send_ids(delivery_ids), unsubscribes, clicks, preferences, strict=True
         )
     )
     return OutgoingBatch(

@@ -172,6 +172,7 @@ def resubscribe(
     source: str,
     list_name: str | None = None,
     now: datetime | None = None,
+    method: ConsentMethod = ConsentMethod.STAFF_ENTRY,
 ) -> list[str]:
     """Bring back someone who unsubscribed, only with a new consent record (never a bounce or
     complaint: those addresses must not be mailed again). Returns the lists now active.
@@ -181,7 +182,8 @@ def resubscribe(
     one by one stay left. When what the unsubscribe closed was not recorded (it predates the
     record), a list must be named. With `list_name`, that list alone: an unsubscribed or
     missing membership becomes active on the strength of the new consent; a pending one stays
-    pending (only the person's own confirmation promotes it)."""
+    pending (only the person's own confirmation promotes it). `method` says who gave the
+    consent: staff, or the person on the preference page."""
     now = now or datetime.now(UTC)
     if not consent_text.strip():
         raise ValidationError("resubscribing needs the new consent wording", fix='--consent "…"')
@@ -213,8 +215,8 @@ def resubscribe(
             subscriber_id=row.id,
             email=row.email,
             event=ConsentEvent.RESUBSCRIBED,
-            method=ConsentMethod.STAFF_ENTRY,
-            source=f"staff:{source}",
+            method=method,
+            source=f"{'staff' if method == ConsentMethod.STAFF_ENTRY else 'web'}:{source}",
             list_id=target.id if target is not None else None,
             consent_text=consent_text,
             now=now,
@@ -233,7 +235,8 @@ def resubscribe(
 
 
 def _restore_suppressed_memberships(conn: Connection, row: Any, now: datetime) -> None:
-    """Undo exactly what the global unsubscribe closed; refuse when that is not known."""
+    """Undo exactly what the global unsubscribe closed; refuse when that is not known (someone
+    on no list at all simply becomes mailable again, for segments)."""
     closed = conn.execute(
         select(lists.c.name, subscriptions.c.suppressed_from)
         .join(lists, lists.c.id == subscriptions.c.list_id)
@@ -243,11 +246,10 @@ def _restore_suppressed_memberships(conn: Connection, row: Any, now: datetime) -
         )
         .order_by(lists.c.name)
     ).all()
-    if not any(suppressed_from for _, suppressed_from in closed):
+    if closed and not any(suppressed_from for _, suppressed_from in closed):
         names = ", ".join(name for name, _ in closed)
         raise ValidationError(
-            f"which lists {row.email} should be restored to is not recorded"
-            + (f" (left: {names})" if names else " (no list memberships)"),
+            f"which lists {row.email} should be restored to is not recorded (left: {names})",
             fix="name the list with --list NAME (the new consent then covers that list)",
         )
     conn.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -43,11 +44,36 @@ def current_revision(db: Database) -> str | None:
 def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
     """Migrate to `revision`; returns (before, after)."""
     before = current_revision(db)
-    config = alembic_config()
-    with db.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+    _migrate(db, command.upgrade, revision)
     return before, current_revision(db) or ""
+
+
+def downgrade(db: Database, revision: str) -> None:
+    """Migrate down to `revision` (tests, and an operator undoing an upgrade)."""
+    _migrate(db, command.downgrade, revision)
+
+
+def _migrate(db: Database, step: Callable[[Config, str], None], revision: str) -> None:
+    """Run Alembic in one transaction. On SQLite, foreign keys are off meanwhile (then
+    checked): a migration that rebuilds a table (SQLite's way to alter a column) drops the
+    old one, and with foreign keys on that drop would first delete every row that refers
+    to it — ON DELETE CASCADE would empty a campaign's deliveries and batches."""
+    config = alembic_config()
+    with db.engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:  # a pragma, so outside any transaction (the driver is in autocommit)
+            conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                config.attributes["connection"] = conn
+                step(config, revision)
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if broken:
+                        raise RuntimeError(f"a migration left dangling references: {broken[:5]}")
+        finally:
+            if sqlite:
+                conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
 def _is_empty(db: Database) -> bool:

@@ -47,7 +47,6 @@ campaigns = Table(
     Column("articles_json", Text, nullable=False),  # the article(s), stored with the campaign
     Column("html", Text, nullable=False),  # compiled once, with placeholder tags
     Column("text", Text, nullable=False),
-    Column("links_json", Text, nullable=False),  # [{id, url, kind}] for the click redirect
     Column("batch_size", Integer, nullable=False),
     Column("unknown_policy", String(8), nullable=False),  # events | hold | resend
     Column("scheduled_at", UTCDateTime),
@@ -147,3 +146,6 @@ provider_events = Table(
     Column("bounce_type", String(16)),
     Column("applied", Boolean, nullable=False, default=False),
 )
+
+# Registered on the same MetaData (tests truncate every table; `clicks` refers to deliveries).
+from newsletter.storage import engagement_tables as _engagement_tables  # noqa: E402, F401

@@ -22,14 +22,14 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Settings
-from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.subscribers import SuppressionReason
+from newsletter.engagement.event_effects import suppress_once
+from newsletter.engagement.link_tokens import LinkToken, resolve
 from newsletter.services.double_opt_in import confirm_subscription
-from newsletter.services.tracking import suppress_once
+from newsletter.storage.counter_store import add_counts
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import deliveries
 from newsletter.storage.tables import subscribers
-from newsletter.tokens import verify
 
 router = APIRouter()
 
@@ -126,25 +126,36 @@ def unsubscribe_token(
         ).first()
         if row is None:
             return False
-        if row.email is not None:
-            suppress_once(conn, key=key, email=row.email, reason=reason,
-                          source=f"campaign:{row.campaign_id}", now=now)  # fmt: skip
+        if row.email is not None and suppress_once(
+            conn, key=key, email=row.email, reason=reason,
+            source=f"campaign:{row.campaign_id}", now=now,
+        ):  # fmt: skip
+            add_counts(conn, {(row.campaign_id, "", "unsubscribes"): 1})
     return True
 
 
-def _unsubscribe_delivery(request: Request, token: str) -> int | None:
-    """The delivery an unsubscribe token was made for, or None for a forged or foreign one."""
-    keys = request.app.state.settings.signing_keys
-    link_id = verify("unsubscribe", token, keys=keys)
-    return None if link_id is None else DeliveryIds(keys).delivery_for_link_id(link_id)
+def _unsubscribe_target(request: Request, token: str) -> LinkToken | None:
+    """What an unsubscribe link's token is for: a delivery, a test send, a preview, or None
+    for a forged or foreign one (`engagement.link_tokens`)."""
+    return resolve("unsubscribe", token, request.app.state.settings.signing_keys)
+
+
+def _not_a_delivery(settings: Settings, target: LinkToken) -> HTMLResponse:
+    from newsletter.web.link_pages import preview_page, test_page
+
+    if target.kind == "test":
+        return test_page(settings, "unsubscribe")
+    return preview_page(settings, "unsubscribe")
 
 
 @router.api_route("/u/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
 async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    delivery_id = _unsubscribe_delivery(request, token)
-    if delivery_id is None or not await run_in_threadpool(
-        delivery_exists, request.app.state.db, delivery_id
+    target = _unsubscribe_target(request, token)
+    if target is not None and target.kind != "delivery":
+        return _not_a_delivery(settings, target)
+    if target is None or not await run_in_threadpool(
+        delivery_exists, request.app.state.db, target.id
     ):
         return not_found(settings)
     return page(settings, "Unsubscribe?",
@@ -169,9 +180,12 @@ async def _is_one_click(request: Request) -> bool:
 @router.post("/u/{token}", response_class=HTMLResponse)
 async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     settings: Settings = request.app.state.settings
-    delivery_id = _unsubscribe_delivery(request, token)
-    if delivery_id is None:
+    target = _unsubscribe_target(request, token)
+    if target is None:
         return not_found(settings)
+    if target.kind != "delivery":  # a test send or a preview: nobody is unsubscribed
+        return _not_a_delivery(settings, target)
+    delivery_id = target.id
     one_click = await _is_one_click(request)
     found = await run_in_threadpool(
         unsubscribe_token, request.app.state.db,

@@ -16,7 +16,7 @@ def test_render_writes_the_three_files(cli, tmp_path):
     assert summary["from"] == "Mindstream Medicine <news@mindstream.example>"
     consultation = [link for link in summary["links"] if link["kind"] == "consultation"]
     assert consultation and "utm_campaign=winter-news" in consultation[0]["url"]
-    assert all({"id", "url", "kind"} <= set(link) for link in summary["links"])
+    assert all({"key", "url", "kind", "label"} <= set(link) for link in summary["links"])
     assert "Hi Alex," in (out / "email.txt").read_text()
     assert "-nl_" not in (out / "email.html").read_text()
 

@@ -77,10 +77,12 @@ def test_payloads_carry_nothing_but_the_address_and_the_email(db, send_settings,
             assert re.fullmatch(r"[A-Za-z0-9_-]{22,}", personalization["custom_args"]["send_id"])
             assert set(personalization["headers"]) == {"List-Unsubscribe", "List-Unsubscribe-Post"}
             subs = personalization["substitutions"]
-            # Only values the body shows: click tracking is off, so no click token.
-            assert set(subs) == set(TAGS) - {"-nl_rt-"}
+            # Only URL tokens and the first name (click tracking is on by default).
+            assert set(subs) == set(TAGS)
             assert subs["-nl_fn_html-"] == subs["-nl_fn_text-"] == "Sam"
-            assert re.fullmatch(r"a[A-Za-z0-9_-]{40,}", subs["-nl_ut-"])
+            for tag in ("-nl_ut-", "-nl_rt-", "-nl_pt-"):
+                assert re.fullmatch(r"a[A-Za-z0-9_-]{40,}", subs[tag])
+            assert len({subs["-nl_ut-"], subs["-nl_rt-"], subs["-nl_pt-"]}) == 3
             address = personalization["to"][0]["email"]
             assert address not in str(personalization["headers"])
     assert len(accepted_in_log(emulator.log_path, "privacy.example")) == len(audience)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from newsletter.domain.subscribers import ConsentEvent, ConsentMethod
+from newsletter.engagement.event_effects import EventEffects
 from newsletter.services import tracking
 from newsletter.services.subscribers import record_consent
 from newsletter.services.suppressions import eligible_subscriber_ids
@@ -245,7 +246,7 @@ def test_rows_stored_before_a_crash_are_processed_by_the_next_run(db):  # W-09
 
 def test_a_failing_row_is_rolled_back_and_retried(db, monkeypatch):
     s = seed_delivery(db, "ana@example.org")
-    original = tracking._apply
+    original = EventEffects.apply
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -254,7 +255,7 @@ def test_a_failing_row_is_rolled_back_and_retried(db, monkeypatch):
             raise RuntimeError("crash inside the transaction")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(tracking, "_apply", flaky)
+    monkeypatch.setattr(EventEffects, "apply", flaky)
     with db.write() as conn:
         tracking.ingest(conn, body_of(event("spamreport", s.email, NOW_TS - 5, s.send_id)), NOW)
     first = tracking.process_inbox(db, key=SECRET, now=NOW)

@@ -9,11 +9,10 @@ import uuid
 
 import psycopg
 import pytest
-from alembic import command
 from sqlalchemy import inspect, text
 
 from newsletter.storage.database import Database
-from newsletter.storage.schema import alembic_config, upgrade
+from newsletter.storage.schema import downgrade, upgrade
 from tests.audience_db import ADMIN_URL
 
 BEFORE = "0004_audit_log"
@@ -36,10 +35,7 @@ def fresh_url(request, tmp_path):
 
 
 def _downgrade(db: Database, revision: str) -> None:
-    config = alembic_config()
-    with db.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, revision)
+    downgrade(db, revision)
 
 
 def test_existing_campaigns_get_their_segment_as_target_and_utc_and_downgrade_works(fresh_url):

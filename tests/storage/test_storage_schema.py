@@ -48,6 +48,13 @@ ALLOWED_COLUMNS = {
                 "consent_confirmed", "status", "last_line", "added", "updated", "unchanged",
                 "skipped", "started_at", "finished_at"},
     "subscriber_events": {"id", "subscriber_id", "event", "link_kind", "occurred_at"},
+    # Engagement (PD-6): truncated values only; bookings carry no person at all.
+    "clicks": {"id", "campaign_id", "delivery_id", "link_key", "occurred_at", "machine",
+               "reason", "ua_family", "ip_prefix"},
+    "conversions": {"id", "booking_hash", "source", "occurred_at", "received_at",
+                    "utm_source", "utm_medium", "utm_campaign", "utm_content", "campaign_id",
+                    "link_key"},
+    "soft_bounce_streaks": {"subscriber_id", "first_at", "last_at", "count"},
 }  # fmt: skip
 CLINICAL = re.compile(
     r"diagnos|patient|treat|dob|birth|condition|appointment|ssn|insurance|medication|symptom"
@@ -157,9 +164,8 @@ def test_audit_log_migration_downgrades_and_upgrades_again(backend, tmp_path):
     import uuid
 
     import psycopg
-    from alembic import command
 
-    from newsletter.storage.schema import alembic_config
+    from newsletter.storage.schema import downgrade
     from tests.audience_db import ADMIN_URL
 
     name = f"newsletter_test_{os.getpid()}_mig{uuid.uuid4().hex[:8]}"  # orphan cleanup: pid
@@ -172,10 +178,7 @@ def test_audit_log_migration_downgrades_and_upgrades_again(backend, tmp_path):
     db = Database.from_url(url)
     try:
         upgrade(db)
-        config = alembic_config()
-        with db.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "0003_computed_delivery_ids")
+        downgrade(db, "0003_computed_delivery_ids")
         with db.read() as conn:
             assert "audit_log" not in inspect(conn).get_table_names()
         upgrade(db)
@@ -201,9 +204,8 @@ def test_every_migration_downgrades_to_base_and_upgrades_to_the_tables_again(bac
     import uuid
 
     import psycopg
-    from alembic import command
 
-    from newsletter.storage.schema import alembic_config
+    from newsletter.storage.schema import downgrade
     from tests.audience_db import ADMIN_URL
 
     name = f"newsletter_test_{os.getpid()}_all{uuid.uuid4().hex[:8]}"  # orphan cleanup: pid
@@ -216,10 +218,7 @@ def test_every_migration_downgrades_to_base_and_upgrades_to_the_tables_again(bac
     db = Database.from_url(url)
     try:
         upgrade(db)
-        config = alembic_config()
-        with db.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.downgrade(config, "base")
+        downgrade(db, "base")
         with db.read() as conn:
             assert set(inspect(conn).get_table_names()) <= {"alembic_version"}
         upgrade(db)
@@ -227,6 +226,53 @@ def test_every_migration_downgrades_to_base_and_upgrades_to_the_tables_again(bac
         with db.engine.connect() as conn:
             differences = compare_metadata(MigrationContext.configure(conn), metadata)
         assert [d for d in differences if d[0] != "remove_table"] == []
+    finally:
+        db.close()
+        if backend == "postgres":
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_upgrading_a_database_that_has_sent_keeps_every_row(backend, tmp_path):
+    """Regression: on SQLite a migration that rebuilds `campaigns` (to alter a column) used
+    to drop it with foreign keys on, which cascaded and emptied deliveries and batches."""
+    import os
+    import uuid
+
+    import psycopg
+
+    from tests.audience_db import ADMIN_URL
+
+    name = f"newsletter_test_{os.getpid()}_keep{uuid.uuid4().hex[:8]}"  # orphan cleanup: pid
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'keep.db'}"
+    else:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    db = Database.from_url(url)
+    try:
+        upgrade(db, "0004_audit_log")
+        with db.write() as conn:
+            conn.execute(text(
+                "INSERT INTO campaigns (id, key, status, template, segment, subject, preheader,"
+                " sender_name, sender_email, reply_to, articles_json, html, text, links_json,"
+                " batch_size, unknown_policy, late_send_window_s, to_send, created_at) VALUES"
+                " (1, 'k', 'sent', 'article', 'everyone', 's', 'p', 'n', 'n@c.example',"
+                " 'r@c.example', '[]', 'h', 't', '[]', 100, 'events', 0, 2, '2026-11-01')"
+            ))  # fmt: skip
+            conn.execute(text("INSERT INTO send_batches (id, campaign_id, seq, status, attempts)"
+                              " VALUES (1, 1, 0, 'accepted', 1)"))  # fmt: skip
+            conn.execute(text("INSERT INTO deliveries (id, campaign_id, batch_seq, status) VALUES"
+                              " (1, 1, 0, 'accepted'), (2, 1, 0, 'accepted')"))  # fmt: skip
+        upgrade(db)
+        with db.read() as conn:
+            counts = [conn.scalar(text(f"SELECT count(*) FROM {t}"))
+                      for t in ("campaigns", "send_batches", "deliveries")]  # fmt: skip
+        assert counts == [1, 1, 2]
     finally:
         db.close()
         if backend == "postgres":

@@ -90,7 +90,7 @@ def _campaign(conn) -> int:  # type: ignore[no-untyped-def]
             key="newsletter-2026-11", status="sending", template="article", segment="everyone",
             subject="News", preheader="News", sender_name="Clinic", sender_email="n@c.example",
             reply_to="r@c.example", articles_json="[]", html="<p>x</p>", text="x",
-            links_json="[]", batch_size=100, unknown_policy="events", late_send_window_s=0,
+            batch_size=100, unknown_policy="events", late_send_window_s=0,
             to_send=0, created_at=NOW,
         )
         .returning(campaigns.c.id)

@@ -32,7 +32,6 @@ from newsletter.accounts.roles import Action, allowed
 from newsletter.accounts.service import Actor
 from newsletter.accounts.sessions import Stage, same_token
 from newsletter.config import Settings
-from newsletter.web.forwarded import client_address, parse_networks
 from newsletter.web.public import now_of
 
 FORM_BYTES = 256 * 1024
@@ -88,11 +87,9 @@ def clear_session_cookie(response: Any, settings: Settings) -> None:
 
 
 def client_ip(request: Request) -> str | None:
-    settings: Settings = request.app.state.settings
-    peer = request.client.host if request.client else None
-    return client_address(
-        peer, request.headers.get("x-forwarded-for"), parse_networks(settings.trusted_proxies)
-    )
+    """The client's address; behind a trusted proxy the app's `ForwardedFor` middleware has
+    already put the real one here (NEWSLETTER_TRUSTED_PROXIES)."""
+    return request.client.host if request.client else None
 
 
 @dataclass
