@@ -98,7 +98,7 @@ class Engine:
             from newsletter.services.tracking import process_inbox
         except ImportError:  # pragma: no cover - the tracking service ships with the product
             return None
-        key = self.settings.signing_keys["a"]
+        key = self.settings.key_ring
         return lambda: process_inbox(self.db, key=key, now=datetime.now(UTC))
 
     @property

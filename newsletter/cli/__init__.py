@@ -27,6 +27,7 @@ COMMAND_MODULES = {
     "segments": "segments",
     "subscribers": "subscribers",
     "audit": "audit",
+    "secret": "secret",
     "campaign": "campaigns",
     "emulator": "emulator",
     "events": "events",

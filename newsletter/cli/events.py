@@ -26,7 +26,7 @@ def process(
     settings = load_settings()
     db = open_database(settings)
     try:
-        counts = process_inbox(db, key=settings.secret_key.get_secret_value())  # type: ignore[union-attr]
+        counts = process_inbox(db, key=settings.key_ring)  # type: ignore[union-attr]
     finally:
         db.close()
     if as_json:

@@ -57,7 +57,7 @@ def _attrs(pairs: list[str] | None) -> dict[str, str]:
 
 def _key() -> tuple:
     settings = load_settings()
-    return settings, settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    return settings, settings.key_ring
 
 
 def _say(text: str) -> None:

@@ -337,13 +337,13 @@ def send_test(
     with db.read() as conn:
         row = campaign_store.get_campaign(conn, campaign_id)
     compiled = compiled_email(row, settings)
-    key = settings.signing_keys["a"]
+    key_id, key = tokens.current_key(settings.signing_keys)
     recipients = []
     for address in valid:
         recipient = Recipient(
             None,
-            tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
-            tokens.sign("click", tokens.new_random_id(), key=key),
+            tokens.sign("unsubscribe", tokens.new_random_id(), key=key, key_id=key_id),
+            tokens.sign("click", tokens.new_random_id(), key=key, key_id=key_id),
         )
         recipients.append(
             OutgoingRecipient(

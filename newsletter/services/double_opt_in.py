@@ -60,8 +60,9 @@ class ConfirmationOutcome:
 
 
 def _serializer(settings: Settings) -> URLSafeTimedSerializer:
-    assert settings.secret_key is not None
-    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt=CONFIRM_SALT)
+    # itsdangerous signs with the last key and verifies with any: the ring, oldest first.
+    secrets = list(reversed(settings.key_ring.lookup_secrets()))
+    return URLSafeTimedSerializer(secrets, salt=CONFIRM_SALT)
 
 
 def confirm_url(settings: Settings, token: str) -> str:
@@ -89,7 +90,7 @@ def request_confirmation(
         address = validate_email(email)
     except ValueError as exc:
         raise ValidationError(f"{email!r} is not a valid address: {exc}") from None
-    key = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    key = settings.key_ring
     digest = email_hash(key, address)
     with db.write() as conn:
         target = require_list(conn, list_name)

@@ -65,11 +65,13 @@ class Preview:
 
 
 def sample_recipient(settings: Settings, first_name: str | None = SAMPLE_FIRST_NAME) -> Recipient:
-    key = settings.signing_keys["a"]
+    key_id, key = tokens.current_key(settings.signing_keys)
     return Recipient(
         first_name=first_name,
-        unsubscribe_token=tokens.sign("unsubscribe", tokens.new_random_id(), key=key),
-        recipient_token=tokens.sign("click", tokens.new_random_id(), key=key),
+        unsubscribe_token=tokens.sign(
+            "unsubscribe", tokens.new_random_id(), key=key, key_id=key_id
+        ),
+        recipient_token=tokens.sign("click", tokens.new_random_id(), key=key, key_id=key_id),
     )
 
 

@@ -35,10 +35,12 @@ from newsletter.domain.subscribers import (
     STATUS_FOR_REASON,
     STICKY_STATUSES,
     ConsentEvent,
+    HashKey,
     SubscriberStatus,
     SuppressionReason,
     email_hash,
 )
+from newsletter.keys.ring import KeyRing
 from newsletter.services.suppressions import suppress_in
 from newsletter.storage.audience_queries import subscriber_by_email
 from newsletter.storage.database import Database
@@ -173,7 +175,7 @@ def _bounded(value: str, limit: int) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-def natural_key(ev: ProviderEvent, key: str) -> str:
+def natural_key(ev: ProviderEvent, key: HashKey) -> str:
     """`sg_message_id|event|timestamp|url`; events without a message id (some async bounces)
     use the keyed hash of the address and the send id instead, never the address itself."""
     subject = ev.sg_message_id
@@ -204,11 +206,12 @@ def pending_inbox_ids(db: Database) -> list[int]:
 # --- step 2: processing -----------------------------------------------------------------------
 
 
-def process_inbox(db: Database, *, key: str, now: datetime | None = None) -> ProcessCounts:
+def process_inbox(db: Database, *, key: HashKey, now: datetime | None = None) -> ProcessCounts:
     """Process every unprocessed inbox row, oldest first, one transaction per row.
 
-    `key` is the secret key (`settings.secret_key`) used for the keyed address hashes of
-    suppressions. A row that raises is logged, rolled back and left for the next run.
+    `key` is the key ring (`settings.key_ring`; a bare secret is key "a"): its current key
+    makes the keyed address hashes of suppressions, and send ids made under any of its keys
+    decode. A row that raises is logged, rolled back and left for the next run.
     """
     total = ProcessCounts()
     for inbox_id in pending_inbox_ids(db):
@@ -225,7 +228,7 @@ def process_inbox(db: Database, *, key: str, now: datetime | None = None) -> Pro
 
 
 def process_row(
-    conn: Connection, inbox_id: int, *, key: str, now: datetime
+    conn: Connection, inbox_id: int, *, key: HashKey, now: datetime
 ) -> ProcessCounts | None:
     """Process one inbox row inside the caller's write transaction (None: already done)."""
     query = select(webhook_inbox.c.raw_body).where(
@@ -250,7 +253,7 @@ def process_row(
         else:
             parsed.append(ev)
     parsed.sort(key=lambda e: e.timestamp)
-    ids = DeliveryIds({"a": key})
+    ids = DeliveryIds(key.as_mapping() if isinstance(key, KeyRing) else {"a": key})
     for ev in parsed:
         delivery = ids.delivery_for_send_id(ev.send_id)  # None: not one of our sends
         if not _store(conn, ev, delivery, inbox_id=inbox_id, key=key, now=now):
@@ -268,7 +271,7 @@ def process_row(
 
 
 def _store(
-    conn: Connection, ev: ProviderEvent, delivery: int | None, *, inbox_id: int, key: str,
+    conn: Connection, ev: ProviderEvent, delivery: int | None, *, inbox_id: int, key: HashKey,
     now: datetime,
 ) -> bool:  # fmt: skip
     """Insert the event unless either dedup key is taken; True if it is new."""
@@ -289,7 +292,7 @@ def _store(
 
 
 def _apply(
-    conn: Connection, ev: ProviderEvent, delivery: int | None, *, key: str, now: datetime
+    conn: Connection, ev: ProviderEvent, delivery: int | None, *, key: HashKey, now: datetime
 ) -> int:
     """Apply a newly stored event; returns 1 if it suppressed an address."""
     t = ev.occurred_at
@@ -348,7 +351,7 @@ def _address_for(conn: Connection, ev: ProviderEvent, delivery: int | None) -> s
 
 def _suppress(
     conn: Connection, ev: ProviderEvent, delivery: int | None, reason: SuppressionReason, *,
-    key: str, now: datetime,
+    key: HashKey, now: datetime,
 ) -> int:  # fmt: skip
     address = _address_for(conn, ev, delivery)
     if not address:
@@ -369,7 +372,7 @@ def _suppress(
 
 
 def suppress_once(
-    conn: Connection, *, key: str, email: str, reason: SuppressionReason, source: str,
+    conn: Connection, *, key: HashKey, email: str, reason: SuppressionReason, source: str,
     now: datetime,
 ) -> int:  # fmt: skip
     """`suppress_in`, skipped when it would change nothing (so repeats leave one consent

@@ -40,12 +40,17 @@ def current_revision(db: Database) -> str | None:
     return heads[0] if heads else None
 
 
-def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
-    """Migrate to `revision`; returns (before, after)."""
+def upgrade(
+    db: Database, revision: str = "head", *, key_ring: object | None = None
+) -> tuple[str | None, str]:
+    """Migrate to `revision`; returns (before, after). `key_ring` (a `keys.KeyRing`) lets a
+    migration re-hash stored addresses (0006 re-normalises them); without it such a
+    migration refuses to run on a database holding addresses."""
     before = current_revision(db)
     config = alembic_config()
     with db.engine.begin() as conn:
         config.attributes["connection"] = conn
+        config.attributes["key_ring"] = key_ring
         command.upgrade(config, revision)
     return before, current_revision(db) or ""
 

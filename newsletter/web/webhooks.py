@@ -63,7 +63,7 @@ def process_pending(app: Any) -> ProcessCounts:
     settings: Settings = app.state.settings
     counts = process_inbox(
         app.state.db,
-        key=settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
+        key=settings.key_ring,
         now=now_of(app),
     )
     if counts.failed_rows:

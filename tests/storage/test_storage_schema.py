@@ -43,7 +43,7 @@ ALLOWED_COLUMNS = {
                               "expires_at", "confirmed_at"},
     "imports": {"id", "file_name", "file_sha256", "list_id", "consent_text_version",
                 "consent_confirmed", "status", "last_line", "added", "updated", "unchanged",
-                "skipped", "started_at", "finished_at"},
+                "skipped", "started_at", "finished_at", "rejects_path"},
     "subscriber_events": {"id", "subscriber_id", "event", "link_kind", "occurred_at"},
 }  # fmt: skip
 CLINICAL = re.compile(
