@@ -234,8 +234,14 @@ def erase(
         raise typer.Abort()
     settings, key = _key()
     with open_database(settings) as db:
-        privacy.erase_subscriber(db, key=key, email=email, source=f"staff:{staff_user()}")
+        done = privacy.erase_subscriber(db, key=key, email=email, source=f"staff:{staff_user()}",
+                                        outbox_dir=settings.outbox_dir)  # fmt: skip
     _say(f"Erased {email}; a hashed suppression keeps the address from being mailed again.")
+    _say(f"Redacted {done.raw_batches} stored webhook batch(es) and {done.texts} provider "
+         f"message(s); deleted {len(done.emails)} outbox email(s); removed the person from "
+         f"{len(done.reports)} rejects report(s).")  # fmt: skip
+    _say("Purge by hand what the product does not own: exports and copies, logs, backups "
+         "(docs/privacy.md).")  # fmt: skip
 
 
 @subscribers_app.command("gdpr-export")

@@ -13,16 +13,18 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, delete, select, update
 
-from newsletter.audiences.emails import normalize_email
+from newsletter.audiences.emails import address_forms, normalize_email
 from newsletter.domain.subscribers import (
     STATUS_FOR_REASON,
     STICKY_STATUSES,
     ConsentEvent,
     ConsentMethod,
+    HashKey,
     SubscriberStatus,
     SubscriptionStatus,
     SuppressionReason,
     email_hash,
+    lookup_hashes,
 )
 from newsletter.errors import ValidationError
 from newsletter.services.subscribers import record_consent, require_list, require_subscriber
@@ -215,9 +217,10 @@ def resubscribe(
         )
 
 
-def is_suppressed(db: Database, *, key: str, email: str) -> bool:
+def is_suppressed(db: Database, *, key: HashKey, email: str) -> bool:
+    """Under any form of the address and any key of the ring (`lookup_hashes`)."""
     with db.read() as conn:
-        return bool(suppressed_hashes(conn, [email_hash(key, normalize_email(email))]))
+        return bool(suppressed_hashes(conn, lookup_hashes(key, address_forms(email))))
 
 
 def eligible_subscriber_ids(db: Database, subscriber_ids: Iterable[int]) -> set[int]:
