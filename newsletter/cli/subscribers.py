@@ -167,6 +167,8 @@ def import_csv(
     )
     if summary.rejects_path:
         _say(f"Rejected rows with line and reason: {summary.rejects_path}")
+    for warning in summary.warnings:
+        _say(f"Warning: {warning}")
 
 
 @subscribers_app.command("export")
