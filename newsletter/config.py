@@ -238,6 +238,15 @@ class Settings(BaseSettings):
         return dict(self.key_ring.as_mapping())
 
     @property
+    def article_limits(self) -> Any:
+        """Per-format size limits for article files (`articles.ArticleLimits`)."""
+        from newsletter.articles import ArticleLimits
+
+        return ArticleLimits(
+            text=self.max_text_bytes, markdown=self.max_markdown_bytes, html=self.max_html_bytes
+        )
+
+    @property
     def delivery_backend(self) -> str:
         if self.delivery:
             return self.delivery

@@ -23,6 +23,7 @@ def serve(
 
     from newsletter.bootstrap import open_database
     from newsletter.config import load_settings
+    from newsletter.web.access_log import log_config
     from newsletter.web.app import create_app
 
     settings = load_settings()
@@ -41,6 +42,7 @@ def serve(
             port=port,
             workers=1,
             log_level="info",
+            log_config=log_config(),  # link tokens cut from the access log
             server_header=False,
             proxy_headers=True,
         )

@@ -155,6 +155,7 @@ def import_csv(
             specs=declared_attributes(settings.audiences_dir), consent_confirmed=consent_confirmed,
             encoding=encoding, delimiter=delimiter, rejects_path=rejects, staff_user=staff_user(),
             progress_cb=lambda done, total: progress.update(task, completed=done, total=total),
+            max_bytes=settings.max_csv_bytes, max_row_bytes=settings.max_csv_row_bytes,
         )  # fmt: skip
     if summary.ignored_columns:
         _say("Ignored columns (not declared): " + ", ".join(summary.ignored_columns))

@@ -69,7 +69,7 @@ def create_campaign(
     """Store a draft campaign with its article(s) and compiled email; refuse unknown segments."""
     now = now or datetime.now(UTC)
     get_segment(settings.audiences_dir, segment)  # NotFound / ValidationError with file+line
-    loaded = [load_article(path) for path in articles]
+    loaded = [load_article(path, limits=settings.article_limits) for path in articles]
     compiled = compile_email(
         loaded,
         settings,

@@ -110,7 +110,8 @@ def preview_articles(
     to: str = SAMPLE_ADDRESS,
     today: dt.date | None = None,
 ) -> Preview:
-    articles = tuple(load_article(path, base_url=base_url) for path in paths)
+    limits = settings.article_limits
+    articles = tuple(load_article(path, base_url=base_url, limits=limits) for path in paths)
     compiled = compile_email(
         articles,
         settings,

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from newsletter.config import Settings
 from newsletter.errors import NewsletterError, NotFound
@@ -81,6 +82,14 @@ def _install_error_pages(app: FastAPI, settings: Settings) -> None:
         headers = dict(error.headers or {})
         return page(settings, "Sorry", "This request cannot be handled.",
                     status_code=error.status_code, headers=headers)  # fmt: skip
+
+    @app.exception_handler(ClientDisconnect)
+    async def client_gone(request: Request, error: ClientDisconnect) -> Response:
+        # Nobody is left to answer: one line, no traceback (the body was not used).
+        route = getattr(request.scope.get("route"), "path", "?")
+        log.info("client disconnected before sending the whole body: %s %s", request.method,
+                 route)  # fmt: skip
+        return Response(status_code=400)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> Response:
