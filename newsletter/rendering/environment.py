@@ -34,6 +34,10 @@ from newsletter.rendering.sandbox import (
 MAX_TEMPLATE_BYTES = 256 * 1024
 
 
+class RenderOutOfMemory(TemplateError):
+    """The render hit the worker's memory limit: the worker answers, then is replaced."""
+
+
 class _Loader(jinja2.BaseLoader):
     """Regular files inside `folder` only: no `..`, no symlink leading out, no devices."""
 
@@ -173,7 +177,7 @@ def render(
             fix="make sure a recursive macro stops, and that no template includes itself",
         ) from None
     except MemoryError:
-        raise TemplateError(
+        raise RenderOutOfMemory(
             "the template needs more memory than a render may use",
             where=str(path),
             fix="templates format the values they are given; remove what builds large data",

@@ -140,7 +140,7 @@ class TemplateWorker:
                 where=where,
                 fix="the template may use too much memory; render again to retry",
             )
-        if process.poll() is not None:  # answered, then exited (after a memory error)
+        if answer.get("exiting") or process.poll() is not None:  # after a memory error
             self._discard()
         return answer
 

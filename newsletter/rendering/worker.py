@@ -28,7 +28,7 @@ from typing import Any
 from jinja2.debug import rewrite_traceback_stack
 
 from newsletter.errors import NewsletterError, TemplateError
-from newsletter.rendering.environment import render
+from newsletter.rendering.environment import RenderOutOfMemory, render
 from newsletter.rendering.mjml import compile_mjml
 from newsletter.rendering.sandbox import RenderLimits
 from newsletter.rendering.worker_protocol import decode, read_frame, write_frame
@@ -79,7 +79,8 @@ def _answer(request: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         )
         return _error(error), False
     except NewsletterError as exc:
-        return _error(exc), True
+        # After a memory error the process keeps what it grew: a fresh one takes over.
+        return _error(exc), not isinstance(exc, RenderOutOfMemory)
     except Exception as exc:  # a bug of ours must still be a message, never a hang
         error = TemplateError(f"rendering failed: {type(exc).__name__}: {exc}",
                               where=str(request.get("folder")))  # fmt: skip
@@ -126,6 +127,8 @@ def main() -> int:
         if request is None:
             return 0  # the parent closed the pipe (or exited)
         answer, keep_going = _answer(request)
+        if not keep_going:
+            answer["exiting"] = True  # the parent starts a fresh worker for the next render
         write_frame(stdout, answer)
         if not keep_going:
             return 0

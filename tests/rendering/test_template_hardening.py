@@ -171,3 +171,18 @@ def test_render_of_a_hanging_template_exits_2_within_the_deadline(cli, templates
     assert result.code == 2
     assert "refused: a power" in result.err and "Traceback" not in result.err
     assert time.monotonic() - start < 2.5 * 0.5 + 1.0
+
+
+def test_a_template_exhausting_memory_is_a_template_error_and_the_worker_is_replaced(
+    templates, monkeypatch
+):
+    monkeypatch.setenv("NEWSLETTER_RENDER_TIMEOUT_S", "20")  # the memory limit comes first
+    hungry = ("{% set ns = namespace(l=[]) %}{% for i in range(1000) %}"
+              "{% set ns.l = ns.l + [range(100000)|list] %}{% endfor %}")  # fmt: skip
+    isolated.WORKER.ensure_started()
+    starts = isolated.WORKER.starts
+    message, _ = _refused(templates, hungry)
+    assert "needs more memory than a render may use" in message
+    shutil.copy(REPO / "templates" / "article.mjml", templates / "article.mjml")
+    assert compile_seed().subject
+    assert isolated.WORKER.starts == starts + 1
