@@ -116,7 +116,6 @@ def main() -> int:
     sys.stdout = sys.stderr  # nothing but frames on the protocol stream
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    sys.setrecursionlimit(2000)
     _limit_memory()
     write_frame(stdout, {"ready": True, "pid": os.getpid()})
     while True:
