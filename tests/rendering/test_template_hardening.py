@@ -36,7 +36,9 @@ def _insert(path, text, after="{% block content %}"):
 
 
 def _refused(templates, snippet, file="article.mjml"):
+    """The TemplateError and the seconds it took, not counting a worker's start."""
     _insert(templates / file, snippet, after="{% block content %}")
+    isolated.WORKER.ensure_started()
     start = time.monotonic()
     with pytest.raises(TemplateError) as info:
         compile_seed()
@@ -94,7 +96,7 @@ def test_a_slow_loop_stops_at_the_deadline_with_its_line(templates, monkeypatch)
             "{% endfor %}")  # fmt: skip
     message, seconds = _refused(templates, slow)
     assert "took longer than" in message and "article.mjml, line" in message
-    assert seconds < 2.5 * 0.5 + 1.0  # the deadline, plus the worker's start on a busy machine
+    assert seconds < 2.5 * 0.5
 
 
 def test_the_hard_deadline_kills_a_worker_that_does_not_answer(templates, monkeypatch):
@@ -166,11 +168,12 @@ def test_check_fails_on_a_template_that_alters_a_header(cli, templates):
 def test_render_of_a_hanging_template_exits_2_within_the_deadline(cli, templates, monkeypatch):
     monkeypatch.setenv("NEWSLETTER_RENDER_TIMEOUT_S", "0.5")
     _insert(templates / "article.mjml", "{{ 9**(9**9) }}", after="{% block content %}")
+    isolated.WORKER.ensure_started()
     start = time.monotonic()
     result = cli("render", SEED_TEXT)
     assert result.code == 2
     assert "refused: a power" in result.err and "Traceback" not in result.err
-    assert time.monotonic() - start < 2.5 * 0.5 + 1.0
+    assert time.monotonic() - start < 2.5 * 0.5
 
 
 def test_a_template_exhausting_memory_is_a_template_error_and_the_worker_is_replaced(
