@@ -33,6 +33,7 @@ from newsletter.rendering.mjml import compile_mjml
 from newsletter.rendering.sandbox import RenderLimits
 from newsletter.rendering.worker_protocol import decode, read_frame, write_frame
 
+RECURSION_LIMIT = 400
 MEMORY_HEADROOM = 1024 * 1024 * 1024  # address space a render may add to the worker's own
 
 
@@ -116,6 +117,10 @@ def main() -> int:
     sys.stdout = sys.stderr  # nothing but frames on the protocol stream
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    # The shipped templates need 52 frames at most; a self-including template costs time in
+    # the square of its depth (every chunk passes every level), so runaway recursion is
+    # stopped early: 400 frames fail in ~0.15 s instead of ~0.35 s at Python's 1,000.
+    sys.setrecursionlimit(RECURSION_LIMIT)
     _limit_memory()
     write_frame(stdout, {"ready": True, "pid": os.getpid()})
     while True:
