@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 
 from newsletter.delivery.base import OutgoingBatch, OutgoingRecipient
 from newsletter.domain.sending import ProviderResult
@@ -36,19 +37,23 @@ def value_problem(name: str, value: str, limit: int = MAX_LINE) -> str | None:
     return None
 
 
+def first_problem(values: Iterable[tuple[str, str, int]]) -> str | None:
+    """The first problem among (header name, value, length limit), or None."""
+    for name, value, limit in values:
+        problem = value_problem(name, value, limit)
+        if problem:
+            return problem
+    return None
+
+
 def batch_problem(batch: OutgoingBatch) -> str | None:
-    checks = (
+    return first_problem((
         ("subject", batch.subject, MAX_LINE),
         ("from name", batch.sender_name, 256),
         ("from address", batch.sender_email, MAX_ADDRESS),
         ("reply-to", batch.reply_to, MAX_ADDRESS),
         ("list-id", batch.list_id, MAX_LINE),
-    )
-    for name, value, limit in checks:
-        problem = value_problem(name, value, limit)
-        if problem:
-            return problem
-    return None
+    ))  # fmt: skip
 
 
 def recipient_problem(recipient: OutgoingRecipient) -> str | None:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import lxml.html
 
-from newsletter.delivery.headers import MAX_ADDRESS, MAX_LINE, MAX_URL, value_problem
+from newsletter.delivery.headers import MAX_ADDRESS, MAX_LINE, MAX_URL, first_problem
 from newsletter.rendering.compose import PersonalEmail
 from newsletter.rendering.placeholders import TAGS
 
@@ -164,16 +164,14 @@ def _scripts(doc: lxml.html.HtmlElement) -> Check:
 
 def _headers(email: PersonalEmail) -> Check:
     """The header values exactly as the delivery boundary checks them (delivery.headers)."""
-    values = (
+    problem = first_problem((
         ("subject", email.subject, MAX_LINE),
         ("from", email.sender, MAX_LINE),
         ("reply-to", email.reply_to, MAX_ADDRESS),
         ("list-unsubscribe", email.list_unsubscribe, MAX_URL),
-    )
-    for name, value, limit in values:
-        problem = value_problem(name, value, limit)
-        if problem:
-            return Check("Headers", "fail", problem)
+    ))  # fmt: skip
+    if problem:
+        return Check("Headers", "fail", problem)
     return Check("Headers", "ok", "subject, from, reply-to and list-unsubscribe are single lines")
 
 

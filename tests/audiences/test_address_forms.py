@@ -4,19 +4,17 @@ migration 0006 re-normalises and merges what the old key kept apart."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from newsletter.domain.subscribers import email_hash
 from newsletter.storage.database import Database
 from newsletter.storage.schema import upgrade
 from newsletter.storage.tables import subscribers, subscriptions, suppressions
-from tests.audience_db import ADMIN_URL, BACKENDS, db_url  # noqa: F401
+from tests.audience_db import BACKENDS, db_url, scratch_database  # noqa: F401
 
 KEY = "test-secret-key-0123456789abcdefghijklmnop"  # tests/conftest.py
 CONSENT = "I agree to receive the clinic newsletter."
@@ -85,57 +83,81 @@ def test_erasure_finds_the_person_by_any_form(cli, home, db_url):  # noqa: F811
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_migration_0006_renormalises_rehashes_and_merges(cli, backend, tmp_path, monkeypatch):
-    name = f"newsletter_test_{os.getpid()}_nf{uuid.uuid4().hex[:8]}"
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    db = Database.from_url(url)
-    try:
-        upgrade(db, "0004_audit_log")
-        with db.write() as conn:  # two people the old NFC key kept apart, and a suppression
-            conn.execute(text("INSERT INTO lists (id, name, double_opt_in, created_at) "
-                              "VALUES (1, 'news', false, '2026-11-01')"))  # fmt: skip
-            for sid, email, status in ((1, "john@example.com", "active"),
-                                       (2, "ｊohn@example.com", "unsubscribed")):  # fmt: skip
-                conn.execute(subscribers.insert().values(
-                    id=sid, email=email, email_hash=email_hash(KEY, email), status=status,
-                    signed_up_at=NOW, created_at=NOW, updated_at=NOW))  # fmt: skip
-                conn.execute(subscriptions.insert().values(
-                    subscriber_id=sid, list_id=1, status=status if sid == 2 else "active",
-                    created_at=NOW, updated_at=NOW))  # fmt: skip
-            conn.execute(suppressions.insert().values(
-                email_hash=email_hash(KEY, "ＪＯＨＮ@example.com".lower()),
-                email="ＪＯＨＮ@example.com".lower(), reason="staff", source="s",
-                created_at=NOW))  # fmt: skip
-        monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
-        result = cli("db", "upgrade")
-        assert result.code == 0, result.err
-        with db.read() as conn:
-            people = conn.execute(
-                select(
-                    subscribers.c.id,
-                    subscribers.c.email,
-                    subscribers.c.email_hash,
-                    subscribers.c.status,
-                )
-            ).all()
-            memberships = conn.execute(
-                select(subscriptions.c.subscriber_id, subscriptions.c.status)
-            ).all()
-            blocked = conn.execute(select(suppressions.c.email, suppressions.c.email_hash)).all()
-        assert people == [(1, "john@example.com", email_hash(KEY, "john@example.com"),
-                           "unsubscribed")]  # the stickier status wins  # fmt: skip
-        assert memberships == [(1, "unsubscribed")]
-        assert blocked == [("john@example.com", email_hash(KEY, "john@example.com"))]
-        assert cli("subscribers", "show", "john@example.com").code == 0
-    finally:
-        db.close()
-        if backend == "postgres":
-            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(backend, tmp_path) as url:
+        db = Database.from_url(url)
+        try:
+            upgrade(db, "0004_audit_log")
+            _two_forms_of_one_person(db)
+            monkeypatch.setenv("NEWSLETTER_DATABASE_URL", url)
+            result = cli("db", "upgrade")
+            assert result.code == 0, result.err
+            with db.read() as conn:
+                people = conn.execute(
+                    select(
+                        subscribers.c.id,
+                        subscribers.c.email,
+                        subscribers.c.email_hash,
+                        subscribers.c.status,
+                    )
+                ).all()
+                memberships = conn.execute(
+                    select(subscriptions.c.subscriber_id, subscriptions.c.status)
+                ).all()
+                blocked = conn.execute(
+                    select(suppressions.c.email, suppressions.c.email_hash)
+                ).all()
+            john = ("john@example.com", email_hash(KEY, "john@example.com"))
+            assert people == [(1, *john, "unsubscribed")]  # the stickier status wins
+            assert memberships == [(1, "unsubscribed")]
+            assert blocked == [john]
+            assert cli("subscribers", "show", "john@example.com").code == 0
+        finally:
+            db.close()
+
+
+def _two_forms_of_one_person(db: Database) -> None:
+    """Two people the old NFC key kept apart, and a suppression under a third form."""
+    with db.write() as conn:
+        conn.execute(text("INSERT INTO lists (id, name, double_opt_in, created_at) "
+                          "VALUES (1, 'news', false, '2026-11-01')"))  # fmt: skip
+        for sid, email, status in ((1, "john@example.com", "active"),
+                                   (2, "ｊohn@example.com", "unsubscribed")):  # fmt: skip
+            conn.execute(subscribers.insert().values(
+                id=sid, email=email, email_hash=email_hash(KEY, email), status=status,
+                signed_up_at=NOW, created_at=NOW, updated_at=NOW))  # fmt: skip
+            conn.execute(subscriptions.insert().values(
+                subscriber_id=sid, list_id=1, status=status, created_at=NOW,
+                updated_at=NOW))  # fmt: skip
+        conn.execute(suppressions.insert().values(
+            email_hash=email_hash(KEY, "ｊｏｈｎ@example.com"), email="ｊｏｈｎ@example.com",
+            reason="staff", source="s", created_at=NOW))  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_migration_0006_downgrades_and_upgrades_again(backend, tmp_path):
+    from alembic import command
+
+    from newsletter.keys.ring import KeyRing
+    from newsletter.storage.schema import alembic_config
+
+    with scratch_database(backend, tmp_path) as url:
+        db = Database.from_url(url)
+        try:
+            upgrade(db)
+            config = alembic_config()
+            with db.engine.begin() as conn:
+                config.attributes["connection"] = conn
+                command.downgrade(config, "0004_audit_log")
+            with db.read() as conn:
+                inspector = inspect(conn)
+                assert "secret_keys" not in inspector.get_table_names()
+                assert "rejects_path" not in {c["name"] for c in inspector.get_columns("imports")}
+            _two_forms_of_one_person(db)
+            upgrade(db, key_ring=KeyRing.parse(KEY))
+            with db.read() as conn:
+                assert list(conn.scalars(select(subscribers.c.email))) == ["john@example.com"]
+        finally:
+            db.close()
 
 
 def test_migration_0006_without_the_key_refuses_on_addresses_to_rehash(tmp_path):
