@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -226,9 +226,15 @@ class Settings(BaseSettings):
                 raise ValueError(str(exc)) from None
         return value
 
+    # The whole ring, set by load_settings; `secret_key` then holds the current key alone,
+    # so code that reads `secret_key` (a hash key, an itsdangerous secret) gets that one.
+    _key_ring: KeyRing | None = PrivateAttr(default=None)
+
     @property
     def key_ring(self) -> KeyRing:
         """The current key (signs tokens, keys address hashes) and the older ones (verify)."""
+        if self._key_ring is not None:
+            return self._key_ring
         assert self.secret_key is not None, "load_settings() always provides a key"
         return KeyRing.parse(self.secret_key.get_secret_value())
 
@@ -339,7 +345,10 @@ def load_settings(**overrides: Any) -> Settings:
             fix=f"correct the value (environment variable, .env, or {CONFIG_FILE}); "
             "docs/settings.md lists every setting",
         ) from None
-    return settings.model_copy(update={"secret_key": SecretStr(ring_text(settings))})
+    ring = KeyRing.parse(ring_text(settings))
+    settings = settings.model_copy(update={"secret_key": SecretStr(ring.current)})
+    settings._key_ring = ring
+    return settings
 
 
 def _check_dotenv() -> None:

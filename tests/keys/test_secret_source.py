@@ -202,3 +202,14 @@ def test_an_unwritable_folder_for_the_generated_key_is_a_message(cli, monkeypatc
     assert result.code == 2
     assert "cannot keep the generated secret key next to the database" in result.err
     assert "Traceback" not in result.err
+
+
+def test_secret_key_holds_the_current_key_and_the_ring_the_rest(monkeypatch):
+    """Code that reads `secret_key` (a hash key, an itsdangerous secret) gets the current
+    key, never the ring's text; `key_ring` and `signing_keys` carry every key."""
+    monkeypatch.setenv("NEWSLETTER_SECRET_KEY", f"b:{'n' * 40} a:{KEY}")
+    settings = load_settings()
+    assert settings.secret_key.get_secret_value() == "n" * 40
+    assert settings.key_ring.ids == ("b", "a")
+    assert list(settings.signing_keys) == ["b", "a"]
+    assert settings.model_copy(update={"clinic_name": "X"}).key_ring.ids == ("b", "a")
