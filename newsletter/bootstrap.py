@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from newsletter.config import Settings
 from newsletter.delivery.base import DeliveryBackend
 from newsletter.errors import ConfigurationError
-from newsletter.storage.database import Database
+from newsletter.storage.database import Database, connection_problem
 from newsletter.storage.schema import ensure_schema
 
 if TYPE_CHECKING:
@@ -20,15 +20,31 @@ if TYPE_CHECKING:
     from newsletter.services.send_batch import SendContext
 
 
-def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
-    """The database, refusing to work on an outdated schema (see `newsletter db upgrade`)."""
+def open_database(
+    settings: Settings, *, check_schema: bool = True, check_key: bool = True
+) -> Database:
+    """The database, refusing to work on an outdated schema (see `newsletter db upgrade`), on
+    one whose address hashes use another secret key (`keys.database`), or one that cannot be
+    reached (a message, never a traceback)."""
+    from sqlalchemy.exc import DBAPIError
+
+    from newsletter.keys.database import check_database_key
+
     db = Database.from_url(settings.database_url)
-    if check_schema:
-        try:
+    try:
+        if check_schema:
             ensure_schema(db)
-        except BaseException:
-            db.close()
-            raise
+            if check_key:
+                check_database_key(db, settings.key_ring)
+        else:
+            with db.engine.connect() as conn:  # reachable at least: fail here, not mid-command
+                conn.rollback()
+    except DBAPIError as error:
+        db.close()
+        raise connection_problem(error, settings.database_url) from None
+    except BaseException:
+        db.close()
+        raise
     return db
 
 

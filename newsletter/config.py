@@ -15,21 +15,18 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from newsletter.config_files import CONFIG_FILE, ENV_PREFIX, config_path, read_toml, toml_where
 from newsletter.domain.send_time import time_zone
 from newsletter.errors import ConfigurationError, ValidationError
+from newsletter.keys.ring import KeyRing, KeyRingError
 
-ENV_PREFIX = "NEWSLETTER_"
-CONFIG_FILE = "newsletter.toml"
-SECRET_FILE = ".newsletter-secret"  # noqa: S105  (a file name)
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -96,8 +93,11 @@ class Settings(BaseSettings):
     # --- runtime -------------------------------------------------------------------------
     secret_key: SecretStr | None = Field(
         None,
-        description="Key for signing tokens (≥ 32 characters). The demo generates one and "
-        f"keeps it in `{SECRET_FILE}`.",
+        description="Key ring for link tokens and address hashes: `ID:SECRET` entries (≥ 32 "
+        "characters each), the current key first. Required for a production-like setup.",
+    )
+    secret_key_file: Path | None = Field(
+        None, description="A file holding the key ring instead (Docker / systemd secrets)."
     )
     templates_dir: Path = Field(
         Path("templates"), description="Folder of email templates (falls back to the bundled one)."
@@ -207,6 +207,32 @@ class Settings(BaseSettings):
         description="Consent wording recorded when someone resubscribes on the preference page.",
     )
 
+    # --- limits ------------------------------------------------------------------------------
+    render_timeout_s: float = Field(
+        2.0, gt=0, le=600, description="Hard deadline of one template render (worker process)."
+    )
+    render_max_output_bytes: int = Field(
+        1_000_000, ge=10_000, description="Largest output of one template, before MJML."
+    )
+    webhook_retention_days: float = Field(
+        7.0, ge=0, description="Days a processed raw webhook batch is kept before purging."
+    )
+    max_csv_bytes: int = Field(
+        100 * 1024 * 1024, ge=1024, description="Largest subscriber CSV file accepted."
+    )
+    max_csv_row_bytes: int = Field(
+        64 * 1024, ge=1024, le=16 * 1024 * 1024, description="Longest CSV record accepted."
+    )
+    max_markdown_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest Markdown article file accepted."
+    )
+    max_html_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Largest HTML article file accepted."
+    )
+    max_text_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, description="Largest plain-text article file accepted."
+    )
+
     @field_validator("brand_color", "accent_color", "text_color", "background_color")
     @classmethod
     def _colour(cls, value: str) -> str:
@@ -290,15 +316,38 @@ class Settings(BaseSettings):
     @field_validator("secret_key")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 32:
-            raise ValueError("must be at least 32 characters (try `openssl rand -hex 32`)")
+        if value is not None:
+            try:
+                KeyRing.parse(value.get_secret_value())
+            except KeyRingError as exc:
+                raise ValueError(str(exc)) from None
         return value
+
+    # The whole ring, set by load_settings; `secret_key` then holds the current key alone,
+    # so code that reads `secret_key` (a hash key, an itsdangerous secret) gets that one.
+    _key_ring: KeyRing | None = PrivateAttr(default=None)
+
+    @property
+    def key_ring(self) -> KeyRing:
+        """The current key (signs tokens, keys address hashes) and the older ones (verify)."""
+        if self._key_ring is not None:
+            return self._key_ring
+        assert self.secret_key is not None, "load_settings() always provides a key"
+        return KeyRing.parse(self.secret_key.get_secret_value())
 
     @property
     def signing_keys(self) -> dict[str, str]:
-        """Key id → secret for link tokens. One key today; rotation adds verify-only ids."""
-        assert self.secret_key is not None, "load_settings() always provides a key"
-        return {"a": self.secret_key.get_secret_value()}
+        """Key id → secret for verifying link tokens (every key of the ring)."""
+        return dict(self.key_ring.as_mapping())
+
+    @property
+    def article_limits(self) -> Any:
+        """Per-format size limits for article files (`articles.ArticleLimits`)."""
+        from newsletter.articles import ArticleLimits
+
+        return ArticleLimits(
+            text=self.max_text_bytes, markdown=self.max_markdown_bytes, html=self.max_html_bytes
+        )
 
     @property
     def delivery_backend(self) -> str:
@@ -342,16 +391,12 @@ def env_name(field: str) -> str:
     return ENV_PREFIX + field.upper()
 
 
-def config_path() -> Path:
-    return Path(os.environ.get(ENV_PREFIX + "CONFIG", CONFIG_FILE))
-
-
 class _TomlSource(PydanticBaseSettingsSource):
     """Reads newsletter.toml, refusing unknown keys so that typos do not pass silently."""
 
     def __init__(self, settings_cls: type[BaseSettings]):
         super().__init__(settings_cls)
-        self.values = read_toml(config_path())
+        self.values = read_toml(config_path(), SETTING_NAMES)
 
     def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
         return self.values.get(field_name), field_name, False
@@ -360,71 +405,30 @@ class _TomlSource(PydanticBaseSettingsSource):
         return dict(self.values)
 
 
-def read_toml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        if ENV_PREFIX + "CONFIG" in os.environ:
-            raise ConfigurationError(
-                "the configuration file does not exist",
-                where=f"{path} (from {ENV_PREFIX}CONFIG)",
-                fix=f"create it, or unset {ENV_PREFIX}CONFIG to use ./{CONFIG_FILE}",
-            )
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"not valid TOML ({exc})", where=str(path), fix="correct the syntax at that line"
-        ) from None
-    values: dict[str, Any] = {}
-    for key, value in _flatten(data):
-        if key not in Settings.model_fields:
-            raise ConfigurationError(
-                f"unknown setting `{key}`",
-                where=_toml_where(path, key),
-                fix="remove it or correct the name; known settings: " + ", ".join(SETTING_NAMES),
-            )
-        values[key] = value
-    return values
-
-
-def _flatten(data: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Tables only group keys for readability: `[clinic] name` is not special, keys are flat."""
-    items: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            items.extend(_flatten(value))
-        else:
-            items.append((key, value))
-    return items
-
-
-def _toml_where(path: Path, key: str) -> str:
-    try:
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if re.match(rf"^\s*{re.escape(key)}\s*=", line):
-                return f"{path}, line {number}, key `{key}`"
-    except OSError:
-        pass
-    return f"{path}, key `{key}`"
-
-
 def _source_of(field: str) -> str:
     name = env_name(field)
     if name in os.environ:
         return f"environment variable {name}"
     dotenv = Path(".env")
-    if dotenv.exists() and re.search(
+    if dotenv.is_file() and re.search(
         rf"^\s*(export\s+)?{name}\s*=", dotenv.read_text(errors="replace"), re.M | re.I
     ):
         return f".env, variable {name}"
     path = config_path()
-    if field in read_toml(path):
-        return _toml_where(path, field)
+    if field in read_toml(path, SETTING_NAMES):
+        return toml_where(path, field)
     return f"default value of {name}"
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings, or raise ConfigurationError naming the bad setting and its source."""
+    """Build the settings, or raise ConfigurationError naming the bad setting and its source.
+
+    The key ring is settled here, for every command: given, read from its file, refused in a
+    production-like setup without one, or generated next to the database (`keys.source`).
+    """
+    from newsletter.keys.source import ring_text
+
+    _check_dotenv()
     try:
         settings = Settings(**overrides)
     except PydanticValidationError as exc:
@@ -438,19 +442,25 @@ def load_settings(**overrides: Any) -> Settings:
             fix=f"correct the value (environment variable, .env, or {CONFIG_FILE}); "
             "docs/settings.md lists every setting",
         ) from None
-    if settings.secret_key is None:
-        settings = settings.model_copy(update={"secret_key": SecretStr(_demo_secret())})
+    ring = KeyRing.parse(ring_text(settings))
+    settings = settings.model_copy(update={"secret_key": SecretStr(ring.current)})
+    settings._key_ring = ring
     return settings
 
 
-def _demo_secret() -> str:
-    """Generate a signing key once and keep it, so tokens in sent emails stay valid."""
-    path = Path(SECRET_FILE)
-    if path.exists():
-        value = path.read_text().strip()
-        if len(value) >= 32:
-            return value
-    value = secrets.token_urlsafe(48)
-    path.write_text(value + "\n")
-    path.chmod(0o600)
-    return value
+def _check_dotenv() -> None:
+    """`.env` must be a readable file when present (pydantic would raise a traceback)."""
+    dotenv = Path(".env")
+    if not dotenv.exists():
+        return
+    problem = None
+    if not dotenv.is_file():
+        problem = "is a folder, not a file" if dotenv.is_dir() else "is not a regular file"
+    elif not os.access(dotenv, os.R_OK):
+        problem = "cannot be read (permission denied)"
+    if problem:
+        raise ConfigurationError(
+            problem,
+            where=str(dotenv.resolve()),
+            fix="remove it or make it a readable file of NEWSLETTER_* = value lines",
+        )

@@ -53,9 +53,13 @@ def _decryptor(secret: str, purpose: bytes) -> Any:
 
 
 class DeliveryIds:
-    """Encode delivery ids with the current key ("a"); decode with any key still known."""
+    """Encode delivery ids with the current key; decode with any key still known.
 
-    def __init__(self, keys: Mapping[str, str], *, current: str = "a"):
+    The current key is `current`, else the first of `keys` (a key ring's mapping lists the
+    current key first). Rotation keeps every older key, so every id already mailed decodes."""
+
+    def __init__(self, keys: Mapping[str, str], *, current: str | None = None):
+        current = current if current is not None else next(iter(keys))
         self._current = keys[current]
         self._secrets = [keys[current], *(v for k, v in keys.items() if k != current)]
 

@@ -130,8 +130,18 @@ class Engine:
             from newsletter.services.tracking import process_inbox
         except ImportError:  # pragma: no cover - the tracking service ships with the product
             return None
-        key = self.settings.signing_keys["a"]
-        return lambda: process_inbox(self.db, key=key, now=datetime.now(UTC))
+        from newsletter.privacy.stored_text import purge_raw_batches
+
+        key, retention = self.settings.key_ring, self.settings.webhook_retention_days
+
+        def process_events() -> object:
+            now = datetime.now(UTC)
+            counts = process_inbox(self.db, key=key, now=now)
+            with self.db.write() as conn:  # raw batches are kept only so long (privacy)
+                purge_raw_batches(conn, now=now, retention_days=retention)
+            return counts
+
+        return process_events
 
     @property
     def running(self) -> bool:

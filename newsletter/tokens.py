@@ -50,6 +50,13 @@ def new_random_id() -> str:
     return _b64(secrets.token_bytes(_ID_BYTES))
 
 
+def current_key(keys: Mapping[str, str]) -> tuple[str, str]:
+    """(key id, secret) of the key that signs: the first of the ring (`keys.KeyRing`, whose
+    `as_mapping()` keeps the current key first)."""
+    key_id = next(iter(keys))
+    return key_id, keys[key_id]
+
+
 def sign(purpose: Purpose, random_id: str, *, key: str, key_id: str = "a") -> str:
     return sign_many(purpose, [random_id], key=key, key_id=key_id)[0]
 

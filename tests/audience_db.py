@@ -128,3 +128,19 @@ def pg_url() -> str:
     url = _postgres_url()
     _truncate(url)
     return url
+
+
+@contextlib.contextmanager
+def scratch_database(backend: str, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database of its own (no schema), dropped afterwards: for
+    migration tests that start from an older revision."""
+    name = f"newsletter_test_{os.getpid()}_s{uuid.uuid4().hex[:8]}"  # orphan cleanup: pid
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / f'{name}.db'}"
+        return
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        _drop(name)

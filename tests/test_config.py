@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.config import SECRET_FILE, load_settings
+from newsletter.config import load_settings
 from newsletter.errors import ConfigurationError
 
 
@@ -60,12 +60,13 @@ def test_short_secret_key_is_refused(monkeypatch):
         load_settings()
 
 
-def test_demo_generates_a_secret_once_and_keeps_it(monkeypatch):
+def test_demo_generates_a_secret_once_and_keeps_it_next_to_the_database(monkeypatch):
     monkeypatch.delenv("NEWSLETTER_SECRET_KEY")
     first = load_settings().secret_key.get_secret_value()
-    assert Path(SECRET_FILE).stat().st_mode & 0o077 == 0
+    assert Path("newsletter.db.secret").stat().st_mode & 0o077 == 0
     assert load_settings().secret_key.get_secret_value() == first
-    assert len(first) >= 32
+    assert load_settings().key_ring.current_id == "a"
+    assert len(load_settings().key_ring.current) >= 32
 
 
 def test_secret_key_is_hidden_in_repr(settings):

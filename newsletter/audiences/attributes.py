@@ -188,6 +188,11 @@ def load_attributes(path: Path) -> dict[str, AttributeSpec]:
 
     Raises `ValidationError` naming the file, line and field, with a fix.
     """
+    from newsletter.input_files import check_input_file
+
+    if not path.exists() and not path.is_symlink():
+        return {}
+    check_input_file(path, max_bytes=1024 * 1024, kind="attribute declarations file")
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:

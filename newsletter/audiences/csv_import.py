@@ -86,6 +86,7 @@ class ImportRow:
     tags: tuple[str, ...]
     topics: tuple[str, ...]
     attributes: dict[str, object]  # declared attributes with a value, coerced to their type
+    legacy_email: str | None = None  # the pre-NFKC form when it differs (erasure look-ups)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +114,7 @@ def open_subscribers_csv(
     attributes: Mapping[str, AttributeSpec],
     workers: int | None = None,
     max_bytes: int | None = MAX_FILE_BYTES,
+    max_row_bytes: int = MAX_ROW_BYTES,
 ) -> SubscriberCsv:
     """Open and check a subscriber CSV; raises `ValidationError` for a file that cannot work.
 
@@ -126,6 +128,7 @@ def open_subscribers_csv(
         attributes=attributes,
         workers=workers,
         max_bytes=max_bytes,
+        max_row_bytes=max_row_bytes,
     )
 
 
@@ -156,8 +159,10 @@ class SubscriberCsv:
         attributes: Mapping[str, AttributeSpec],
         workers: int | None,
         max_bytes: int | None,
+        max_row_bytes: int = MAX_ROW_BYTES,
     ):
         self.path = Path(path)
+        self._max_row = max_row_bytes
         self._where = str(self.path)
         self._attributes = dict(attributes)
         self._pool: ProcessPoolExecutor | None = None
@@ -218,9 +223,11 @@ class SubscriberCsv:
             self._stream = io.TextIOWrapper(
                 self._raw, encoding=encoding, errors="replace", newline="\n"
             )
-            self._reader = RecordReader(self._stream.readline, text=True)
+            self._reader = RecordReader(
+                self._stream.readline, text=True, max_row_bytes=self._max_row
+            )
         else:
-            self._reader = RecordReader(self._raw.readline, text=False)
+            self._reader = RecordReader(self._raw.readline, text=False, max_row_bytes=self._max_row)
         self._encoding = encoding
         self._encoding_label = encoding_label(encoding)
 
@@ -373,13 +380,14 @@ def _finish(results: list[tuple[Any, ...]], seen: SeenTable) -> list[ImportRow |
     out: list[ImportRow | Reject] = []
     append, add = out.append, seen.add
     for result in results:
-        if len(result) == 9:
-            line, email, first, last, tz, tags, topics, attrs, key = result
+        if len(result) >= 9:
+            line, email, first, last, tz, tags, topics, attrs, key = result[:9]
             first_line = add(key, line)
             if first_line:
                 append(Reject(line, f"duplicate of line {first_line}", email))
             else:
-                append(ImportRow(line, email, first, last, tz, tags, topics, attrs))
+                legacy = result[9] if len(result) > 9 else None
+                append(ImportRow(line, email, first, last, tz, tags, topics, attrs, legacy))
         else:
             append(Reject(*result))
     return out

@@ -68,8 +68,11 @@ class RecordReader:
     Until `use_delimiter` is called the delimiter is `,` and there is no one-line fast path.
     """
 
-    def __init__(self, readline: Callable[[int], Any], *, text: bool):
+    def __init__(
+        self, readline: Callable[[int], Any], *, text: bool, max_row_bytes: int = MAX_ROW_BYTES
+    ):
         self._readline = readline
+        self._max_row = max_row_bytes
         self._text = text
         self._quote: Any = '"' if text else b'"'
         self._newline: Any = "\n" if text else b"\n"
@@ -90,7 +93,8 @@ class RecordReader:
         """Yield (line, raw record) or (line, prefix, reason) for unusable records."""
         readline, quote, newline, delim = self._readline, self._quote, self._newline, self._delim
         simple = self._simple.fullmatch if self._simple is not None else (lambda _: None)
-        limit = MAX_ROW_BYTES + 1
+        max_row = self._max_row
+        limit = max_row + 1
         line = self.line
         while True:
             piece = readline(limit)
@@ -106,7 +110,7 @@ class RecordReader:
             # A quoted field, an over-long line or a last line without newline.
             start = line if complete else line + 1
             size = len(piece)
-            pieces: list[Any] | None = [piece] if size <= MAX_ROW_BYTES else None
+            pieces: list[Any] | None = [piece] if size <= max_row else None
             prefix = piece[:2048]
             state = scan(piece, START, quote, delim)
             while not complete or state == QUOTED:
@@ -118,7 +122,7 @@ class RecordReader:
                     line += 1
                 size += len(piece)
                 if pieces is not None:
-                    if size > MAX_ROW_BYTES:
+                    if size > max_row:
                         pieces = None
                     else:
                         pieces.append(piece)
@@ -131,7 +135,8 @@ class RecordReader:
                 yield (start, prefix, f"a quoted field is never closed ({span}, end of file)")
             elif pieces is None:
                 hint = "; is a quote left open?" if line > start else ""
-                yield (start, prefix, f"row longer than 64 KB ({span}{hint})")
+                limit_text = f"{max_row // 1024} KB" if max_row >= 1024 else f"{max_row} bytes"
+                yield (start, prefix, f"row longer than {limit_text} ({span}{hint})")
             else:
                 yield (start, prefix[:0].join(pieces))
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from newsletter.audiences.attributes import AttributeSpec, coerce
-from newsletter.audiences.emails import MAX_EMAIL_LENGTH, validate_email
+from newsletter.audiences.emails import MAX_EMAIL_LENGTH, legacy_form, validate_email
 
 MAX_NAME_LENGTH = 200
 MAX_VALUE_LENGTH = 100  # one tag or topic (tags.name / topics.name)
@@ -166,9 +166,10 @@ def parse_chunk(plan: Plan, records: list[tuple[Any, ...]]) -> list[tuple[Any, .
             out.append((line, "; ".join(problems), raw_email[:320]))
             continue
         key = hashlib.blake2b(email.encode(), digest_size=8, key=plan.hash_key).digest()
-        out.append(
-            (line, email, first, last, tz, tags, topics, attrs, int.from_bytes(key, "little"))
-        )
+        row = (line, email, first, last, tz, tags, topics, attrs, int.from_bytes(key, "little"))
+        if not raw_email.isascii() and legacy_form(raw_email) != email:
+            row += (legacy_form(raw_email),)  # erasures made before NFKC hashed this form
+        out.append(row)
     return out
 
 

@@ -1,8 +1,15 @@
-"""Email addresses: one normal form, so that case and whitespace variants are one subscriber.
+"""Email addresses: one normal form, so that case, width and encoding variants are one person.
 
-`normalize_email` is the identity key (strip, Unicode NFC, lowercase the whole address).
-`validate_email` checks the syntax with email-validator (no DNS) and returns the same key.
-Invariant: `normalize_email(validate_email(x)) == validate_email(x)`.
+`normalize_email` is the identity key: strip, Unicode NFKC (full-width `ｊohn` is `john`,
+the ligature `ﬁ` is `fi`), lowercase the whole address, and an internationalised domain in
+its Unicode form by IDNA/UTS-46 (`xn--bcher-kva.de` and `BÜCHER.de` are `bücher.de`, as
+email-validator writes it). `validate_email` checks the syntax with email-validator (no DNS)
+and returns the same key. Invariant: `normalize_email(validate_email(x)) == validate_email(x)`.
+
+Before NFKC the key was NFC + lowercase (`legacy_form`): hashes of erased people made then
+are looked up under both forms (`address_forms`); migration 0006 re-normalised live rows.
+`lookalike_scripts` names the scripts of a local part mixing several (a Cyrillic `а` inside
+a Latin name imitates another address): imports warn about those.
 
 Speed: email-validator costs ~30-50 µs per address. Most real addresses are plain ASCII
 (`name@domain.tld`); those take a regular-expression path that accepts only addresses
@@ -16,6 +23,7 @@ import re
 import unicodedata
 
 import email_validator
+import idna
 
 MAX_EMAIL_LENGTH = 254
 
@@ -30,8 +38,50 @@ _SPECIAL_TLDS = frozenset(email_validator.SPECIAL_USE_DOMAIN_NAMES)
 
 
 def normalize_email(raw: str) -> str:
-    """Strip, NFC-normalise and lowercase the whole address (the subscriber identity key)."""
+    """Strip, NFKC-normalise and lowercase the address, IDNA domain in Unicode form (the
+    subscriber identity key)."""
+    address = unicodedata.normalize("NFKC", raw.strip()).lower()
+    if address.isascii() and "xn--" not in address:
+        return address
+    local, at, domain = address.rpartition("@")
+    if not at or not domain:
+        return address
+    return f"{local}@{_unicode_domain(domain)}"
+
+
+def _unicode_domain(domain: str) -> str:
+    try:
+        return idna.decode(idna.encode(domain, uts46=True))
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return domain  # not a valid IDNA name: validation reports it
+
+
+def legacy_form(raw: str) -> str:
+    """The identity key before NFKC and IDNA (NFC + lowercase): hashes made then use it."""
     return unicodedata.normalize("NFC", raw.strip()).lower()
+
+
+def address_forms(raw: str) -> tuple[str, ...]:
+    """Every form an address may have been stored or hashed under, today's first."""
+    current = normalize_email(raw)
+    legacy = legacy_form(raw)
+    return (current,) if legacy == current else (current, legacy)
+
+
+def lookalike_scripts(address: str) -> list[str]:
+    """The scripts mixed in the local part (e.g. ['CYRILLIC', 'LATIN']), or [] for one."""
+    local = address.rpartition("@")[0]
+    if local.isascii():
+        return []
+    scripts = {_script(char) for char in local if char.isalpha()}
+    scripts.discard("")
+    return sorted(scripts) if len(scripts) > 1 else []
+
+
+def _script(char: str) -> str:
+    """The script of a letter by its Unicode name's first word (LATIN, CYRILLIC, GREEK…)."""
+    name = unicodedata.name(char, "")
+    return name.split(" ", 1)[0] if name else ""
 
 
 def validate_email(raw: str) -> str:

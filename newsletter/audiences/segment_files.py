@@ -48,6 +48,8 @@ LEAF_KEYS = (
 )
 SEGMENT_FIX = "see docs/segments.md for the segment file format"
 
+MAX_SEGMENT_FILE_BYTES = 1024 * 1024  # a rule is a few lines: anything larger is a mistake
+
 
 def segment_path(audiences_dir: Path, name: str) -> Path:
     return audiences_dir / f"{name}.yaml"
@@ -76,6 +78,9 @@ def load_segment(
 
 
 def parse_segment(path: Path, attributes: Mapping[str, DeclaredAttribute]) -> Segment:
+    from newsletter.input_files import check_input_file
+
+    check_input_file(path, max_bytes=MAX_SEGMENT_FILE_BYTES, kind="segment file")
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:

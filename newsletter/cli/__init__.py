@@ -29,6 +29,7 @@ COMMAND_MODULES = {
     "audit": "audit",
     "users": "users",
     "articles": "articles",
+    "secret": "secret",
     "campaign": "campaigns",
     "emulator": "emulator",
     "events": "events",

@@ -234,7 +234,7 @@ def _event_processor(settings, db):  # type: ignore[no-untyped-def]
         from newsletter.services.tracking import process_inbox
     except ImportError:  # pragma: no cover - the web layer ships with the product
         return None
-    return lambda: process_inbox(db, key=settings.signing_keys["a"], now=datetime.now(UTC))
+    return lambda: process_inbox(db, key=settings.key_ring, now=datetime.now(UTC))
 
 
 @campaign_app.command("schedule")

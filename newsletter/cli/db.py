@@ -10,7 +10,7 @@ import typer
 from newsletter.cli.app import EXIT_CHECK_FAILED, app, console
 from newsletter.config import Settings, load_settings
 from newsletter.storage.database import Database
-from newsletter.storage.schema import current_revision, ensure_schema, head_revision, upgrade
+from newsletter.storage.schema import current_revision, head_revision, upgrade
 
 db_app = typer.Typer(help="Database schema: upgrade and check.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -18,11 +18,12 @@ app.add_typer(db_app, name="db")
 
 @contextmanager
 def open_database(settings: Settings | None = None) -> Iterator[Database]:
-    """The configured database, after checking its schema is current (refuses otherwise)."""
-    settings = settings or load_settings()
-    db = Database.from_url(settings.database_url)
+    """The configured database, after checking its schema is current and its secret key is
+    the configured one (refuses otherwise, with the fix)."""
+    from newsletter import bootstrap
+
+    db = bootstrap.open_database(settings or load_settings())
     try:
-        ensure_schema(db)
         yield db
     finally:
         db.close()
@@ -31,9 +32,12 @@ def open_database(settings: Settings | None = None) -> Iterator[Database]:
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Create or migrate the database schema to this version (safe to run twice)."""
-    db = Database.from_url(load_settings().database_url)
+    from newsletter import bootstrap
+
+    settings = load_settings()
+    db = bootstrap.open_database(settings, check_schema=False)
     try:
-        before, after = upgrade(db)
+        before, after = upgrade(db, key_ring=settings.key_ring)
     finally:
         db.close()
     if before == after:
@@ -45,7 +49,9 @@ def db_upgrade() -> None:
 @db_app.command("current")
 def db_current() -> None:
     """Show the schema revision of the database and the one this version needs."""
-    db = Database.from_url(load_settings().database_url)
+    from newsletter import bootstrap
+
+    db = bootstrap.open_database(load_settings(), check_schema=False)
     try:
         current = current_revision(db)
     finally:

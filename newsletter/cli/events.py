@@ -18,15 +18,23 @@ def process(
     as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
 ) -> None:
     """Process every stored webhook batch not processed yet (the server also does this on
-    start-up and after each post). Safe to run at any time, also while serving."""
+    start-up and after each post), then purge raw batches processed longer ago than
+    NEWSLETTER_WEBHOOK_RETENTION_DAYS. Safe to run at any time, also while serving."""
+    from datetime import UTC, datetime
+
     from newsletter.bootstrap import open_database
     from newsletter.config import load_settings
+    from newsletter.privacy.stored_text import purge_raw_batches
     from newsletter.services.tracking import process_inbox
 
     settings = load_settings()
     db = open_database(settings)
     try:
-        counts = process_inbox(db, key=settings.secret_key.get_secret_value())  # type: ignore[union-attr]
+        now = datetime.now(UTC)
+        counts = process_inbox(db, key=settings.key_ring, now=now)
+        with db.write() as conn:
+            purged = purge_raw_batches(conn, now=now,
+                                       retention_days=settings.webhook_retention_days)  # fmt: skip
     finally:
         db.close()
     if as_json:
@@ -35,7 +43,8 @@ def process(
         console.print(
             f"Processed {counts.rows} batch(es): {counts.events} event(s), {counts.new} new, "
             f"{counts.duplicates} duplicate(s), {counts.unknown} of unknown type, "
-            f"{counts.invalid} invalid, {counts.suppressed} address(es) suppressed.",
+            f"{counts.invalid} invalid, {counts.suppressed} address(es) suppressed; "
+            f"purged {purged} raw batch(es) past the retention period.",
             markup=False,
             highlight=False,
         )

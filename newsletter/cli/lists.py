@@ -72,7 +72,7 @@ def lists_remove(
     from newsletter.services.suppressions import unsubscribe
 
     settings = load_settings()
-    key = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    key = settings.key_ring
     with open_database(settings) as db:
         unsubscribe(db, key=key, email=email, source=staff_user(), list_name=name)
     console.print(f"{email} left {name!r}.", markup=False, highlight=False)

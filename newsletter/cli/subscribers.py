@@ -59,7 +59,7 @@ def _attrs(pairs: list[str] | None) -> dict[str, str]:
 
 def _key() -> tuple:
     settings = load_settings()
-    return settings, settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    return settings, settings.key_ring
 
 
 def _say(text: str) -> None:
@@ -233,6 +233,7 @@ def import_csv(
             specs=declared_attributes(settings.audiences_dir), consent_confirmed=consent_confirmed,
             encoding=encoding, delimiter=delimiter, rejects_path=rejects, staff_user=staff_user(),
             progress_cb=lambda done, total: progress.update(task, completed=done, total=total),
+            max_bytes=settings.max_csv_bytes, max_row_bytes=settings.max_csv_row_bytes,
         )  # fmt: skip
     if summary.ignored_columns:
         _say("Ignored columns (not declared): " + ", ".join(summary.ignored_columns))
@@ -245,6 +246,8 @@ def import_csv(
     )
     if summary.rejects_path:
         _say(f"Rejected rows with line and reason: {summary.rejects_path}")
+    for warning in summary.warnings:
+        _say(f"Warning: {warning}")
 
 
 @subscribers_app.command("export")
@@ -313,8 +316,14 @@ def erase(
         raise typer.Abort()
     settings, key = _key()
     with open_database(settings) as db:
-        privacy.erase_subscriber(db, key=key, email=email, source=f"staff:{staff_user()}")
+        done = privacy.erase_subscriber(db, key=key, email=email, source=f"staff:{staff_user()}",
+                                        outbox_dir=settings.outbox_dir)  # fmt: skip
     _say(f"Erased {email}; a hashed suppression keeps the address from being mailed again.")
+    _say(f"Redacted {done.raw_batches} stored webhook batch(es) and {done.texts} provider "
+         f"message(s); deleted {len(done.emails)} outbox email(s); removed the person from "
+         f"{len(done.reports)} rejects report(s).")  # fmt: skip
+    _say("Purge by hand what the product does not own: exports and copies, logs, backups "
+         "(docs/privacy.md).")  # fmt: skip
 
 
 @subscribers_app.command("gdpr-export")

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from newsletter.delivery.base import OutgoingBatch
+from newsletter.delivery.headers import refused
 from newsletter.delivery.mime import build_message
 from newsletter.domain.sending import ProviderResult
 
@@ -22,6 +23,8 @@ class OutboxBackend:
         self.folder = folder
 
     def send(self, batch: OutgoingBatch) -> ProviderResult:
+        if (refusal := refused(batch)) is not None:
+            return refusal
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             for recipient in batch.recipients:

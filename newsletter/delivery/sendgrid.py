@@ -15,6 +15,7 @@ import urllib.error
 from typing import Any
 
 from newsletter.delivery.base import OutgoingBatch, OutgoingRecipient
+from newsletter.delivery.headers import refused
 from newsletter.domain.sending import ProviderResult
 
 MAX_PERSONALIZATIONS = 1000
@@ -86,6 +87,8 @@ class SendGridBackend:
         return client
 
     def send(self, batch: OutgoingBatch) -> ProviderResult:
+        if (refusal := refused(batch)) is not None:  # headers checked before anything leaves
+            return refusal
         return self.post(build_payload(batch))
 
     def post(self, payload: dict[str, Any]) -> ProviderResult:

@@ -13,6 +13,7 @@ import ssl
 from typing import Literal
 
 from newsletter.delivery.base import OutgoingBatch
+from newsletter.delivery.headers import refused
 from newsletter.delivery.mime import build_message
 from newsletter.domain.sending import ProviderResult
 
@@ -55,6 +56,8 @@ class SmtpBackend:
     def send(self, batch: OutgoingBatch) -> ProviderResult:
         if len(batch.recipients) != 1:
             raise ValueError("the SMTP backend sends one recipient per call")
+        if (refusal := refused(batch)) is not None:
+            return refusal
         recipient = batch.recipients[0]
         try:
             client = self._connect()

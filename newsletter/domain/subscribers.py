@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
+
+from newsletter.keys.ring import KeyRing
+
+#: A secret key, or the whole ring (whose current key hashes; every key is looked up).
+HashKey = str | KeyRing
 
 
 class SubscriberStatus(StrEnum):
@@ -77,14 +82,34 @@ class LinkKind(StrEnum):
     OTHER = "other"
 
 
-def email_hash(secret_key: str, normalized_email: str) -> str:
+def _current(key: HashKey) -> str:
+    return key.current if isinstance(key, KeyRing) else key
+
+
+def email_hash(secret_key: HashKey, normalized_email: str) -> str:
     """HMAC-SHA256 of a normalised address: the only trace an erased person leaves (Recital 26)."""
-    return hmac.new(secret_key.encode(), normalized_email.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(
+        _current(secret_key).encode(), normalized_email.encode(), hashlib.sha256
+    ).hexdigest()
 
 
-def email_hasher(secret_key: str) -> Callable[[str], str]:
+def lookup_hashes(secret_key: HashKey, forms: Iterable[str]) -> list[str]:
+    """Every hash an address may be stored under: each of its normal forms (today's and the
+    one before NFKC, `audiences.emails.address_forms`) under each key of the ring (erasure
+    hashes made before a rotation cannot be re-keyed). Current key and form first."""
+    secrets = secret_key.lookup_secrets() if isinstance(secret_key, KeyRing) else (secret_key,)
+    found: list[str] = []
+    for form in dict.fromkeys(forms):
+        for secret in secrets:
+            digest = email_hash(secret, form)
+            if digest not in found:
+                found.append(digest)
+    return found
+
+
+def email_hasher(secret_key: HashKey) -> Callable[[str], str]:
     """`email_hash` with the key schedule done once: for hashing a million addresses."""
-    base = hmac.new(secret_key.encode(), digestmod=hashlib.sha256)
+    base = hmac.new(_current(secret_key).encode(), digestmod=hashlib.sha256)
 
     def digest(normalized_email: str) -> str:
         h = base.copy()

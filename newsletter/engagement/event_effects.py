@@ -32,6 +32,7 @@ from newsletter.domain.subscribers import (
     STATUS_FOR_REASON,
     STICKY_STATUSES,
     ConsentEvent,
+    HashKey,
     SubscriberStatus,
     SuppressionReason,
     email_hash,
@@ -76,7 +77,9 @@ FRESH_CONSENT = (ConsentEvent.DOUBLE_OPTIN_CONFIRMED.value, ConsentEvent.RESUBSC
 class EventEffects:
     """Applies one inbox row's new events inside its transaction (see the module docstring)."""
 
-    def __init__(self, conn: Connection, *, key: str, now: datetime, inbox_id: int | None = None):
+    def __init__(
+        self, conn: Connection, *, key: HashKey, now: datetime, inbox_id: int | None = None
+    ):
         self.conn = conn
         self.inbox_id = inbox_id  # the row being processed: its events are all stored already
         self._counted: set[tuple[int, str]] = set()
@@ -334,7 +337,7 @@ def _address_for(conn: Connection, ev: ProviderEvent, delivery: int | None) -> s
 def suppress_once(
     conn: Connection,
     *,
-    key: str,
+    key: HashKey,
     email: str,
     reason: SuppressionReason,
     source: str,

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import lxml.html
 
+from newsletter.delivery.headers import MAX_ADDRESS, MAX_LINE, MAX_URL, first_problem
 from newsletter.rendering.compose import PersonalEmail
 from newsletter.rendering.placeholders import TAGS
 
@@ -51,6 +52,8 @@ def run_checks(email: PersonalEmail, expect: Expectations) -> list[Check]:
         _postal_address(email, expect.postal_address),
         _leftovers(email),
         _attributes(email.html),
+        _scripts(doc),
+        _headers(email),
         _subject(email.subject),
         _preheader(email),
     ]
@@ -163,6 +166,36 @@ def _attributes(html: str) -> Check:
     if match:
         return Check("Attribute values", "fail", f"literal \\n in an attribute: {match[0][:60]}")
     return Check("Attribute values", "ok", "no literal \\n inside attribute values")
+
+
+def _scripts(doc: lxml.html.HtmlElement) -> Check:
+    """Email clients drop scripts, and a template must not carry any: `<script>`, event
+    handler attributes (`onclick`, `onload`…) and `javascript:` URLs fail."""
+    found = [f"<script> at line {el.sourceline}" for el in doc.iter("script")]
+    for element in doc.iter():
+        if not isinstance(element.tag, str):
+            continue
+        for name, value in element.attrib.items():
+            if name.lower().startswith("on"):
+                found.append(f"{name}= on <{element.tag}> at line {element.sourceline}")
+            elif "javascript:" in value.replace(" ", "").lower() and name in ("href", "src"):
+                found.append(f"javascript: {name} on <{element.tag}> at line {element.sourceline}")
+    if found:
+        return Check("No scripts", "fail", "; ".join(found[:5]) + " (remove it from the template)")
+    return Check("No scripts", "ok", "no <script>, event handlers or javascript: URLs")
+
+
+def _headers(email: PersonalEmail) -> Check:
+    """The header values exactly as the delivery boundary checks them (delivery.headers)."""
+    problem = first_problem((
+        ("subject", email.subject, MAX_LINE),
+        ("from", email.sender, MAX_LINE),
+        ("reply-to", email.reply_to, MAX_ADDRESS),
+        ("list-unsubscribe", email.list_unsubscribe, MAX_URL),
+    ), optional=set())  # fmt: skip
+    if problem:
+        return Check("Headers", "fail", problem)
+    return Check("Headers", "ok", "subject, from, reply-to and list-unsubscribe are single lines")
 
 
 def _subject(subject: str) -> Check:

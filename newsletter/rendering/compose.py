@@ -15,7 +15,7 @@ from typing import Any
 from newsletter.articles.model import Article, shorten
 from newsletter.config import Settings
 from newsletter.errors import ValidationError
-from newsletter.rendering import environment
+from newsletter.rendering import isolated
 from newsletter.rendering.context import ContextBuilder
 from newsletter.rendering.links import (
     Link,
@@ -28,7 +28,6 @@ from newsletter.rendering.links import (
     redirect_href,
     with_honeypot,
 )
-from newsletter.rendering.mjml import compile_mjml
 from newsletter.rendering.placeholders import (
     FIRST_NAME_HTML,
     FIRST_NAME_TEXT,
@@ -38,6 +37,7 @@ from newsletter.rendering.placeholders import (
     Recipient,
     substitutions,
 )
+from newsletter.rendering.sandbox import RenderLimits
 
 TEMPLATES_WITH_ARTICLES = ("article", "digest")
 
@@ -175,13 +175,16 @@ def compile_template(
         )
         builder = ContextBuilder(settings, table)
     booking = builder.links.href(settings.booking_url, "consultation")
+    subject = single_line(subject, name="subject")
     context: dict[str, Any] = {
         "brand": builder.brand(),
-        "email": _email_context(settings, single_line(subject, name="subject"), preheader),
+        "email": _email_context(settings, subject, preheader),
         "booking": {"href": booking, "text_ref": builder.text_links.number(booking)},
         **extra,
     }
     html, text = _render_pair(settings, template, context, builder)
+    # Every header value is the product's own (the template renders in another process and
+    # sees a read-only copy): templates shape the body, never the envelope.
     honeypot = builder.links.honeypot()
     if honeypot is not None:  # the HTML part only: no person sees it (docs/tracking.md)
         html = with_honeypot(html, redirect_href(settings.public_url, honeypot.id))
@@ -189,7 +192,7 @@ def compile_template(
         html = before_body_end(html, open_pixel_html(settings.public_url))
     return CompiledEmail(
         template=template,
-        subject=context["email"]["subject"],
+        subject=subject,
         preheader=preheader,
         sender_name=single_line(settings.sender_name, name="sender name"),
         sender_email=settings.sender_email,
@@ -219,16 +222,20 @@ def _email_context(settings: Settings, subject: str, preheader: str) -> dict[str
 def _render_pair(
     settings: Settings, template: str, context: dict[str, Any], builder: ContextBuilder
 ) -> tuple[str, str]:
-    """Render `<template>.mjml` → HTML and `<template>.txt` → text with the same context."""
-    folder = settings.templates_path
-    source = environment.render(folder, f"{template}.mjml", context)
-    html = compile_mjml(source, where=str(folder / f"{template}.mjml"))
-    text_context = {
-        **context,
+    """Render `<template>.mjml` → HTML and `<template>.txt` → text with the same context, in
+    the template worker process (`isolated`: sandboxed, bounded, with a hard deadline)."""
+    text_overrides = {
         "email": {**context["email"], "first_name": FIRST_NAME_TEXT},
         "links": builder.text_links.as_list(),
     }
-    text = environment.render(folder, f"{template}.txt", text_context)
+    html, text = isolated.render_pair(
+        settings.templates_path,
+        template,
+        context,
+        text_overrides,
+        timeout_s=settings.render_timeout_s,
+        limits=RenderLimits(max_output_bytes=settings.render_max_output_bytes),
+    )
     return html, _tidy_text(text)
 
 

@@ -78,7 +78,10 @@ def create_campaign(
     """Store a draft campaign with its article(s) and compiled email, for a segment or for
     everyone on a list; refuse an unknown segment or list. `creation_warnings` says what the
     checklist will refuse at send time."""
-    loaded = [load_article(path, site_url=settings.website_url) for path in articles]
+    loaded = [
+        load_article(path, site_url=settings.website_url, limits=settings.article_limits)
+        for path in articles
+    ]
     return create_campaign_from_articles(
         db,
         settings,
@@ -366,7 +369,8 @@ def send_test(
         row = campaign_store.get_campaign(conn, campaign_id)
     compiled = compiled_email(row, settings)
     keys = settings.signing_keys
-    test = tokens.sign("test", DeliveryIds(keys).test_id(campaign_id), key=keys["a"])
+    key_id, key = tokens.current_key(keys)
+    test = tokens.sign("test", DeliveryIds(keys).test_id(campaign_id), key=key, key_id=key_id)
     recipient = Recipient(None, test, test, test)
     recipients = [
         OutgoingRecipient(

@@ -43,7 +43,10 @@ Clock = Callable[[], datetime]
 
 def link_serializer(settings: Settings) -> URLSafeTimedSerializer:
     assert settings.secret_key is not None
-    return URLSafeTimedSerializer(settings.secret_key.get_secret_value(), salt=CONFIRM_SALT)
+    # itsdangerous signs with the last key and verifies with any: the ring, oldest first, so
+    # a link mailed before a key rotation still confirms.
+    secrets = list(reversed(settings.key_ring.lookup_secrets()))
+    return URLSafeTimedSerializer(secrets, salt=CONFIRM_SALT)
 
 
 def confirm_url(settings: Settings, token: str) -> str:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy import func, select, update
 
-from newsletter.audiences.emails import validate_email
+from newsletter.audiences.emails import address_forms, validate_email
 from newsletter.config import Settings
 from newsletter.delivery.base import DeliveryBackend
 from newsletter.domain.subscribers import (
@@ -25,6 +25,7 @@ from newsletter.domain.subscribers import (
     ConsentMethod,
     SubscriberStatus,
     email_hash,
+    lookup_hashes,
 )
 from newsletter.errors import ValidationError
 from newsletter.services.confirmation_mail import (
@@ -94,14 +95,17 @@ def request_confirmation(
         address = validate_email(email)
     except ValueError as exc:
         raise ValidationError(f"{email!r} is not a valid address: {exc}") from None
-    key = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    key = settings.key_ring
     digest = email_hash(key, address)
+    lookups = lookup_hashes(key, address_forms(email))  # every key, both normal forms
     with db.write() as conn:
         target = require_list(conn, list_name)
-        reason = conn.scalar(
-            select(suppressions.c.reason).where(suppressions.c.email_hash == digest)
+        reasons = set(
+            conn.scalars(
+                select(suppressions.c.reason).where(suppressions.c.email_hash.in_(lookups))
+            )
         )
-        if reason is not None and reason not in LIFTABLE:
+        if reasons - LIFTABLE:
             return ConfirmationOutcome(False, "suppressed")
         row = subscriber_by_email(conn, address)
         if row is not None and row.status in (
@@ -198,13 +202,17 @@ def confirm_subscription(
             return row.email
         if row.status in (SubscriberStatus.BOUNCED, SubscriberStatus.COMPLAINED):
             raise invalid
-        reason = conn.scalar(
-            select(suppressions.c.reason).where(suppressions.c.email_hash == row.email_hash)
+        lookups = [row.email_hash, *lookup_hashes(settings.key_ring, [row.email])]
+        reasons = set(
+            conn.scalars(
+                select(suppressions.c.reason).where(suppressions.c.email_hash.in_(lookups))
+            )
         )
-        if reason is not None and reason not in LIFTABLE:
+        if reasons - LIFTABLE:
             raise invalid
-        # A fresh, confirmed opt-in is the one thing that lifts an unsubscribe or erasure.
-        conn.execute(suppressions.delete().where(suppressions.c.email_hash == row.email_hash))
+        # A fresh, confirmed opt-in is the one thing that lifts an unsubscribe or erasure
+        # (under every key of the ring: erasures from before a rotation too).
+        conn.execute(suppressions.delete().where(suppressions.c.email_hash.in_(lookups)))
         conn.execute(
             update(subscribers).where(subscribers.c.id == row.id)
             .values(status=SubscriberStatus.ACTIVE.value, updated_at=now)

@@ -17,6 +17,7 @@ from newsletter.domain.subscribers import (
     SubscriberStatus,
 )
 from newsletter.errors import ValidationError
+from newsletter.keys.ring import KeyRing
 from newsletter.storage.audience_queries import chunked, name_ids
 from newsletter.storage.bulk import allocate_ids, bulk_insert, lookup, skip_row_triggers
 from newsletter.storage.segment_sql import attribute_value_columns
@@ -40,7 +41,7 @@ _ATTRIBUTE_COLUMNS = ("subscriber_id", "name", "value_text", "value_number", "va
 
 @dataclass(frozen=True)
 class ChunkContext:
-    key: str
+    key: str | KeyRing
     batch_id: str
     list_id: int
     double_opt_in: bool
@@ -50,6 +51,8 @@ class ChunkContext:
     kinds: Mapping[str, str]  # attribute name → text | number | date | boolean
     now: datetime
     hasher: Callable[[str], str]  # email_hasher(key), built once per import
+    # Other hashes an erased person may be stored under (older keys, pre-NFKC form).
+    other_hashes: Callable[[ImportRow], list[str]] = lambda row: []
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class PreparedChunk:
     by_email: dict[str, ImportRow]  # the reader drops in-file duplicates; the last one wins
     duplicates: int
     hashes: dict[str, str]  # email → keyed email_hash
+    other_hashes: dict[str, list[str]]  # email → further hashes to look up (rarely any)
     new_rows: dict[str, tuple]  # email → subscribers row if new, in _NEW_COLUMNS order, no id
     attributes: dict[str, list[tuple]]  # email → (name, value_text, value_number, value_date)
     last_line: int
@@ -74,6 +78,7 @@ def prepare_chunk(ctx: ChunkContext, rows: Sequence[ImportRow]) -> PreparedChunk
     by_email = {row.email: row for row in rows}
     hasher, now = ctx.hasher, ctx.now
     hashes = {email: hasher(email) for email in by_email}
+    other = {email: found for email, r in by_email.items() if (found := ctx.other_hashes(r))}
     status = _new_status(ctx).value
     new_rows = {
         email: (email, hashes[email], r.first_name or None, r.last_name or None, status,
@@ -85,6 +90,7 @@ def prepare_chunk(ctx: ChunkContext, rows: Sequence[ImportRow]) -> PreparedChunk
         by_email=by_email,
         duplicates=len(rows) - len(by_email),
         hashes=hashes,
+        other_hashes=other,
         new_rows=new_rows,
         attributes=attributes,
         last_line=max(row.line for row in rows),
@@ -107,7 +113,7 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, chunk: PreparedChunk) -> di
     """
     _lock_parents(conn, ctx)
     skip_row_triggers(conn)
-    by_email, hashes = chunk.by_email, chunk.hashes
+    by_email, hashes, other = chunk.by_email, chunk.hashes, chunk.other_hashes
     counts = {"added": 0, "updated": 0, "unchanged": chunk.duplicates, "skipped": 0}
     suppressed = {
         r[0]
@@ -115,7 +121,7 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, chunk: PreparedChunk) -> di
             conn,
             lambda cond: select(suppressions.c.email_hash).where(cond),
             suppressions.c.email_hash,
-            list(hashes.values()),
+            [*hashes.values(), *(h for found in other.values() for h in found)],
         )
     }
     existing = {
@@ -130,7 +136,10 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, chunk: PreparedChunk) -> di
     new_emails, changed = [], {}
     for email, row in by_email.items():
         old = existing.get(email)
-        if hashes[email] in suppressed or (old is not None and old.status in STICKY_STATUSES):
+        suppressed_here = hashes[email] in suppressed or (
+            bool(other) and any(h in suppressed for h in other.get(email, ()))
+        )
+        if suppressed_here or (old is not None and old.status in STICKY_STATUSES):
             counts["skipped"] += 1
         elif old is None:
             new_emails.append(email)

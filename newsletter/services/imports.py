@@ -24,10 +24,20 @@ from typing import Any
 from sqlalchemy import Connection, and_, select, update
 
 from newsletter.audiences.attributes import AttributeSpec
-from newsletter.audiences.csv_import import ImportRow, Reject, open_subscribers_csv, write_rejects
+from newsletter.audiences.csv_import import (
+    MAX_FILE_BYTES,
+    MAX_ROW_BYTES,
+    ImportRow,
+    Reject,
+    open_subscribers_csv,
+    write_rejects,
+)
+from newsletter.audiences.emails import lookalike_scripts
 from newsletter.audiences.segments import KIND_OF_TYPE
-from newsletter.domain.subscribers import email_hasher
+from newsletter.domain.subscribers import HashKey, email_hasher, lookup_hashes
 from newsletter.errors import ValidationError
+from newsletter.input_files import check_input_file
+from newsletter.keys.ring import KeyRing
 from newsletter.services.chunk_writer import ChunkWriter
 from newsletter.services.import_chunks import (
     ChunkContext,
@@ -79,6 +89,10 @@ class ImportSummary:
     rejects_path: Path | None = None
     resumed_after_line: int = 0
     ignored_columns: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # look-alike addresses, by line
+
+
+MAX_WARNINGS = 20
 
 
 def file_sha256(path: Path) -> str:
@@ -102,7 +116,7 @@ def import_subscribers(
     db: Database,
     path: Path,
     *,
-    key: str,
+    key: HashKey,
     list_name: str,
     consent_text: str,
     specs: Mapping[str, AttributeSpec],
@@ -114,14 +128,19 @@ def import_subscribers(
     staff_user: str = "cli",
     chunk_size: int = 5000,
     now: datetime | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+    max_row_bytes: int = MAX_ROW_BYTES,
 ) -> ImportSummary:
-    """Import a subscribers CSV into a list. Raises ValidationError if the file can't be read."""
+    """Import a subscribers CSV into a list. Raises ValidationError if the file can't be read
+    (checked for type and size before a byte is read: `input_files.check_input_file`)."""
     now = now or datetime.now(UTC)
     if not consent_text or not consent_text.strip():
         raise ValidationError(
             "an import needs the consent basis: the exact wording people agreed to",
             fix='pass --consent "I agree to receive the clinic newsletter" (as shown to them)',
         )
+    check_input_file(path, max_bytes=max_bytes, setting="NEWSLETTER_MAX_CSV_BYTES",
+                     kind="subscriber CSV")  # fmt: skip
     sha = file_sha256(path)
     with db.read() as conn:
         target = require_list(conn, list_name)
@@ -138,8 +157,36 @@ def import_subscribers(
             db, path, sha, target, key=key, list_name=list_name, consent_text=consent_text,
             specs=specs, consent_confirmed=consent_confirmed, encoding=encoding,
             delimiter=delimiter, rejects_path=rejects_path, progress_cb=progress_cb,
-            staff_user=staff_user, chunk_size=chunk_size, now=now,
+            staff_user=staff_user, chunk_size=chunk_size, now=now, max_bytes=max_bytes,
+            max_row_bytes=max_row_bytes,
         )  # fmt: skip
+
+
+def _other_hashes(key: HashKey) -> Callable[[ImportRow], list[str]]:
+    """Hashes an erased person may be stored under besides the current key's hash of the
+    current form: older keys of the ring, and the pre-NFKC form (non-ASCII addresses only).
+    Nothing to compute for an ASCII address under a one-key ring (a million-row import)."""
+    older = isinstance(key, KeyRing) and len(key.ids) > 1
+
+    def other(row: ImportRow) -> list[str]:
+        if not older and row.legacy_email is None:
+            return []
+        forms = (row.email,) if row.legacy_email is None else (row.email, row.legacy_email)
+        return lookup_hashes(key, forms)[1:]
+
+    return other
+
+
+def _lookalikes(rows: list[ImportRow], warnings: list[str]) -> None:
+    for row in rows:
+        if not row.email.isascii() and len(warnings) < MAX_WARNINGS:
+            scripts = lookalike_scripts(row.email)
+            if scripts:
+                mixed = " and ".join(s.title() for s in scripts)
+                warnings.append(
+                    f"line {row.line}: the address mixes {mixed} letters and may imitate "
+                    "another address; check it with the person"
+                )
 
 
 def _import_locked(
@@ -160,11 +207,15 @@ def _import_locked(
     staff_user: str,
     chunk_size: int,
     now: datetime,
+    max_bytes: int,
+    max_row_bytes: int,
 ) -> ImportSummary:
     rejects: list[Reject] = []
+    warnings: list[str] = []
     with open_subscribers_csv(
-        path, encoding=encoding, delimiter=delimiter, attributes=specs
-    ) as csv_file:
+        path, encoding=encoding, delimiter=delimiter, attributes=specs, max_bytes=max_bytes,
+        max_row_bytes=max_row_bytes,
+    ) as csv_file:  # fmt: skip
         batch_id, last_line = _start_batch(db, path, sha, target.id, consent_text,
                                            consent_confirmed, now)  # fmt: skip
         with db.read() as conn:
@@ -182,6 +233,7 @@ def _import_locked(
             kinds={name: KIND_OF_TYPE[spec.type] for name, spec in specs.items()},
             now=now,
             hasher=email_hasher(key),
+            other_hashes=_other_hashes(key),
         )
         written = [0]
 
@@ -213,6 +265,7 @@ def _import_locked(
                         elif item.line > last_line:
                             rows.append(item)
                     if rows:
+                        _lookalikes(rows, warnings)
                         writer.submit(prepare_chunk(context, rows))
                     if progress_cb is not None:
                         progress_cb(csv_file.bytes_read, csv_file.total_bytes)
@@ -227,9 +280,16 @@ def _import_locked(
     summary = _finish(db, batch_id, list_name, now, actor=staff_user, rejected=len(rejects))
     summary.resumed_after_line = last_line
     summary.ignored_columns = ignored
+    summary.warnings = warnings
     if rejects:
         summary.rejects_path = rejects_path or default_rejects_path(path)
         write_rejects(summary.rejects_path, rejects)
+        with db.write() as conn:  # an erasure purges the person from this file too
+            conn.execute(
+                update(imports)
+                .where(imports.c.id == batch_id)
+                .values(rejects_path=str(summary.rejects_path.resolve())[:1000])
+            )
     return summary
 
 

@@ -68,7 +68,8 @@ class Preview:
 def sample_recipient(settings: Settings, first_name: str | None = SAMPLE_FIRST_NAME) -> Recipient:
     """A previewed email's recipient: every link carries a token of purpose `preview`, which
     leads to a page saying it is a preview (never onward, never to anyone's subscription)."""
-    preview = tokens.sign("preview", tokens.new_random_id(), key=settings.signing_keys["a"])
+    key_id, key = tokens.current_key(settings.signing_keys)
+    preview = tokens.sign("preview", tokens.new_random_id(), key=key, key_id=key_id)
     return Recipient(
         first_name=first_name,
         unsubscribe_token=preview,
@@ -115,8 +116,10 @@ def preview_articles(
     to: str = SAMPLE_ADDRESS,
     today: dt.date | None = None,
 ) -> Preview:
+    limits = settings.article_limits
     articles = tuple(
-        load_article(path, base_url=base_url, site_url=settings.website_url) for path in paths
+        load_article(path, base_url=base_url, site_url=settings.website_url, limits=limits)
+        for path in paths
     )
     compiled = compile_email(
         articles,

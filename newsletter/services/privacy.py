@@ -1,24 +1,32 @@
 """GDPR: export everything we hold about one person (Art. 20) and erase it (Art. 17).
 
 Erasure deletes the subscriber and, by cascade, memberships, tags, topics, attributes,
-consent records, confirmation requests and engagement events. What remains is one
-suppression row holding only the keyed hash (HMAC-SHA256) of the normalised address, the
-date and the reason, so the address is never mailed or imported again (legitimate interest,
-to be confirmed by counsel; see reliability-security.md §1).
+consent records, confirmation requests and engagement events; redacts the address in the raw
+webhook batches still kept and in provider error texts (`privacy.stored_text`); and, after
+the commit, deletes the outbox emails addressed to the person and removes their rows from
+the rejects reports imports wrote (`privacy.product_files`). What remains is one suppression
+row holding only the keyed hash (HMAC-SHA256) of the normalised address, the date and the
+reason, so the address is never mailed or imported again (legitimate interest, to be
+confirmed by counsel; see reliability-security.md §1). Look-ups try every form the address
+may have been stored under (before and after NFKC) and every key of the ring.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 
 from newsletter.audiences.attributes import AttributeSpec, stored_value
-from newsletter.audiences.emails import normalize_email
-from newsletter.domain.subscribers import SuppressionReason, email_hash
+from newsletter.audiences.emails import address_forms
+from newsletter.domain.subscribers import HashKey, SuppressionReason, email_hash, lookup_hashes
 from newsletter.errors import NotFound
+from newsletter.privacy.product_files import purge_outbox, purge_rejects_report
+from newsletter.privacy.stored_text import redact_raw_batches, redact_text_columns
 from newsletter.services.subscribers import require_subscriber, subscriber_profile
 from newsletter.storage import audit_log, confirmation_queue, send_history
 from newsletter.storage.audience_queries import insert_ignoring_conflicts, subscriber_by_email
@@ -27,6 +35,7 @@ from newsletter.storage.tables import (
     confirmation_requests,
     consent_records,
     consent_texts,
+    imports,
     lists,
     subscriber_events,
     subscribers,
@@ -154,29 +163,62 @@ def _confirmation(request: Mapping[str, Any], email: Any) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Erasure:
+    """What an erasure did, for the command's summary (no address in it)."""
+
+    target: str  # subscriber:<id> or suppression:<id>
+    raw_batches: int = 0  # raw webhook batches redacted
+    texts: int = 0  # provider error texts redacted
+    emails: list[Path] = field(default_factory=list)  # outbox files deleted
+    reports: list[Path] = field(default_factory=list)  # rejects reports rewritten
+
+
 def erase_subscriber(
-    db: Database, *, key: str, email: str, source: str, now: datetime | None = None
-) -> None:
-    """Delete the person's data, leaving only a keyed-hash suppression (one transaction)."""
+    db: Database,
+    *,
+    key: HashKey,
+    email: str,
+    source: str,
+    now: datetime | None = None,
+    outbox_dir: Path | None = None,
+) -> Erasure:
+    """Delete the person's data, leaving only a keyed-hash suppression (one transaction),
+    then purge the files the product wrote about them."""
     now = now or datetime.now(UTC)
-    address = normalize_email(email)
-    digest = email_hash(key, address)
+    forms = list(address_forms(email))
+    digests = lookup_hashes(key, forms)
     with db.write() as conn:
-        row = subscriber_by_email(conn, address)
-        known = conn.scalar(select(suppressions.c.id).where(suppressions.c.email_hash == digest))
+        row = next((found for form in forms if (found := subscriber_by_email(conn, form))), None)
+        known = conn.scalar(
+            select(suppressions.c.id).where(suppressions.c.email_hash.in_(digests)).limit(1)
+        )
         if row is None and known is None:
             raise NotFound(f"no subscriber or suppression for {email!r}", fix="check the spelling")
+        if row is not None and row.email not in forms:
+            forms.append(row.email)
         insert_ignoring_conflicts(
             conn,
             suppressions,
-            [{"email_hash": digest, "email": None, "reason": SuppressionReason.ERASURE.value,
-              "source": source, "created_at": now}],
+            [{"email_hash": email_hash(key, forms[0]), "email": None,
+              "reason": SuppressionReason.ERASURE.value, "source": source, "created_at": now}],
         )  # fmt: skip
         # An earlier suppression keeps its reason, but loses the address in clear.
         conn.execute(
-            update(suppressions).where(suppressions.c.email_hash == digest).values(email=None)
+            update(suppressions)
+            .where(suppressions.c.email_hash.in_(digests) | suppressions.c.email.in_(forms))
+            .values(email=None)
         )
         if row is not None:
             conn.execute(subscribers.delete().where(subscribers.c.id == row.id))
         target = f"subscriber:{row.id}" if row is not None else f"suppression:{known}"
-        audit_log.record(conn, actor=source, action="erase", target=target, now=now)
+        result = Erasure(target, redact_raw_batches(conn, forms), redact_text_columns(conn, forms))
+        reports = [Path(p) for p in conn.scalars(
+            select(imports.c.rejects_path).where(imports.c.rejects_path.is_not(None)).distinct()
+        )]  # fmt: skip
+        detail = {"raw_batches": result.raw_batches, "texts": result.texts}
+        audit_log.record(conn, actor=source, action="erase", target=target, now=now, detail=detail)
+    if outbox_dir is not None:
+        result.emails = purge_outbox(outbox_dir, forms)
+    result.reports = [path for path in reports if purge_rejects_report(path, forms)]
+    return result

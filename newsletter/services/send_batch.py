@@ -138,18 +138,21 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
 def _outgoing(settings: Settings, content: dict[str, Any], rows: list[Any]) -> OutgoingBatch:
     """The provider request for these rows: ids, tokens and substitutions, made a batch at a
     time (this loop is most of the engine's own CPU per recipient)."""
-    key = settings.signing_keys["a"]
+    keys = settings.signing_keys
+    key_id, key = tokens.current_key(keys)
     used = content["tags"]
-    ids = DeliveryIds(settings.signing_keys)
+    ids = DeliveryIds(keys)
     delivery_ids = [row.id for row in rows]
     links = ids.link_ids(delivery_ids)
-    unsubscribes = tokens.sign_many("unsubscribe", links, key=key)
+    unsubscribes = tokens.sign_many("unsubscribe", links, key=key, key_id=key_id)
     # Click and preference tokens only when the email carries them.
     clicks = (
-        tokens.sign_many("click", links, key=key) if RECIPIENT_TOKEN in used else [""] * len(rows)
+        tokens.sign_many("click", links, key=key, key_id=key_id)
+        if RECIPIENT_TOKEN in used
+        else [""] * len(rows)
     )
     preferences = (
-        tokens.sign_many("preferences", links, key=key)
+        tokens.sign_many("preferences", links, key=key, key_id=key_id)
         if PREFERENCES_TOKEN in used
         else [""] * len(rows)
     )

@@ -13,13 +13,14 @@ from typing import Any
 from sqlalchemy import Connection, delete, select, update
 
 from newsletter.audiences.attributes import AttributeSpec, coerce
-from newsletter.audiences.emails import normalize_email, validate_email
+from newsletter.audiences.emails import address_forms, normalize_email, validate_email
 from newsletter.audiences.segments import KIND_OF_TYPE
 from newsletter.domain.subscribers import (
     ConsentEvent,
     ConsentMethod,
     SubscriberStatus,
     email_hash,
+    lookup_hashes,
 )
 from newsletter.errors import NotFound, ValidationError
 from newsletter.storage.audience_queries import (
@@ -189,7 +190,7 @@ def add_subscriber(
             raise ValidationError(
                 f"{address} is already a subscriber", fix="use `newsletter subscribers edit`"
             )
-        if suppressed_hashes(conn, [digest]):
+        if suppressed_hashes(conn, lookup_hashes(key, address_forms(email))):
             raise ValidationError(
                 f"{address} is suppressed (unsubscribed, bounced, complained or erased)",
                 fix="it can only come back through a fresh double opt-in by the person",

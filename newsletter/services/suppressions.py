@@ -14,16 +14,18 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from newsletter.audiences.emails import normalize_email
+from newsletter.audiences.emails import address_forms, normalize_email
 from newsletter.domain.subscribers import (
     STATUS_FOR_REASON,
     STICKY_STATUSES,
     ConsentEvent,
     ConsentMethod,
+    HashKey,
     SubscriberStatus,
     SubscriptionStatus,
     SuppressionReason,
     email_hash,
+    lookup_hashes,
 )
 from newsletter.errors import ValidationError
 from newsletter.services.subscribers import record_consent, require_list, require_subscriber
@@ -305,9 +307,10 @@ def _resubscribe_to(conn: Connection, subscriber_id: int, target: Any, now: date
     )
 
 
-def is_suppressed(db: Database, *, key: str, email: str) -> bool:
+def is_suppressed(db: Database, *, key: HashKey, email: str) -> bool:
+    """Under any form of the address and any key of the ring (`lookup_hashes`)."""
     with db.read() as conn:
-        return bool(suppressed_hashes(conn, [email_hash(key, normalize_email(email))]))
+        return bool(suppressed_hashes(conn, lookup_hashes(key, address_forms(email))))
 
 
 def eligible_subscriber_ids(db: Database, subscriber_ids: Iterable[int]) -> set[int]:

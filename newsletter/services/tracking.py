@@ -33,8 +33,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.audiences.emails import normalize_email
 from newsletter.delivery_ids import DeliveryIds
-from newsletter.domain.subscribers import email_hash
+from newsletter.domain.subscribers import HashKey, email_hash
 from newsletter.engagement.event_effects import EventEffects
+from newsletter.keys.ring import KeyRing
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import provider_events, webhook_inbox
 
@@ -158,7 +159,7 @@ def _bounded(value: str, limit: int) -> str:
     return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
 
 
-def natural_key(ev: ProviderEvent, key: str) -> str:
+def natural_key(ev: ProviderEvent, key: HashKey) -> str:
     """`sg_message_id|event|timestamp|url`; events without a message id (some async bounces)
     use the keyed hash of the address and the send id instead, never the address itself."""
     subject = ev.sg_message_id
@@ -189,11 +190,12 @@ def pending_inbox_ids(db: Database) -> list[int]:
 # --- step 2: processing -----------------------------------------------------------------------
 
 
-def process_inbox(db: Database, *, key: str, now: datetime | None = None) -> ProcessCounts:
+def process_inbox(db: Database, *, key: HashKey, now: datetime | None = None) -> ProcessCounts:
     """Process every unprocessed inbox row, oldest first, one transaction per row.
 
-    `key` is the secret key (`settings.secret_key`) used for the keyed address hashes of
-    suppressions. A row that raises is logged, rolled back and left for the next run.
+    `key` is the key ring (`settings.key_ring`; a bare secret is key "a"): its current key
+    makes the keyed address hashes of suppressions, and send ids made under any of its keys
+    decode. A row that raises is logged, rolled back and left for the next run.
     """
     total = ProcessCounts()
     # One processor at a time in a process (every post schedules one): the others wait here
@@ -215,7 +217,7 @@ def process_inbox(db: Database, *, key: str, now: datetime | None = None) -> Pro
 
 
 def process_row(
-    conn: Connection, inbox_id: int, *, key: str, now: datetime
+    conn: Connection, inbox_id: int, *, key: HashKey, now: datetime
 ) -> ProcessCounts | None:
     """Process one inbox row inside the caller's write transaction (None: already done)."""
     query = select(webhook_inbox.c.raw_body).where(
@@ -240,7 +242,7 @@ def process_row(
         else:
             parsed.append(ev)
     parsed.sort(key=lambda e: e.timestamp)
-    ids = DeliveryIds({"a": key})
+    ids = DeliveryIds(key.as_mapping() if isinstance(key, KeyRing) else {"a": key})
     rows = [(ev, ids.delivery_for_send_id(ev.send_id), natural_key(ev, key)) for ev in parsed]
     stored = _store_new(conn, rows, inbox_id=inbox_id, now=now)
     effects = EventEffects(conn, key=key, now=now, inbox_id=inbox_id)

@@ -119,3 +119,39 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def connection_problem(error: Exception, url: str) -> ConfigurationError:
+    """A database that cannot be opened or reached, as the usual message (what, where, fix)."""
+    parsed = make_url(normalize_database_url(url))
+    shown = parsed.render_as_string(hide_password=True)
+    detail = str(getattr(error, "orig", None) or error).strip().splitlines()[0][:300]
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_problem(parsed.database or "", detail, shown)
+    return ConfigurationError(
+        f"cannot connect to the database ({detail})",
+        where=f"{shown} (NEWSLETTER_DATABASE_URL)",
+        fix="check that the server is running and reachable, and the host, port, user, "
+        "password and database name in NEWSLETTER_DATABASE_URL",
+    )
+
+
+def _sqlite_problem(database: str, detail: str, shown: str) -> ConfigurationError:
+    import os
+    from pathlib import Path
+
+    path = Path(database)
+    where = f"{path} (NEWSLETTER_DATABASE_URL {shown})"
+    if path.is_dir():
+        what, fix = "is a folder, not a database file", "point the URL at a .db file"
+    elif not path.parent.is_dir():
+        what, fix = "its folder does not exist", f"create {path.parent}, or correct the path"
+    elif path.exists() and "not a database" in detail:
+        what = "is not a SQLite database (some other file)"
+        fix = "point NEWSLETTER_DATABASE_URL at the newsletter's database file"
+    elif not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        what = "cannot be written by this user (permission denied)"
+        fix = "give this user write access to the file and its folder (SQLite writes beside it)"
+    else:
+        what, fix = f"cannot be opened ({detail})", "check the path and its permissions"
+    return ConfigurationError(f"the SQLite database {what}", where=where, fix=fix)

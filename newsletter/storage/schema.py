@@ -41,10 +41,14 @@ def current_revision(db: Database) -> str | None:
     return heads[0] if heads else None
 
 
-def upgrade(db: Database, revision: str = "head") -> tuple[str | None, str]:
-    """Migrate to `revision`; returns (before, after)."""
+def upgrade(
+    db: Database, revision: str = "head", *, key_ring: object | None = None
+) -> tuple[str | None, str]:
+    """Migrate to `revision`; returns (before, after). `key_ring` (a `keys.KeyRing`) lets a
+    migration re-hash stored addresses (0006 re-normalises them); without it such a
+    migration refuses to run on a database holding addresses."""
     before = current_revision(db)
-    _migrate(db, command.upgrade, revision)
+    _migrate(db, command.upgrade, revision, key_ring=key_ring)
     return before, current_revision(db) or ""
 
 
@@ -53,7 +57,13 @@ def downgrade(db: Database, revision: str) -> None:
     _migrate(db, command.downgrade, revision)
 
 
-def _migrate(db: Database, step: Callable[[Config, str], None], revision: str) -> None:
+def _migrate(
+    db: Database,
+    step: Callable[[Config, str], None],
+    revision: str,
+    *,
+    key_ring: object | None = None,
+) -> None:
     """Run Alembic in one transaction. On SQLite, foreign keys are off meanwhile (then
     checked): a migration that rebuilds a table (SQLite's way to alter a column) drops the
     old one, and with foreign keys on that drop would first delete every row that refers
@@ -66,6 +76,7 @@ def _migrate(db: Database, step: Callable[[Config, str], None], revision: str) -
         try:
             with conn.begin():
                 config.attributes["connection"] = conn
+                config.attributes["key_ring"] = key_ring
                 step(config, revision)
                 if sqlite:
                     broken = conn.exec_driver_sql("PRAGMA foreign_key_check").all()

@@ -254,6 +254,9 @@ imports = Table(
     Column("skipped", Integer, nullable=False, default=0),
     Column("started_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
+    # The rejects report this import wrote (absolute path): an erasure purges the person
+    # from it (docs/privacy.md).
+    Column("rejects_path", String(1000)),
     Index("ix_imports_file_sha256_list_id", "file_sha256", "list_id", "status"),
 )
 
@@ -282,4 +285,17 @@ audit_log = Table(
     Column("target", String(200), nullable=False),
     Column("detail", Text, nullable=False),  # JSON object: counts, batch ids, output kind
     Index("ix_audit_log_occurred_at", "occurred_at"),
+)
+
+# Which secret key the address hashes above are made with (`newsletter.keys.database`):
+# a public fingerprint per key id, never the key. One row is `current`; keys rotated out
+# are `retired` and must stay in the ring (links already mailed carry their id).
+secret_keys = Table(
+    "secret_keys",
+    metadata,
+    Column("key_id", String(1), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("status", String(8), nullable=False),  # current | retired
+    Column("added_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime),
 )

@@ -189,7 +189,7 @@ async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     one_click = await _is_one_click(request)
     found = await run_in_threadpool(
         unsubscribe_token, request.app.state.db,
-        key=settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
+        key=settings.key_ring,
         delivery_id=delivery_id, one_click=one_click, now=now_of(request.app),
     )  # fmt: skip
     if not found:

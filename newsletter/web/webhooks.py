@@ -63,7 +63,7 @@ def process_pending(app: Any) -> ProcessCounts:
     settings: Settings = app.state.settings
     counts = process_inbox(
         app.state.db,
-        key=settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
+        key=settings.key_ring,
         now=now_of(app),
     )
     if counts.failed_rows:
@@ -72,7 +72,8 @@ def process_pending(app: Any) -> ProcessCounts:
 
 
 async def _read_capped(request: Request) -> bytes | None:
-    """The raw body, or None as soon as it exceeds MAX_BODY_BYTES."""
+    """The raw body, or None as soon as it exceeds MAX_BODY_BYTES. A client that goes away
+    mid-body raises ClientDisconnect, answered once in `web.app` (one log line)."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BODY_BYTES:
         return None

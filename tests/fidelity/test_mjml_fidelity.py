@@ -369,14 +369,18 @@ def settings_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def _recorded_source(build: Callable[[], object]) -> str:
-    """The MJML that production passes to compile_mjml (post-Jinja), recorded, not faked."""
-    from newsletter.rendering import compose
-    from newsletter.rendering import mjml as rendering_mjml
+    """The MJML that production passes to compile_mjml (post-Jinja): the render request is
+    recorded on its way to the template worker, and its `.mjml` part rendered again here by
+    the same sandboxed environment the worker runs (`rendering.environment.render`)."""
+    from newsletter.rendering import environment, isolated
 
-    with mock.patch.object(compose, "compile_mjml", wraps=rendering_mjml.compile_mjml) as spy:
+    with mock.patch.object(isolated, "render_pair", wraps=isolated.render_pair) as spy:
         build()
     assert spy.call_count == 1, spy.call_args_list
-    return spy.call_args.args[0]
+    folder, template, context, _text = spy.call_args.args
+    return environment.render(
+        folder, f"{template}.mjml", context, limits=spy.call_args.kwargs["limits"]
+    )
 
 
 @pytest.fixture(scope="module")

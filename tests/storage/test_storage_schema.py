@@ -46,7 +46,7 @@ ALLOWED_COLUMNS = {
                             "sent_at"},
     "imports": {"id", "file_name", "file_sha256", "list_id", "consent_text_version",
                 "consent_confirmed", "status", "last_line", "added", "updated", "unchanged",
-                "skipped", "started_at", "finished_at"},
+                "skipped", "started_at", "finished_at", "rejects_path"},
     "subscriber_events": {"id", "subscriber_id", "event", "link_kind", "occurred_at"},
     # Engagement (PD-6): truncated values only; bookings carry no person at all.
     "clicks": {"id", "campaign_id", "delivery_id", "link_key", "occurred_at", "machine",

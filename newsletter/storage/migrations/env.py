@@ -38,7 +38,9 @@ def run_migrations_online() -> None:
     from newsletter.config import load_settings
     from newsletter.storage.database import create_database_engine
 
-    engine = create_database_engine(load_settings().database_url)
+    settings = load_settings()
+    config.attributes.setdefault("key_ring", settings.key_ring)
+    engine = create_database_engine(settings.database_url)
     try:
         with engine.connect() as conn:
             _run(conn)
