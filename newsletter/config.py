@@ -27,8 +27,6 @@ from newsletter.domain.send_time import time_zone
 from newsletter.errors import ConfigurationError, ValidationError
 from newsletter.keys.ring import KeyRing, KeyRingError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -367,10 +365,12 @@ class Settings(BaseSettings):
 
     @property
     def templates_path(self) -> Path:
-        """The configured templates folder, else the one shipped in the repository."""
+        """The configured templates folder, else the one shipped with the package."""
         if self.templates_dir.is_dir():
             return self.templates_dir
-        return REPO_ROOT / "templates"
+        from newsletter.samples import TEMPLATES
+
+        return TEMPLATES
 
     @classmethod
     def settings_customise_sources(

@@ -145,11 +145,11 @@ def demo(
     out: Annotated[Path, typer.Option(help="Where to write the rendered email.")] = Path("out"),
 ) -> None:
     """Render the sample article and serve its preview (the quickstart)."""
-    from newsletter.config import REPO_ROOT
+    from newsletter.samples import SAMPLE_ARTICLE
 
     article = Path("articles/neuroplasticity-ketamine.txt")
     if not article.exists():
-        article = REPO_ROOT / article
+        article = SAMPLE_ARTICLE
     render(
         articles=[article],
         out=out,

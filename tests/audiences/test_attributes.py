@@ -13,8 +13,8 @@ from newsletter.audiences.attributes import (
     coerce,
     load_attributes,
 )
-from newsletter.config import REPO_ROOT
 from newsletter.errors import ValidationError
+from tests.seed import REPO as REPO_ROOT
 
 
 def _write(tmp_path: Path, text: str) -> Path:

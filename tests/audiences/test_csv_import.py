@@ -23,8 +23,8 @@ from newsletter.audiences.csv_import import (
     write_rejects,
 )
 from newsletter.audiences.csv_records import scan
-from newsletter.config import REPO_ROOT
 from newsletter.errors import ValidationError
+from tests.seed import REPO as REPO_ROOT
 
 ATTRIBUTES = {
     "city": AttributeSpec("city", "string", "City"),
