@@ -13,7 +13,6 @@ value came from, and how to fix it. The field descriptions double as the setting
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +21,14 @@ from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from newsletter.config_files import CONFIG_FILE, ENV_PREFIX, config_path, read_toml, toml_where
+from newsletter.config_features import FeatureSettings
+from newsletter.config_files import (
+    CONFIG_FILE,
+    ENV_PREFIX,
+    TomlSource,
+    check_dotenv,
+    source_of,
+)
 from newsletter.domain.send_time import time_zone
 from newsletter.errors import ConfigurationError, ValidationError
 from newsletter.keys.ring import KeyRing, KeyRingError
@@ -31,7 +37,7 @@ _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-class Settings(BaseSettings):
+class Settings(FeatureSettings):
     """Every tunable of the product. Names are the environment variables without the prefix."""
 
     model_config = SettingsConfigDict(
@@ -165,72 +171,6 @@ class Settings(BaseSettings):
         "Clinic news <news.newsletter.local>", description="Neutral List-Id header value."
     )
 
-    # --- the admin (docs/admin.md) -----------------------------------------------------------
-    admin_enabled: bool = Field(
-        True, description="Serve the admin under /admin (false: only the public routes)."
-    )
-    approval: bool = Field(
-        True,
-        description="Once accounts exist, sending needs an approval by someone other than "
-        "the author (off: a one-person clinic).",
-    )
-    fetch_allow_private: bool = Field(
-        False,
-        description="Let the article fetcher reach private, loopback and link-local "
-        "addresses (tests, an intranet blog).",
-    )
-
-    # --- tracking, conversions, preferences (docs/tracking.md) ----------------------------
-    open_tracking: bool = Field(
-        False, description="Add an open-tracking pixel (/o/); off: opens are unreliable."
-    )
-    conversions_api_key: SecretStr | None = Field(
-        None, description="Bearer key for POST /api/v1/conversions (unset: the route answers 503)."
-    )
-    attribution_days: int = Field(
-        14, ge=1, le=365, description="Bookings within this many days of a campaign's start count."
-    )
-    trusted_proxies: str = Field(
-        "127.0.0.1,::1",
-        description="Comma-separated proxy addresses/networks whose X-Forwarded-For is believed.",
-    )
-    calendly_signing_key: SecretStr | None = Field(
-        None, description="Calendly webhook signing key (unset: /webhooks/calendly answers 503)."
-    )
-    topic_labels: str = Field(
-        "", description="Topics on the preference page: `name=Label; name=Label` (in order)."
-    )
-    resubscribe_consent: str = Field(
-        "Yes, send me newsletter emails from {clinic_name} again.",
-        description="Consent wording recorded when someone resubscribes on the preference page.",
-    )
-
-    # --- limits ------------------------------------------------------------------------------
-    render_timeout_s: float = Field(
-        2.0, gt=0, le=600, description="Hard deadline of one template render (worker process)."
-    )
-    render_max_output_bytes: int = Field(
-        1_000_000, ge=10_000, description="Largest output of one template, before MJML."
-    )
-    webhook_retention_days: float = Field(
-        7.0, ge=0, description="Days a processed raw webhook batch is kept before purging."
-    )
-    max_csv_bytes: int = Field(
-        100 * 1024 * 1024, ge=1024, description="Largest subscriber CSV file accepted."
-    )
-    max_csv_row_bytes: int = Field(
-        64 * 1024, ge=1024, le=16 * 1024 * 1024, description="Longest CSV record accepted."
-    )
-    max_markdown_bytes: int = Field(
-        2 * 1024 * 1024, ge=1024, description="Largest Markdown article file accepted."
-    )
-    max_html_bytes: int = Field(
-        10 * 1024 * 1024, ge=1024, description="Largest HTML article file accepted."
-    )
-    max_text_bytes: int = Field(
-        2 * 1024 * 1024, ge=1024, description="Largest plain-text article file accepted."
-    )
-
     @field_validator("brand_color", "accent_color", "text_color", "background_color")
     @classmethod
     def _colour(cls, value: str) -> str:
@@ -295,22 +235,6 @@ class Settings(BaseSettings):
             raise ValueError(f"{exc.message} (IANA names such as America/New_York)") from None
         return value
 
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        from newsletter.engagement.network import parse_networks
-
-        parse_networks(value)  # ValueError names the bad part
-        return value
-
-    @field_validator("topic_labels")
-    @classmethod
-    def _labels(cls, value: str) -> str:
-        from newsletter.engagement.preference_rules import parse_topic_labels
-
-        parse_topic_labels(value)
-        return value
-
     @field_validator("secret_key")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
@@ -337,15 +261,6 @@ class Settings(BaseSettings):
     def signing_keys(self) -> dict[str, str]:
         """Key id → secret for verifying link tokens (every key of the ring)."""
         return dict(self.key_ring.as_mapping())
-
-    @property
-    def article_limits(self) -> Any:
-        """Per-format size limits for article files (`articles.ArticleLimits`)."""
-        from newsletter.articles import ArticleLimits
-
-        return ArticleLimits(
-            text=self.max_text_bytes, markdown=self.max_markdown_bytes, html=self.max_html_bytes
-        )
 
     @property
     def delivery_backend(self) -> str:
@@ -381,43 +296,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, dotenv_settings, _TomlSource(settings_cls))
+        return (init_settings, env_settings, dotenv_settings, TomlSource(settings_cls))
 
 
 SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)
-
-
-def env_name(field: str) -> str:
-    return ENV_PREFIX + field.upper()
-
-
-class _TomlSource(PydanticBaseSettingsSource):
-    """Reads newsletter.toml, refusing unknown keys so that typos do not pass silently."""
-
-    def __init__(self, settings_cls: type[BaseSettings]):
-        super().__init__(settings_cls)
-        self.values = read_toml(config_path(), SETTING_NAMES)
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self.values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.values)
-
-
-def _source_of(field: str) -> str:
-    name = env_name(field)
-    if name in os.environ:
-        return f"environment variable {name}"
-    dotenv = Path(".env")
-    if dotenv.is_file() and re.search(
-        rf"^\s*(export\s+)?{name}\s*=", dotenv.read_text(errors="replace"), re.M | re.I
-    ):
-        return f".env, variable {name}"
-    path = config_path()
-    if field in read_toml(path, SETTING_NAMES):
-        return toml_where(path, field)
-    return f"default value of {name}"
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -428,7 +310,7 @@ def load_settings(**overrides: Any) -> Settings:
     """
     from newsletter.keys.source import ring_text
 
-    _check_dotenv()
+    check_dotenv()
     try:
         settings = Settings(**overrides)
     except PydanticValidationError as exc:
@@ -436,7 +318,7 @@ def load_settings(**overrides: Any) -> Settings:
         for error in exc.errors():
             field = str(error["loc"][0]) if error["loc"] else "?"
             message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"setting `{field}` from {_source_of(field)}: {message}")
+            problems.append(f"setting `{field}` from {source_of(field, SETTING_NAMES)}: {message}")
         raise ConfigurationError(
             "; ".join(problems),
             fix=f"correct the value (environment variable, .env, or {CONFIG_FILE}); "
@@ -446,21 +328,3 @@ def load_settings(**overrides: Any) -> Settings:
     settings = settings.model_copy(update={"secret_key": SecretStr(ring.current)})
     settings._key_ring = ring
     return settings
-
-
-def _check_dotenv() -> None:
-    """`.env` must be a readable file when present (pydantic would raise a traceback)."""
-    dotenv = Path(".env")
-    if not dotenv.exists():
-        return
-    problem = None
-    if not dotenv.is_file():
-        problem = "is a folder, not a file" if dotenv.is_dir() else "is not a regular file"
-    elif not os.access(dotenv, os.R_OK):
-        problem = "cannot be read (permission denied)"
-    if problem:
-        raise ConfigurationError(
-            problem,
-            where=str(dotenv.resolve()),
-            fix="remove it or make it a readable file of NEWSLETTER_* = value lines",
-        )

@@ -1,5 +1,6 @@
-"""`newsletter.toml` (or the file `NEWSLETTER_CONFIG` names): read, flattened, and every
-problem reported with the file and line, so a typo never passes silently."""
+"""Where settings come from besides the environment: `newsletter.toml` (or the file
+`NEWSLETTER_CONFIG` names), read, flattened, and every problem reported with the file and
+line, so a typo never passes silently; `.env`; and, for an error, which of them gave a value."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import tomllib
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from newsletter.errors import ConfigurationError
 
@@ -91,3 +94,55 @@ def toml_where(path: Path, key: str) -> str:
     except (OSError, UnicodeDecodeError):
         pass
     return f"{path}, key `{key}`"
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+class TomlSource(PydanticBaseSettingsSource):
+    """Reads newsletter.toml, refusing unknown keys so that typos do not pass silently."""
+
+    def __init__(self, settings_cls: type[BaseSettings]):
+        super().__init__(settings_cls)
+        self.values = read_toml(config_path(), tuple(settings_cls.model_fields))
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.values)
+
+
+def source_of(field: str, known: Collection[str]) -> str:
+    """Where `field`'s value came from, for an error message."""
+    name = env_name(field)
+    if name in os.environ:
+        return f"environment variable {name}"
+    dotenv = Path(".env")
+    if dotenv.is_file() and re.search(
+        rf"^\s*(export\s+)?{name}\s*=", dotenv.read_text(errors="replace"), re.M | re.I
+    ):
+        return f".env, variable {name}"
+    path = config_path()
+    if field in read_toml(path, known):
+        return toml_where(path, field)
+    return f"default value of {name}"
+
+
+def check_dotenv() -> None:
+    """`.env` must be a readable file when present (pydantic would raise a traceback)."""
+    dotenv = Path(".env")
+    if not dotenv.exists():
+        return
+    problem = None
+    if not dotenv.is_file():
+        problem = "is a folder, not a file" if dotenv.is_dir() else "is not a regular file"
+    elif not os.access(dotenv, os.R_OK):
+        problem = "cannot be read (permission denied)"
+    if problem:
+        raise ConfigurationError(
+            problem,
+            where=str(dotenv.resolve()),
+            fix="remove it or make it a readable file of NEWSLETTER_* = value lines",
+        )

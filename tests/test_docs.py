@@ -13,7 +13,8 @@ from typing import Any
 import typer.main
 
 from newsletter.cli import load
-from newsletter.config import Settings, env_name
+from newsletter.config import Settings
+from newsletter.config_files import env_name
 from tests.seed import REPO
 
 DOC_FILES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
