@@ -1,5 +1,5 @@
 """Password hashing: argon2id (argon2-cffi) with m = 46 MiB, t = 2, p = 1 — above both of
-OWASP's first settings (46 MiB × 1 pass, 19 MiB × 2 passes: reliability-security.md §3, S-14)
+OWASP's first settings (46 MiB × 1 pass, 19 MiB × 2 passes: docs/admin.md)
 and roughly 70 ms a hash on one free core (the reference asks for 50–500 ms); rehashed at
 sign-in whenever these change.
 

@@ -103,7 +103,7 @@ def allowed(role: Role | str, action: Action | str) -> bool:
 
 
 def needs_second_factor(role: Role | str) -> bool:
-    """Admins must sign in with TOTP (reliability-security.md §3)."""
+    """Admins must sign in with TOTP (docs/admin.md)."""
     return Role(role) is Role.ADMIN
 
 

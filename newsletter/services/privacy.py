@@ -7,7 +7,7 @@ the commit, deletes the outbox emails addressed to the person and removes their 
 the rejects reports imports wrote (`privacy.product_files`). What remains is one suppression
 row holding only the keyed hash (HMAC-SHA256) of the normalised address, the date and the
 reason, so the address is never mailed or imported again (legitimate interest, to be
-confirmed by counsel; see reliability-security.md §1). Look-ups try every form the address
+confirmed by counsel; see docs/privacy.md). Look-ups try every form the address
 may have been stored under (before and after NFKC) and every key of the ring.
 """
 

@@ -83,7 +83,7 @@ class ProcessCounts:
 
 @dataclass(frozen=True, slots=True)
 class ProviderEvent:
-    """One event, tolerantly parsed (sendgrid-v3.md §7)."""
+    """One event, tolerantly parsed (docs/sendgrid.md §6)."""
 
     event: str
     timestamp: int

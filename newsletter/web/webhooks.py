@@ -1,4 +1,4 @@
-"""`POST /webhooks/sendgrid`: SendGrid's signed Event Webhook (sendgrid-v3.md §7–8).
+"""`POST /webhooks/sendgrid`: SendGrid's signed Event Webhook (docs/sendgrid.md §6–7).
 
 Order of checks, each answering before any more work is done:
 
