@@ -33,6 +33,7 @@ class Deadline:
     clock: Callable[[], float] = time.monotonic
     sockets: list[socket.socket] = field(default_factory=list)
     fired: bool = False
+    done: bool = False  # the request is over: the watchdog ignores it
     bytes_written: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -83,19 +84,21 @@ class _Watchdog:
 
     def arm(self, deadline: Deadline) -> None:
         with self._cond:
+            earliest = self._heap[0][0] if self._heap else None
             heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="request-deadline", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify()
+            if earliest is None or deadline.at < earliest:
+                self._cond.notify()  # only an earlier deadline changes the watchdog's wait
 
     def disarm(self, deadline: Deadline) -> None:
-        with self._cond:
-            deadline.sockets = []  # done: nothing left to shut down; the entry expires lazily
-            self._heap = [entry for entry in self._heap if entry[2] is not deadline]
-            heapq.heapify(self._heap)
+        """The request is over: nothing left to shut down (its entry expires lazily)."""
+        with deadline._lock:
+            deadline.sockets = []
+            deadline.done = True
 
     def _run(self) -> None:
         while True:
@@ -108,7 +111,8 @@ class _Watchdog:
                     self._cond.wait(wait)  # re-evaluated: a new, earlier deadline notifies
                     continue
                 heapq.heappop(self._heap)
-            deadline.fire()
+            if not deadline.done:
+                deadline.fire()
 
 
 _watchdog = _Watchdog()

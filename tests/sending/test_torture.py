@@ -73,7 +73,7 @@ def test_without_a_webhook_uncertain_batches_wait_for_review(torture_without_web
 
 def test_real_processes_killed_and_paused_under_cpu_contention(torture):
     with cpu_hogs():
-        results = [torture.run_seed_in_processes(5000 + seed) for seed in range(PROCESS_SEEDS)]
+        results = torture.run_seeds_in_processes([5000 + seed for seed in range(PROCESS_SEEDS)])
     summary = _summary(results)
     print("torture (processes, SIGKILL + SIGSTOP, CPU hogs):", summary)
     failures = [(r.seed, r.problems) for r in results if r.problems or r.duplicates]
@@ -85,10 +85,9 @@ def test_real_processes_killed_and_paused_under_cpu_contention(torture):
 
 def test_paused_processes_without_a_webhook_hold_uncertain_batches(torture_without_webhook):
     with cpu_hogs():
-        results = [
-            torture_without_webhook.run_seed_in_processes(7000 + seed)
-            for seed in range(PROCESS_SEEDS_WITHOUT_WEBHOOK)
-        ]
+        results = torture_without_webhook.run_seeds_in_processes(
+            [7000 + seed for seed in range(PROCESS_SEEDS_WITHOUT_WEBHOOK)]
+        )
     summary = _summary(results)
     print("torture (processes, no webhook):", summary)
     failures = [(r.seed, r.problems) for r in results if r.problems or r.duplicates]
