@@ -83,15 +83,21 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
 
     def arm(self, deadline: Deadline) -> None:
+        self._push(deadline)
+
+    def _push(self, deadline: Deadline) -> None:
+        # Keyed on this process's monotonic clock, whatever clock the deadline reads
+        # (tests inject one), so deadlines on different clocks cannot block each other.
+        due = time.monotonic() + deadline.remaining()
         with self._cond:
             earliest = self._heap[0][0] if self._heap else None
-            heapq.heappush(self._heap, (deadline.at, next(self._order), deadline))
+            heapq.heappush(self._heap, (due, next(self._order), deadline))
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="request-deadline", daemon=True
                 )
                 self._thread.start()
-            if earliest is None or deadline.at < earliest:
+            if earliest is None or due < earliest:
                 self._cond.notify()  # only an earlier deadline changes the watchdog's wait
 
     def disarm(self, deadline: Deadline) -> None:
@@ -105,13 +111,16 @@ class _Watchdog:
             with self._cond:
                 while not self._heap:
                     self._cond.wait()
-                _at, _order, deadline = self._heap[0]
-                wait = deadline.remaining()
-                if wait > 0:
+                due, _order, deadline = self._heap[0]
+                if not deadline.done and (wait := due - time.monotonic()) > 0:
                     self._cond.wait(wait)  # re-evaluated: a new, earlier deadline notifies
                     continue
                 heapq.heappop(self._heap)
-            if not deadline.done:
+            if deadline.done:
+                continue
+            if deadline.remaining() > 0:
+                self._push(deadline)  # its own clock says not yet: look again later
+            else:
                 deadline.fire()
 
 
