@@ -146,6 +146,12 @@ class Settings(FeatureSettings):
         0.0, ge=0, description="Recipients per second per engine (0 = no local limit)."
     )
     lease_seconds: float = Field(120.0, gt=0, description="How long a claimed batch is owned.")
+    send_safety_margin_s: float = Field(
+        10.0,
+        ge=0,
+        description="Longest pause assumed between a sender's last lease check and its "
+        "socket write (and clock skew between engine hosts); docs/sending.md, Stalls.",
+    )
     max_attempts: int = Field(8, ge=1, description="Attempts per batch before it fails.")
     retry_base_s: float = Field(1.0, gt=0, description="Backoff base (full jitter).")
     retry_cap_s: float = Field(300.0, gt=0, description="Backoff cap.")
@@ -233,6 +239,19 @@ class Settings(FeatureSettings):
             time_zone(value)
         except ValidationError as exc:
             raise ValueError(f"{exc.message} (IANA names such as America/New_York)") from None
+        return value
+
+    @field_validator("send_safety_margin_s")
+    @classmethod
+    def _lease_covers_request(cls, value: float, info: Any) -> float:
+        lease, timeout = info.data.get("lease_seconds"), info.data.get("sendgrid_timeout")
+        if lease is not None and timeout is not None and lease <= timeout + value:
+            raise ValueError(
+                f"NEWSLETTER_LEASE_SECONDS ({lease:g}) must exceed NEWSLETTER_SENDGRID_TIMEOUT "
+                f"({timeout:g}) + NEWSLETTER_SEND_SAFETY_MARGIN_S ({value:g}): before each "
+                "request a sender checks that its lease outlives both, so no batch would ever "
+                "be sent (docs/sending.md, Stalls)"
+            )
         return value
 
     @field_validator("secret_key")

@@ -3,7 +3,9 @@
 The only module that imports `sendgrid`. Privacy (docs/privacy.md): the payload carries the
 address, the rendered content, per-recipient substitutions (first name, personal URL tokens),
 the List-Unsubscribe headers and one opaque `send_id` — nothing else; SendGrid's own
-tracking is switched off.
+tracking is switched off. Every request runs under a whole-request deadline
+(`delivery/deadline.py`, docs/sending.md "Stalls"): urllib alone only bounds each socket
+operation.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from __future__ import annotations
 import http.client
 import socket
 import threading
+import time
 import urllib.error
+import urllib.request
 from typing import Any
 
+from newsletter.delivery import deadline as request_deadline
 from newsletter.delivery.base import OutgoingBatch, OutgoingRecipient
 from newsletter.delivery.headers import refused
 from newsletter.domain.sending import ProviderResult
@@ -82,7 +87,7 @@ class SendGridBackend:
             from sendgrid import SendGridAPIClient
 
             client = SendGridAPIClient(api_key=self._api_key, host=self._base_url)
-            client.client.timeout = self._timeout
+            client.client = _deadline_client(client.client, self._timeout)
             self._local.client = client
         return client
 
@@ -92,10 +97,16 @@ class SendGridBackend:
         return self.post(build_payload(batch))
 
     def post(self, payload: dict[str, Any]) -> ProviderResult:
+        """One Mail Send call, over before its deadline: the sender's (set by its pre-request
+        check), or this backend's timeout from now if that comes first."""
         from python_http_client.exceptions import HTTPError
 
+        deadline = request_deadline.current()
+        if deadline is None or deadline.remaining() > self._timeout:  # the earlier one wins
+            deadline = request_deadline.Deadline(time.monotonic() + self._timeout)
         try:
-            response = self._client().client.mail.send.post(request_body=payload)
+            with request_deadline.request_deadline(deadline):
+                response = self._client().client.mail.send.post(request_body=payload)
         except HTTPError as exc:
             body = (
                 exc.body.decode("utf-8", "replace")
@@ -103,10 +114,10 @@ class SendGridBackend:
                 else str(exc.body or "")
             )
             return ProviderResult(status=exc.status_code, headers=_headers(exc.headers), body=body)
-        except urllib.error.URLError as exc:
-            return _transport_failure(exc.reason)
-        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
-            return _transport_failure(exc)
+        except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException,
+                OSError) as exc:  # fmt: skip
+            reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+            return _deadline_failure(deadline) or _transport_failure(reason)
         headers = _headers(response.headers)
         return ProviderResult(
             status=response.status_code, headers=headers, message_id=headers.get("x-message-id")
@@ -121,6 +132,97 @@ class SendGridBackend:
         except (HTTPError, urllib.error.URLError, OSError, http.client.HTTPException):
             return False
         return 200 <= response.status_code < 300
+
+
+def _deadline_failure(deadline: request_deadline.Deadline) -> ProviderResult | None:
+    """A request the deadline cut: nothing was sent if no byte was written, else maybe."""
+    if not deadline.fired:
+        return None
+    if deadline.bytes_written == 0:
+        return ProviderResult(failure="refused", detail="deadline passed before anything was sent")
+    return ProviderResult(failure="timeout", detail="the whole-request deadline passed")
+
+
+def _deadline_client(inner: Any, timeout: float) -> Any:
+    """The official client's HTTP layer, with every socket under the request's deadline."""
+    from python_http_client import Client
+
+    class DeadlineClient(Client):  # type: ignore[misc]
+        def _build_client(self, name: str | None = None) -> Any:
+            url_path = [*self._url_path, name] if name else self._url_path
+            return DeadlineClient(
+                host=self.host,
+                version=self._version,
+                request_headers=self.request_headers,
+                url_path=url_path,
+                append_slash=self.append_slash,
+                timeout=self.timeout,
+            )
+
+        def _make_request(self, opener: Any, request: Any, timeout: float | None = None) -> Any:
+            return super()._make_request(_OPENER, request, timeout=timeout)
+
+    return DeadlineClient(
+        host=inner.host, request_headers=inner.request_headers, version=3, timeout=timeout
+    )
+
+
+def _guard(conn: http.client.HTTPConnection) -> None:
+    """Register the connection's sockets with the running request's deadline."""
+    create = conn._create_connection  # type: ignore[attr-defined]
+
+    def create_connection(*args: Any, **kwargs: Any) -> socket.socket:
+        sock = create(*args, **kwargs)
+        if (deadline := request_deadline.current()) is not None:
+            deadline.add_socket(sock)
+        return sock
+
+    conn._create_connection = create_connection  # type: ignore[attr-defined]
+
+
+class _GuardedHTTP(http.client.HTTPConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _guard(self)
+
+    def send(self, data: Any) -> None:
+        _check_write(data)
+        super().send(data)
+
+
+class _GuardedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _guard(self)
+
+    def connect(self) -> None:
+        super().connect()  # TLS wraps the raw socket in a new object: register that too
+        if (deadline := request_deadline.current()) is not None and self.sock is not None:
+            deadline.add_socket(self.sock)
+
+    def send(self, data: Any) -> None:
+        _check_write(data)
+        super().send(data)
+
+
+def _check_write(data: Any) -> None:
+    if (deadline := request_deadline.current()) is not None:
+        deadline.check_write(len(data) if isinstance(data, bytes | bytearray | memoryview) else 1)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: Any) -> Any:
+        return self.do_open(_GuardedHTTP, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: Any) -> Any:
+        return self.do_open(
+            _GuardedHTTPS, req, context=self._context, check_hostname=self._check_hostname
+        )
+
+
+_OPENER = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler)
 
 
 def _headers(raw: Any) -> dict[str, str]:

@@ -47,7 +47,7 @@ class Reply:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
-    action: str | None = None  # timeout_before_accept | timeout_after_accept | reset_after_accept
+    action: str | None = None  # timeout_/reset_/trickle_after_accept, timeout_before_accept
     sleep_s: float = 0.0
 
 
@@ -271,7 +271,11 @@ class Emulator:
         if self.webhook.url:
             self._queue_events(xmid, int(now), body, total)
         reply = Reply(202, {"X-Message-Id": xmid, **rl_headers})
-        if fault is not None and fault.action in ("timeout_after_accept", "reset_after_accept"):
+        if fault is not None and fault.action in (
+            "timeout_after_accept",
+            "reset_after_accept",
+            "trickle_after_accept",
+        ):
             reply.action = fault.action
             reply.sleep_s = self.faults.plan.timeout_sleep_s
             with self._lock:

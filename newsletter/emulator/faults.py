@@ -4,7 +4,8 @@ Request faults, all optional (docs/emulator.md)::
 
     {"seed": 7,
      "next": [503, 429, {"status": 429, "retry_after": 2, "reset_in": 2, "count": 3},
-              "timeout_before_accept", "timeout_after_accept", "reset_after_accept"],
+              "timeout_before_accept", "timeout_after_accept", "reset_after_accept",
+              "trickle_after_accept"],
      "p429": 0.05, "p5xx": 0.02, "p500": 0, "p502": 0, "p503": 0, "p401": 0,
      "p_timeout_before_accept": 0, "p_timeout_after_accept": 0.01, "p_reset_after_accept": 0,
      "latency_ms": 20 | [5, 50], "timeout_sleep_s": 3.0, "retry_after": 1, "reset_in": 1,
@@ -29,7 +30,12 @@ from typing import Any
 
 from newsletter.emulator.config import RateLimit
 
-ACTIONS = ("timeout_before_accept", "timeout_after_accept", "reset_after_accept")
+ACTIONS = (
+    "timeout_before_accept",
+    "timeout_after_accept",
+    "reset_after_accept",
+    "trickle_after_accept",
+)
 STATUSES = (401, 429, 500, 502, 503, 504)
 
 

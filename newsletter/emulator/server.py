@@ -158,6 +158,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if reply.action == "timeout_after_accept":
             self.server.stopping.wait(reply.sleep_s)
+        if reply.action == "trickle_after_accept":
+            self._trickle(reply)
+            return
         try:
             self.send_response(reply.status)
             for name, value in reply.headers.items():
@@ -169,6 +172,24 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
         except OSError:
             self.close_connection = True
+
+    def _trickle(self, reply: Reply) -> None:
+        """Accepted; the answer then dribbles out one byte at a time over `sleep_s`, each
+        byte well within any per-socket timeout: only a whole-request deadline ends it."""
+        head = (
+            f"HTTP/1.1 {reply.status} Accepted\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in reply.headers.items())
+            + "Content-Length: 0\r\n\r\n"
+        ).encode()
+        pause = reply.sleep_s / len(head)
+        self.close_connection = True
+        try:
+            for index in range(len(head)):
+                self.connection.sendall(head[index : index + 1])
+                if self.server.stopping.wait(pause):
+                    return
+        except OSError:
+            return
 
 
 class EmulatorHandle:

@@ -1,10 +1,14 @@
 """Recovery and bookkeeping, run at start-up and on every engine tick (all idempotent).
 
-- reap expired leases: never requested → pending; maybe sent → unknown;
+- reap expired leases: never requested (or abandoned by its sender) → pending; maybe
+  sent → unknown;
 - resolve unknown batches from evidence (a recorded 2xx, or any provider event carrying one
-  of the batch's send ids); without evidence apply the campaign's policy — `events`:
-  re-send only once the feed has proven healthy past the grace period; `hold`: needs_review;
-  `resend` (opt-in): re-send after the grace period;
+  of the batch's send ids); a batch whose sender recorded "abandoned before sending" goes
+  back to pending; otherwise nothing is decided while its request might still be in flight
+  or its events still on the way: until lease + request deadline + webhook grace have
+  passed since the RECORDED request time (docs/sending.md, "Stalls"). Then the campaign's
+  policy — `events`: re-send only once an event received after that instant proves the feed
+  healthy; `hold`: needs_review; `resend` (opt-in): re-send;
 - finish campaigns with no open batch; start scheduled campaigns that are due.
 Every transition is a compare-and-set on the status it read, so two engines, or a reaper
 racing a worker, cannot undo each other.
@@ -51,7 +55,7 @@ def reap_expired(db: Database, *, now: datetime) -> int:
             )
         ).all()
         for batch in expired:
-            requested = batch_store.attempt_was_requested(conn, batch)
+            requested = batch_store.attempt_was_requested(conn, batch)  # and not abandoned
             values = (
                 {
                     "status": BatchStatus.UNKNOWN.value,
@@ -91,8 +95,20 @@ def _has_event_evidence(conn, batch) -> bool:  # type: ignore[no-untyped-def]
     )
 
 
-def resolve_unknown(db: Database, *, now: datetime, grace: timedelta) -> dict[str, int]:
-    counts = {"accepted": 0, "resend": 0, "needs_review": 0, "waiting_for_feed": 0}
+def evidence_due(requested_at: datetime, *, lease: timedelta, request: timedelta,
+                 grace: timedelta) -> datetime:  # fmt: skip
+    """When a request recorded at `requested_at` is over for sure, and its events in: its
+    sender checked (on a monotonic clock) that the renewed lease outlived the whole request
+    deadline, the deadline bounds the request, and the grace bounds the webhook's lag."""
+    return requested_at + lease + request + grace
+
+
+def resolve_unknown(
+    db: Database, *, now: datetime, grace: timedelta, lease: timedelta, request: timedelta
+) -> dict[str, int]:
+    """Settle unknown batches (see the module docstring); `request` is the whole-request
+    deadline (NEWSLETTER_SENDGRID_TIMEOUT)."""
+    counts = {"accepted": 0, "resend": 0, "needs_review": 0, "waiting_for_feed": 0, "unsent": 0}
     with db.read() as conn:
         unknown = conn.execute(
             select(send_batches, campaigns.c.unknown_policy)
@@ -128,12 +144,29 @@ def resolve_unknown(db: Database, *, now: datetime, grace: timedelta) -> dict[st
                     )
                     counts["accepted"] += 1
                 continue
-            due = batch.unknown_at + grace <= now
+            requested_at, abandoned = batch_store.request_state(conn, batch)
+            if abandoned:  # its sender recorded that nothing left: back to pending at once
+                if conn.execute(
+                    update(send_batches)
+                    .where(guard)
+                    .values(
+                        status=BatchStatus.PENDING.value,
+                        next_attempt_at=None,
+                        dispatched_at=None,
+                        last_error="its sender abandoned the attempt before sending",
+                    )
+                ).rowcount:
+                    counts["unsent"] += 1
+                continue
+            settled_at = evidence_due(
+                requested_at or batch.unknown_at, lease=lease, request=request, grace=grace
+            )
+            due = settled_at <= now
             policy = batch.unknown_policy
-            healthy = newest_event is not None and newest_event >= batch.unknown_at + grace
-            if policy == "hold" or (
-                policy == "events" and now - batch.unknown_at > MAX_UNKNOWN_WAIT
-            ):
+            healthy = newest_event is not None and newest_event >= settled_at
+            if not due:
+                continue  # its request may still be in flight, or its events on the way
+            if policy == "hold" or (policy == "events" and now - settled_at > MAX_UNKNOWN_WAIT):
                 if conn.execute(
                     update(send_batches).where(guard).values(status=BatchStatus.NEEDS_REVIEW.value)
                 ).rowcount:
@@ -141,7 +174,7 @@ def resolve_unknown(db: Database, *, now: datetime, grace: timedelta) -> dict[st
                         conn, batch, DeliveryStatus.NEEDS_REVIEW, last_error=batch.last_error
                     )
                     counts["needs_review"] += 1
-            elif due and (policy == "resend" or healthy):
+            elif policy == "resend" or healthy:
                 if conn.execute(
                     update(send_batches)
                     .where(guard)
@@ -153,7 +186,7 @@ def resolve_unknown(db: Database, *, now: datetime, grace: timedelta) -> dict[st
                     )
                 ).rowcount:
                     counts["resend"] += 1
-            elif due:
+            else:
                 counts["waiting_for_feed"] += 1  # the caller asks for a test event
     return counts
 

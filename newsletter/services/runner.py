@@ -50,7 +50,11 @@ def tick(
     now = ctx.clock()
     reaped = recovery.reap_expired(ctx.db, now=now)
     resolved = recovery.resolve_unknown(
-        ctx.db, now=now, grace=timedelta(seconds=settings.webhook_grace_s)
+        ctx.db,
+        now=now,
+        grace=timedelta(seconds=settings.webhook_grace_s),
+        lease=timedelta(seconds=settings.lease_seconds),
+        request=timedelta(seconds=settings.sendgrid_timeout),
     )
     if resolved["waiting_for_feed"]:
         _heartbeat(ctx, now.timestamp())

@@ -1,24 +1,29 @@
 """The unit of work: `send_batch(ctx, batch_id, worker=…)`, identical in a thread or a worker.
 
 claim (CAS + lease; the only step under the write lock) → re-check eligibility (a read; the
-ineligible are skipped) → note "requested" → call the provider with no transaction open →
-record the evidence (unfenced) → apply the decision (fenced by lease owner and attempt).
-A duplicate call, a crash at any line, or a lost lease can delay a batch but never send it
-twice without evidence, nor lose it.
+ineligible are skipped) → note "requested" (a fenced CAS that renews the lease) → rate
+limit → the pre-request check (on a monotonic clock: the lease must outlive the whole
+request deadline plus the safety margin; plus `before_request_checks`), else abandon →
+call the provider under that deadline with no transaction open → record the evidence
+(unfenced) → apply the decision (fenced by lease owner and attempt). A duplicate call, a
+crash at any line, a lost lease or a paused process can delay a batch but never send it
+twice without evidence, nor lose it (docs/sending.md, "Stalls").
 """
 
 from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, assert_never
 
 from newsletter import tokens
 from newsletter.config import Settings
 from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
+from newsletter.delivery.deadline import Deadline, request_deadline
 from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.sending import (
@@ -57,6 +62,10 @@ class SendContext:
     rng: random.Random = field(default_factory=random.Random)
     limiter: TokenBucket | None = None
     last_heartbeat: float = 0.0  # when we last asked the provider for a test event
+    monotonic: Callable[[], float] = time.monotonic  # lease checks: immune to clock steps
+    # More conditions for a request to leave (each returns a reason to abandon, or None),
+    # checked with the lease just before the request: e.g. "this executor's lock is held".
+    before_request_checks: list[Callable[[], str | None]] = field(default_factory=list)
     _content: dict[int, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -110,12 +119,23 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
                 return "empty"
 
     outgoing = _outgoing(settings, content, rows)
+    renewed = ctx.monotonic()  # before the write: the local lease ends no later than the row's
     with ctx.db.write() as conn:
-        batch_store.mark_requested(conn, batch, now=ctx.clock())
+        if not batch_store.mark_requested(conn, batch, worker=worker, now=ctx.clock(), lease=lease):
+            return "lease-lost"  # the reaper or another attempt has it: nothing was sent
     failpoint("before_request")
     if ctx.limiter is not None:
         ctx.limiter.take(len(rows))
-    result = ctx.backend.send(outgoing)
+    deadline = _request_gate(ctx, lease_ends=renewed + settings.lease_seconds)
+    if isinstance(deadline, str):
+        with ctx.db.write() as conn:
+            batch_store.abandon_request(
+                conn, batch, worker=worker, now=ctx.clock(), reason=deadline
+            )
+        return "abandoned"
+    failpoint("after_request_check")
+    with request_deadline(deadline):
+        result = ctx.backend.send(outgoing)
     failpoint("after_api_before_commit")
 
     now = ctx.clock()
@@ -133,6 +153,23 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
         applied = _apply(ctx, conn, batch, worker, decision, result, [r.id for r in rows], now)
     failpoint("after_commit")
     return decision.action.value if applied else "lease-lost"
+
+
+def _request_gate(ctx: SendContext, *, lease_ends: float) -> Deadline | str:
+    """The last check before the request leaves (after the rate limiter and rendering): the
+    lease, on the monotonic clock, must outlive the whole request deadline plus the safety
+    margin, and every `before_request_checks` must pass. Returns the request's deadline, or
+    the reason to abandon the attempt."""
+    settings = ctx.settings
+    now = ctx.monotonic()
+    left = lease_ends - now
+    needed = settings.sendgrid_timeout + settings.send_safety_margin_s
+    if left <= needed:
+        return f"lease has {left:.3f} s left, the request needs {needed:.3f} s"
+    for check in ctx.before_request_checks:
+        if (reason := check()) is not None:
+            return reason
+    return Deadline(now + settings.sendgrid_timeout, clock=ctx.monotonic)
 
 
 def _outgoing(settings: Settings, content: dict[str, Any], rows: list[Any]) -> OutgoingBatch:
@@ -194,63 +231,71 @@ def _apply(
     delivery_ids: list[int],
     now: datetime,
 ) -> bool:
-    action = decision.action
-    if action == Action.ACCEPTED:
-        return batch_store.finish_batch(
-            conn,
-            batch,
-            worker=worker,
-            status=BatchStatus.ACCEPTED,
-            delivery_status=DeliveryStatus.ACCEPTED,
-            now=now,
-            provider_message_id=result.message_id,
-            last_error=None,
-        )
-    if action == Action.UNKNOWN:
-        return batch_store.finish_batch(
-            conn,
-            batch,
-            worker=worker,
-            status=BatchStatus.UNKNOWN,
-            delivery_status=None,
-            now=now,
-            unknown_at=now,
-            last_error=decision.reason,
-        )
-    if action == Action.FAIL:
-        return batch_store.finish_batch(
-            conn,
-            batch,
-            worker=worker,
-            status=BatchStatus.FAILED,
-            delivery_status=DeliveryStatus.FAILED,
-            now=now,
-            last_error=decision.reason,
-        )
-    if action == Action.SPLIT:
-        groups = split(delivery_ids, decision.bad_indexes)
-        return batch_store.split_batch(
-            conn, batch, worker=worker, groups=groups, reason=decision.reason
-        )
-    if action == Action.PAUSE:
-        moved = batch_store.finish_batch(
-            conn,
-            batch,
-            worker=worker,
-            status=BatchStatus.PENDING,
-            delivery_status=None,
-            now=now,
-            last_error=decision.reason,
-        )
-        campaign_store.transition(
-            conn,
-            batch.campaign_id,
-            CampaignStatus.PAUSED,
-            only_from=[CampaignStatus.SENDING.value],
-            pause_reason=f"provider refused: {decision.reason}",
-        )
-        return moved
-    # RETRY: definitely not accepted.
+    match decision.action:
+        case Action.ACCEPTED:
+            return batch_store.finish_batch(
+                conn,
+                batch,
+                worker=worker,
+                status=BatchStatus.ACCEPTED,
+                delivery_status=DeliveryStatus.ACCEPTED,
+                now=now,
+                provider_message_id=result.message_id,
+                last_error=None,
+            )
+        case Action.UNKNOWN:
+            return batch_store.finish_batch(
+                conn,
+                batch,
+                worker=worker,
+                status=BatchStatus.UNKNOWN,
+                delivery_status=None,
+                now=now,
+                unknown_at=now,
+                last_error=decision.reason,
+            )
+        case Action.FAIL:
+            return batch_store.finish_batch(
+                conn,
+                batch,
+                worker=worker,
+                status=BatchStatus.FAILED,
+                delivery_status=DeliveryStatus.FAILED,
+                now=now,
+                last_error=decision.reason,
+            )
+        case Action.SPLIT:
+            groups = split(delivery_ids, decision.bad_indexes)
+            return batch_store.split_batch(
+                conn, batch, worker=worker, groups=groups, reason=decision.reason
+            )
+        case Action.PAUSE:
+            moved = batch_store.finish_batch(
+                conn,
+                batch,
+                worker=worker,
+                status=BatchStatus.PENDING,
+                delivery_status=None,
+                now=now,
+                last_error=decision.reason,
+            )
+            campaign_store.transition(
+                conn,
+                batch.campaign_id,
+                CampaignStatus.PAUSED,
+                only_from=[CampaignStatus.SENDING.value],
+                pause_reason=f"provider refused: {decision.reason}",
+            )
+            return moved
+        case Action.RETRY:  # definitely not accepted
+            return _retry(ctx, conn, batch, worker, decision, now)
+        case unreachable:  # a new Action must be handled above, never become a retry
+            assert_never(unreachable)
+
+
+def _retry(
+    ctx: SendContext, conn: Any, batch: Any, worker: str, decision: Decision, now: datetime
+) -> bool:
     settings = ctx.settings
     first = batch.first_attempt_at or now
     if batch.attempts >= settings.max_attempts or now - first > MAX_RETRY_WINDOW:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import (
     Connection,
     and_,
-    exists,
+    bindparam,
     func,
     insert,
     or_,
@@ -28,6 +28,8 @@ from newsletter.domain.sending import CLAIMABLE, BatchStatus, DeliveryStatus
 from newsletter.domain.subscribers import SubscriberStatus
 from newsletter.storage.sending_tables import campaigns, deliveries, send_attempts, send_batches
 from newsletter.storage.tables import subscribers, suppressions
+
+NOT_SENT = "not_sent"  # an attempt's outcome: its sender abandoned it before the request left
 
 
 def claim(
@@ -113,13 +115,66 @@ def mark_skipped(conn: Connection, delivery_ids: Sequence[int]) -> None:
     )
 
 
-def mark_requested(conn: Connection, batch: Row, *, now: datetime) -> None:
-    """Just before the request: from here on, a lost lease means 'maybe sent'."""
+# Built once: mark_requested runs for every batch, and building a statement costs more CPU
+# than executing it (bench/stall_checks.py).
+_RENEW_LEASE = (
+    update(send_batches)
+    .where(
+        send_batches.c.id == bindparam("b_id"),
+        send_batches.c.status == BatchStatus.IN_FLIGHT.value,
+        send_batches.c.lease_owner == bindparam("b_owner"),
+        send_batches.c.attempts == bindparam("b_attempt"),
+    )
+    .values(lease_until=bindparam("b_until"))
+)
+_NOTE_REQUESTED = (
+    update(send_attempts)
+    .where(
+        send_attempts.c.batch_id == bindparam("b_id"),
+        send_attempts.c.attempt == bindparam("b_attempt"),
+    )
+    .values(requested_at=bindparam("b_now"))
+)
+
+
+def mark_requested(
+    conn: Connection, batch: Row, *, worker: str, now: datetime, lease: timedelta
+) -> bool:
+    """Just before the request, fenced: only while this worker's attempt still holds the
+    batch in flight. Renews the lease from `now` and records `requested_at`; from here on a
+    lost lease means 'maybe sent'. False: the lease is gone, the attempt must send nothing."""
+    key = {"b_id": batch.id, "b_attempt": batch.attempts}
+    renewed = conn.execute(_RENEW_LEASE, {**key, "b_owner": worker, "b_until": now + lease})
+    if renewed.rowcount != 1:
+        return False
+    conn.execute(_NOTE_REQUESTED, {**key, "b_now": now})
+    return True
+
+
+def abandon_request(
+    conn: Connection, batch: Row, *, worker: str, now: datetime, reason: str
+) -> bool:
+    """The sender gave up before its request left (its pre-request check failed): record
+    that on its own attempt — unfenced, like all evidence, since only this sender could
+    have sent for it and it never will — then put the batch back to pending if it still
+    holds it. If the reaper took it meanwhile, recovery reads the record (`NOT_SENT`)."""
     conn.execute(
         update(send_attempts)
         .where(send_attempts.c.batch_id == batch.id, send_attempts.c.attempt == batch.attempts)
-        .values(requested_at=now)
+        .values(finished_at=now, outcome=NOT_SENT, detail=reason[:2000])
     )
+    result = conn.execute(
+        update(send_batches)
+        .where(fenced(batch, worker=worker))
+        .values(
+            status=BatchStatus.PENDING.value,
+            lease_owner=None,
+            lease_until=None,
+            dispatched_at=None,
+            last_error=f"abandoned before sending: {reason}"[:2000],
+        )
+    )
+    return result.rowcount == 1
 
 
 def record_attempt(
@@ -251,14 +306,18 @@ def has_accepted_attempt(conn: Connection, batch_id: int) -> str | None:
 
 
 def attempt_was_requested(conn: Connection, batch: Row) -> bool:
-    return bool(
-        conn.scalar(
-            select(
-                exists().where(
-                    send_attempts.c.batch_id == batch.id,
-                    send_attempts.c.attempt == batch.attempts,
-                    send_attempts.c.requested_at.is_not(None),
-                )
-            )
+    """Whether the batch's current attempt may have sent: requested, not abandoned."""
+    return request_state(conn, batch)[0] is not None
+
+
+def request_state(conn: Connection, batch: Row) -> tuple[datetime | None, bool]:
+    """(requested_at, abandoned) of the batch's current attempt: `requested_at` is None when
+    the request never left — never requested, or abandoned by its sender before sending."""
+    row = conn.execute(
+        select(send_attempts.c.requested_at, send_attempts.c.outcome).where(
+            send_attempts.c.batch_id == batch.id, send_attempts.c.attempt == batch.attempts
         )
-    )
+    ).first()
+    if row is None or row.requested_at is None or row.outcome == NOT_SENT:
+        return None, row is not None and row.outcome == NOT_SENT
+    return row.requested_at, False

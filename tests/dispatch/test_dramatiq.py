@@ -57,6 +57,8 @@ def dramatiq_settings(monkeypatch, db_url, emulator):  # noqa: F811
         "RETRY_BASE_S": "0.01",
         "RETRY_CAP_S": "0.05",
         "LEASE_SECONDS": "10",
+        "SENDGRID_TIMEOUT": "5",  # lease > timeout + margin
+        "SEND_SAFETY_MARGIN_S": "1",
         "WEBHOOK_GRACE_S": "0.5",
         "DATABASE_URL": db_url,
         "DELIVERY": "sendgrid",

@@ -14,6 +14,8 @@ def send_settings(monkeypatch):
     monkeypatch.setenv("NEWSLETTER_RETRY_BASE_S", "0.01")
     monkeypatch.setenv("NEWSLETTER_RETRY_CAP_S", "0.05")
     monkeypatch.setenv("NEWSLETTER_LEASE_SECONDS", "2")
+    monkeypatch.setenv("NEWSLETTER_SENDGRID_TIMEOUT", "1")  # lease > timeout + margin
+    monkeypatch.setenv("NEWSLETTER_SEND_SAFETY_MARGIN_S", "0.25")
     monkeypatch.setenv("NEWSLETTER_WEBHOOK_GRACE_S", "0.5")
     return load_settings()
 

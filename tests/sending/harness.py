@@ -1,7 +1,12 @@
 """The torture harness: one database, one emulator whose signed webhook reaches the product's
-real web app over HTTP, and campaigns driven through crashes and provider faults.
+real web app over HTTP, and campaigns driven through crashes, stalls and provider faults.
 
 Used by tests/sending/test_torture.py (the CI gate) and bench/torture.py (`--seeds 2000`).
+The process torture runs real `newsletter campaign send` executors with the production
+ratios of lease, request deadline and webhook grace (120 s / 30 s / 900 s, safety margin
+10 s) scaled down uniformly by `PROCESS_SCALE`; they are SIGKILLed, and SIGSTOPped for longer
+than their lease both at failpoints (they stop themselves) and at random moments; the
+`Pauses` thread sends every SIGCONT, only to a process it has seen stopped.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +38,7 @@ from newsletter.storage.database import Database
 from newsletter.storage.schema import upgrade
 from newsletter.web.app import create_app
 from tests.seed import REPO
+from tests.sending.stalls import Pauses, wait_all
 from tests.sending.support import (
     KEY,
     accepted_in_log,
@@ -45,12 +52,37 @@ from tests.sending.support import (
 CRASH_POINTS = (
     "after_claim",
     "before_request",
+    "after_request_check",
     "after_api_before_commit",
     "after_commit",
     "mid_planning",
     "after_campaign_cas",
 )
 SIGNING_SCALAR = 0x5EED
+SEND_POINTS = (
+    "after_claim",
+    "before_request",
+    "after_request_check",
+    "after_api_before_commit",
+    "after_commit",
+)
+# Production: lease 120 s, request deadline 30 s, webhook grace 900 s, safety margin 10 s.
+PRODUCTION = {
+    "lease_seconds": 120.0,
+    "sendgrid_timeout": 30.0,
+    "webhook_grace_s": 900.0,
+    "send_safety_margin_s": 10.0,
+}
+PROCESS_SCALE = float(os.environ.get("NEWSLETTER_TORTURE_SCALE", str(1 / 200)))
+# Executors stop themselves at every send_batch failpoint (and crash at some).
+PROCESS_FAILPOINTS = (
+    "after_claim:p=0.04:stop=0.06",
+    "before_request:p=0.02:stop=0.06",
+    "after_request_check:stop=0.06",
+    "after_api_before_commit:p=0.04:stop=0.06",
+    "after_commit:stop=0.04",
+)
+EXECUTOR_DEADLINE_S = 180  # an executor still running after this is a hang: fail loudly
 
 
 class WebServer:
@@ -83,6 +115,7 @@ class SeedResult:
     crashes: int
     campaign_status: str
     problems: list[str] = field(default_factory=list)
+    pauses: int = 0  # SIGSTOP…SIGCONT pauses longer than the lease (process torture)
 
 
 class Torture:
@@ -111,18 +144,22 @@ class Torture:
             "audiences_dir": audiences,
             "public_url": "https://news.mindstream.example",
             "batch_size": 8,
-            "lease_seconds": 0.3,
+            "lease_seconds": 0.6,
             "webhook_grace_s": 0.25,
             "retry_base_s": 0.02,
             "retry_cap_s": 0.1,
-            "sendgrid_timeout": 0.25,
+            "sendgrid_timeout": 0.15,
+            "send_safety_margin_s": 0.05,
             "templates_dir": REPO / "templates",
             "secret_key": "torture-secret-key-0123456789abcdefghijklmnop",
         }
         if webhook:
             overrides["sendgrid_webhook_public_key"] = self.emulator.public_key
         self.settings: Settings = load_settings(**overrides)
-        self.env = {f"NEWSLETTER_{k.upper()}": str(v) for k, v in overrides.items()}
+        # The process torture: production ratios, scaled down uniformly.
+        scaled = {**overrides, **{k: v * PROCESS_SCALE for k, v in PRODUCTION.items()}}
+        self.process_settings: Settings = load_settings(**scaled)
+        self.env = {f"NEWSLETTER_{k.upper()}": str(v) for k, v in scaled.items()}
         self.web = WebServer(self.settings, self.db) if webhook else None
         if self.web:
             self.emulator.set_webhook_url(self.web.url + "/webhooks/sendgrid")
@@ -135,7 +172,9 @@ class Torture:
         self.db.close()
 
     # -- one seed, executors as threads in this process ------------------------------------
-    def run_seed(self, seed: int, *, recipients: int = 40) -> SeedResult:
+    def run_seed(self, seed: int, *, recipients: int = 40, stalls: float = 0.0) -> SeedResult:
+        """`stalls`: the probability that a sender thread stalls (sleeps 1.2–2.5 leases) at
+        each send_batch failpoint, as a starved or paused sender would."""
         rng = random.Random(seed)
         domain = f"seed{seed}.example"
         audience = add_audience(self.db, self.settings, domain, recipients, tag=f"seed{seed}")
@@ -147,10 +186,23 @@ class Torture:
             injected[0] += 1
             failpoints.raise_crash()
 
+        lease = self.settings.lease_seconds
+        stall_rng = random.Random(seed)
+        stalled = [0]
+
+        def stall() -> None:
+            stalled[0] += 1
+            time.sleep(stall_rng.uniform(1.2, 2.5) * lease)
+
         failpoints.configure(
-            ",".join(f"{p}:p={rng.uniform(0.02, 0.08):.3f}" for p in CRASH_POINTS),
+            ",".join(
+                f"{p}:p={rng.uniform(0.02, 0.08):.3f}"
+                + (f":stop={stalls}" if stalls and p in SEND_POINTS else "")
+                for p in CRASH_POINTS
+            ),
             seed=seed,
             crash=crash,
+            pause=stall,
         )
         restarts = 0
         ctx = context(self.db, self.settings, self.emulator.base_url, timeout=0.25)
@@ -174,11 +226,19 @@ class Torture:
             finally:
                 pool.close()
         failpoints.configure("")
-        return self._check(seed, campaign_id, domain, audience, injected[0], status)
+        result = self._check(seed, campaign_id, domain, audience, injected[0], status)
+        result.pauses = stalled[0]
+        return result
 
     # -- one seed, executors as real subprocesses SIGKILLed at random ---------------------
+    def run_seeds_in_processes(self, seeds: list[int], *, parallel: int = 3) -> list[SeedResult]:
+        """Several process seeds at once, each its own campaign: their executors spend most
+        of their time starting up, paused or waiting out a grace period."""
+        with ThreadPoolExecutor(parallel) as pool:
+            return list(pool.map(self.run_seed_in_processes, seeds))
+
     def run_seed_in_processes(
-        self, seed: int, *, recipients: int = 60, executors: int = 3
+        self, seed: int, *, recipients: int = 48, executors: int = 3
     ) -> SeedResult:
         rng = random.Random(seed)
         domain = f"proc{seed}.example"
@@ -188,48 +248,63 @@ class Torture:
         env = {
             **os.environ,
             **self.env,
-            "NEWSLETTER_FAILPOINTS": "after_api_before_commit:p=0.05,after_claim:p=0.05",
+            "NEWSLETTER_FAILPOINTS": ",".join(PROCESS_FAILPOINTS),
             "NEWSLETTER_FAILPOINTS_SEED": str(seed),
         }
-        kills = 0
-        for _round in range(4):  # each round: 3 executors, one of them SIGKILLed mid-way
-            procs = [
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "newsletter",
-                        "campaign",
-                        "send",
-                        str(campaign_id),
-                        "--yes",
-                    ],
-                    env=env,
-                    cwd=self.folder,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                for _ in range(executors)
-            ]
-            time.sleep(rng.uniform(1.0, 2.5))
-            victim = rng.choice(procs)
-            if victim.poll() is None:
-                victim.send_signal(signal.SIGKILL)
-                kills += 1
-            for proc in procs:
-                proc.wait(timeout=120)
-            self._events()
-            state = ledger(self.db, campaign_id)
-            if state.open_batches == 0 and state.campaign_status != "sending":
-                break
+        lease = self.process_settings.lease_seconds
+        pauses = Pauses(random.Random(seed), low=1.2 * lease, high=2.5 * lease)
+        kills, problems = 0, []
+        try:
+            for _round in range(2):  # each round: 3 executors, one SIGKILLed, one SIGSTOPped
+                procs = [
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "newsletter",
+                            "campaign",
+                            "send",
+                            str(campaign_id),
+                            "--yes",
+                        ],
+                        env=env,
+                        cwd=self.folder,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    for _ in range(executors)
+                ]
+                pauses.watch(procs)
+                events = sorted([(rng.uniform(0.3, 2.0), "stop"), (rng.uniform(1.0, 2.5), "kill")])
+                victims = rng.sample(procs, 2)
+                started = time.monotonic()
+                for (at, what), victim in zip(events, victims, strict=True):
+                    time.sleep(max(0.0, at - (time.monotonic() - started)))
+                    if victim.poll() is not None:
+                        continue
+                    if what == "kill":
+                        victim.send_signal(signal.SIGKILL)
+                        kills += 1
+                    else:
+                        pauses.stop(victim)
+                problems += wait_all(procs, deadline_s=EXECUTOR_DEADLINE_S)
+                self._events()
+                state = ledger(self.db, campaign_id)
+                if state.open_batches == 0 and state.campaign_status != "sending":
+                    break
+        finally:
+            pauses.close()
         # Drain anything left (a final, crash-free executor: a restart after the last kill).
-        ctx = context(self.db, self.settings, self.emulator.base_url, timeout=0.25)
+        ctx = context(self.db, self.process_settings, self.emulator.base_url, timeout=1.0)
         pool = ThreadPoolDispatcher(ctx, threads=3, worker_id=f"proc{seed}-final")
         try:
             status = drive(ctx, pool, campaign_id, poll_s=0.02, process_events=self._events)
         finally:
             pool.close()
-        return self._check(seed, campaign_id, domain, audience, kills, status)
+        result = self._check(seed, campaign_id, domain, audience, kills, status)
+        result.problems += problems
+        result.pauses = pauses.count
+        return result
 
     # -- helpers ------------------------------------------------------------------------------
     def _faults(self, seed: int) -> dict:
