@@ -205,6 +205,10 @@ class Engine:
                 self.failure = "the single-engine lock was lost (database connection dropped)"
                 self._report(f"Engine halted: {self.failure}.")
                 return None
+            if self.ctx.executor_alive is not None and not self.ctx.executor_alive():
+                self.failure = "this process's executor lock was lost (storage/executors.py)"
+                self._report(f"Engine halted: {self.failure}.")
+                return None
             try:
                 due = self._due_ids()
                 result = tick(self.ctx, self.dispatcher, process_events=self._process_events)

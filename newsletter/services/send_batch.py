@@ -31,6 +31,7 @@ from newsletter.domain.sending import (
     retry_delay,
     split,
 )
+from newsletter.errors import NewsletterError
 from newsletter.failpoints import failpoint
 from newsletter.rendering.placeholders import (
     PREFERENCES_TOKEN,
@@ -46,6 +47,18 @@ from newsletter.storage.database import Database
 MAX_RETRY_WINDOW = timedelta(minutes=30)
 
 
+class ExecutorLost(NewsletterError):
+    """This process's executor lock is gone: it may no longer send (storage/executors.py)."""
+
+    def __init__(self, batch_id: int):
+        super().__init__(
+            f"this process lost its executor lock before batch {batch_id}'s request (nothing "
+            "was sent); another process may now release its batches, so it stopped sending",
+            where="the database session (PostgreSQL) or lock file (SQLite) proving it alive",
+            fix="check the database connection, then run the command again: it resumes",
+        )
+
+
 @dataclass
 class SendContext:
     """Everything `send_batch` needs, built once per process by the composition root."""
@@ -57,6 +70,8 @@ class SendContext:
     rng: random.Random = field(default_factory=random.Random)
     limiter: TokenBucket | None = None
     last_heartbeat: float = 0.0  # when we last asked the provider for a test event
+    # Is this process's executor lock still held? Checked before every request.
+    executor_alive: Callable[[], bool] | None = None
     _content: dict[int, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -115,6 +130,8 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
     failpoint("before_request")
     if ctx.limiter is not None:
         ctx.limiter.take(len(rows))
+    if ctx.executor_alive is not None and not ctx.executor_alive():
+        raise ExecutorLost(batch.id)
     result = ctx.backend.send(outgoing)
     failpoint("after_api_before_commit")
 

@@ -262,3 +262,34 @@ def attempt_was_requested(conn: Connection, batch: Row) -> bool:
             )
         )
     )
+
+
+def release_leases(conn: Connection, owner: str, *, now: datetime, reason: str) -> int:
+    """Release every lease of an executor proved dead: never requested → pending (nothing
+    left); maybe requested → unknown (recovery decides from the evidence). Compare-and-set on
+    (status, owner, attempt), like every other transition."""
+    held = conn.execute(
+        select(send_batches).where(
+            send_batches.c.status == BatchStatus.IN_FLIGHT.value,
+            send_batches.c.lease_owner == owner,
+        )
+    ).all()
+    for batch in held:
+        values: dict[str, Any] = (
+            {
+                "status": BatchStatus.UNKNOWN.value,
+                "unknown_at": now,
+                "last_error": f"{reason} after the request may have been sent",
+            }
+            if attempt_was_requested(conn, batch)
+            else {
+                "status": BatchStatus.PENDING.value,
+                "last_error": f"{reason} before the request was made",
+            }
+        )
+        conn.execute(
+            update(send_batches)
+            .where(fenced(batch, worker=owner))
+            .values(lease_owner=None, lease_until=None, dispatched_at=None, **values)
+        )
+    return len(held)
