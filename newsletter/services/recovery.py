@@ -45,7 +45,7 @@ def reap_expired(db: Database, *, now: datetime) -> int:
                 )
             )
         ):
-            return 0
+            return released
     with db.write() as conn:
         expired = conn.execute(
             select(send_batches).where(
