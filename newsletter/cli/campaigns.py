@@ -1,5 +1,5 @@
 """`newsletter campaign …`: create, submit/approve/reject, send, schedule, unschedule, pause,
-resume, cancel, status, list, test, retry-failed, stats."""
+resume, cancel, status, list, test, retry-failed, stats; review (campaign_review.py)."""
 
 from __future__ import annotations
 
@@ -155,6 +155,7 @@ def send(
 ) -> None:
     """Send now (or resume a send); returns when the campaign ends or needs review."""
     from newsletter.bootstrap import dispatcher, send_context
+    from newsletter.cli.campaign_waits import WaitTicker
     from newsletter.services import campaigns as service
     from newsletter.services.campaign_schedule import start_now
     from newsletter.services.runner import drive
@@ -191,6 +192,10 @@ def send(
             transient=False,
         ) as progress:
             task = progress.add_task(f"Campaign {campaign_id}", total=None, detail="")
+            ticker = WaitTicker(db, campaign_id)
+
+            def say(line: str) -> None:
+                progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
             def show(batches: dict[str, int], status: str) -> None:
                 live = {k: v for k, v in batches.items() if k != "split"}  # split = replaced
@@ -200,7 +205,8 @@ def send(
                     total=sum(live.values()) or None,
                     completed=sum(live.values()) - open_,
                     detail=f"{status} · batches "
-                    + ", ".join(f"{k} {v:,}" for k, v in sorted(live.items())),
+                    + ", ".join(f"{k} {v:,}" for k, v in sorted(live.items()))
+                    + (ticker.update(say) if open_ else ""),
                 )
 
             try:
@@ -327,17 +333,21 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Where a campaign is: status, recipients by state, batches by state."""
+    from newsletter.cli.campaign_waits import wait_lines
     from newsletter.services import campaigns as service
 
     _, db = _open()
     try:
         report = service.report(db, campaign_id)
+        waiting = wait_lines(db, campaign_id) if report.status in ("sending", "paused") else []
     finally:
         db.close()
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps({**report.as_dict(), "waiting": waiting}, indent=2))
     else:
         _print_report(report)
+        for line in waiting:
+            console.print(f"Waiting: {line}.", highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_report(report) -> None:  # type: ignore[no-untyped-def]
@@ -431,3 +441,6 @@ def stats(
         print(stats_csv(result), end="")
     else:
         print_stats(result)
+
+
+from newsletter.cli import campaign_review as _campaign_review  # noqa: E402, F401  (registers review)
