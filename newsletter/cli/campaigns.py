@@ -156,29 +156,15 @@ def send(
     """Send now (or resume a send); returns when the campaign ends or needs review."""
     from newsletter.bootstrap import dispatcher, send_context
     from newsletter.cli.campaign_waits import WaitTicker
-    from newsletter.services import campaigns as service
-    from newsletter.services.campaign_schedule import start_now
     from newsletter.services.runner import drive
-    from newsletter.services.segments import count_segment, target_segment
+    from newsletter.storage.campaign_store import get_campaign
 
     settings, db = _open()
     try:
-        row = service.report(db, campaign_id)
-        if row.status == "draft":
-            audience = count_segment(db, target_segment(settings.audiences_dir, row.target))
-            console.print(
-                f"Campaign {campaign_id} “{row.subject}” → {row.target}: "
-                f"{audience:,} recipient(s) now.",
-                highlight=False,
-            )
-            if not yes and sys.stdin.isatty() and not typer.confirm("Send it now?"):
-                raise typer.Exit(EXIT_BAD_INPUT)
-        status = start_now(db, settings, campaign_id, now=datetime.now(UTC))
-        if status in ("cancelled", "missed", "sent"):
-            console.print(f"Campaign {campaign_id} is {status}.")
-            raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
-        if status == "scheduled":
-            _say_waiting(service.report(db, campaign_id))
+        with db.read() as conn:
+            status = get_campaign(conn, campaign_id).status
+        if status != "sending":  # resuming skips these imports: it claims sooner after a crash
+            _start(db, settings, campaign_id, yes=yes)
         ctx = send_context(settings, db)
         pool = dispatcher(settings, ctx)
         events = _event_processor(settings, db)
@@ -213,10 +199,36 @@ def send(
                 final = drive(ctx, pool, campaign_id, on_progress=show, process_events=events)
             finally:
                 pool.close()
+        from newsletter.services import campaigns as service
+
         _print_report(service.report(db, campaign_id))
         raise typer.Exit(0 if final == "sent" else EXIT_CHECK_FAILED)
     finally:
         db.close()
+
+
+def _start(db, settings, campaign_id: int, *, yes: bool) -> None:  # type: ignore[no-untyped-def]
+    """A campaign not yet sending: confirm a draft, run the checklist and start it."""
+    from newsletter.services import campaigns as service
+    from newsletter.services.campaign_schedule import start_now
+    from newsletter.services.segments import count_segment, target_segment
+
+    row = service.report(db, campaign_id)
+    if row.status == "draft":
+        audience = count_segment(db, target_segment(settings.audiences_dir, row.target))
+        console.print(
+            f"Campaign {campaign_id} “{row.subject}” → {row.target}: "
+            f"{audience:,} recipient(s) now.",
+            highlight=False,
+        )
+        if not yes and sys.stdin.isatty() and not typer.confirm("Send it now?"):
+            raise typer.Exit(EXIT_BAD_INPUT)
+    status = start_now(db, settings, campaign_id, now=datetime.now(UTC))
+    if status in ("cancelled", "missed", "sent"):
+        console.print(f"Campaign {campaign_id} is {status}.")
+        raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
+    if status == "scheduled":
+        _say_waiting(service.report(db, campaign_id))
 
 
 def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]
