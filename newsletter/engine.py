@@ -192,6 +192,10 @@ class Engine:
 
     def _shutdown_scheduler(self) -> None:
         scheduler, self._scheduler = self._scheduler, None
+        # Let a running tick finish first: it may be refreshing jobs, and APScheduler's
+        # shutdown holds the job store lock while it waits for that tick (a deadlock).
+        with self._tick_lock:
+            pass
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=True)
         self._campaign_jobs.clear()

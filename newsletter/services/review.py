@@ -153,14 +153,14 @@ def list_needs_review(db: Database, campaign_id: int) -> list[HeldBatch]:
 
 
 def accept(
-    db: Database, campaign_id: int, batch_ids: Sequence[int], *, actor: str, now: datetime
+    db: Database, campaign_id: int, batch_ids: Sequence[int], actor: str, now: datetime
 ) -> int:
     """Record the batches as sent (their deliveries accepted); returns the recipients."""
     return _resolve(db, campaign_id, batch_ids, actor=actor, now=now, resend=False)
 
 
 def resend(
-    db: Database, campaign_id: int, batch_ids: Sequence[int], *, actor: str, now: datetime
+    db: Database, campaign_id: int, batch_ids: Sequence[int], actor: str, now: datetime
 ) -> int:
     """Queue the batches to be sent again (the duplicate risk is RESEND_RISK: the caller
     must have had it confirmed); returns the recipients."""
