@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
-from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from newsletter.cli.app import EXIT_BAD_INPUT, console
-from newsletter.cli.campaigns import CampaignId, _open, campaign_app
 from newsletter.errors import ValidationError
 
 
@@ -31,31 +29,20 @@ def _batch_ids(values: list[str]) -> list[int]:
     return ids
 
 
-@campaign_app.command("review")
-def review(
-    campaign_id: CampaignId,
-    batches: Annotated[
-        list[str] | None, typer.Argument(help="Batch ids for --accept / --resend.")
-    ] = None,
-    accept: Annotated[
-        bool, typer.Option("--accept", help="Record the given batches as sent.")
-    ] = False,
-    resend: Annotated[
-        bool,
-        typer.Option("--resend", help="Send the given batches again (risk: duplicates)."),
-    ] = False,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (scripts).")] = False,
-    as_: Annotated[
-        str | None, typer.Option("--as", help="Your account (its role must allow sending).")
-    ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable listing.")] = False,
+def run_review(
+    campaign_id: int,
+    batches: list[str],
+    *,
+    accept: bool,
+    resend: bool,
+    yes: bool,
+    as_: str | None,
+    as_json: bool,
 ) -> None:
-    """Batches held for review (their request may have reached the provider): attempts,
-    HTTP status, request time, errors, provider events. `--accept BATCH…` records them as
-    sent; `--resend BATCH…` sends them again after confirming the duplicate risk."""
+    """The body of `newsletter campaign review` (declared in campaigns.py)."""
     from newsletter.services import review as service
 
-    ids = _batch_ids(batches or [])
+    ids = _batch_ids(batches)
     if accept and resend:
         raise ValidationError("choose one of --accept and --resend", where="--accept/--resend")
     if ids and not (accept or resend):
@@ -71,7 +58,10 @@ def review(
             where="--accept/--resend",
             fix=f"name the batches, e.g. `newsletter campaign review {campaign_id} --accept 12`",
         )
-    _, db = _open()
+    from newsletter.bootstrap import open_database
+    from newsletter.config import load_settings
+
+    db = open_database(load_settings())
     try:
         if not (accept or resend):
             _show(service.list_needs_review(db, campaign_id), campaign_id, as_json)

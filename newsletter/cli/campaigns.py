@@ -455,4 +455,31 @@ def stats(
         print_stats(result)
 
 
-from newsletter.cli import campaign_review as _campaign_review  # noqa: E402, F401  (registers review)
+@campaign_app.command("review")
+def review(
+    campaign_id: CampaignId,
+    batches: Annotated[
+        list[str] | None, typer.Argument(help="Batch ids for --accept / --resend.")
+    ] = None,
+    accept: Annotated[bool, typer.Option("--accept", help="Record them as sent.")] = False,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send them again (risk: duplicates).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (scripts).")] = False,
+    as_: Annotated[str | None, typer.Option("--as", help="Your account (may send).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable listing.")] = False,
+) -> None:
+    """Batches held for review (their request may have reached the provider): attempts,
+    HTTP status, request time, errors, provider events. `--accept BATCH…` records them as
+    sent; `--resend BATCH…` sends them again after confirming the duplicate risk."""
+    from newsletter.cli.campaign_review import run_review
+
+    run_review(
+        campaign_id,
+        batches or [],
+        accept=accept,
+        resend=resend,
+        yes=yes,
+        as_=as_,
+        as_json=as_json,
+    )
