@@ -79,9 +79,9 @@ LOCK_ROW = (
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
 
-HELD_HERE = text(  # constants only: the key is bound
+HELD_HERE_SQL = (  # constants only: the key is bound (psycopg's %(name)s placeholders)
     "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE "  # noqa: S608
-    + LOCK_ROW
+    + LOCK_ROW.replace(":c", "%(c)s").replace(":o", "%(o)s").replace(":s", "%(s)s")
     + " AND l.pid = pg_backend_pid())"
 )
 
@@ -132,7 +132,13 @@ class PostgresAdvisoryLock(DatabaseLock):
             if self._conn is None:
                 return False
             try:
-                held = self._conn.scalar(HELD_HERE, lock_row(self.key))
+                # The DBAPI cursor itself: this runs before every provider request.
+                cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(HELD_HERE_SQL, lock_row(self.key))
+                    held = cursor.fetchone()[0]
+                finally:
+                    cursor.close()
             except Exception:
                 log.exception("the connection holding a database lock was lost")
                 return False
