@@ -202,3 +202,24 @@ def test_an_executor_that_lost_its_lock_sends_nothing(db, send_settings, emulato
         assert emulator.stats()["requests"] == sent  # no request left
     finally:
         me.close()
+
+
+def test_an_engine_whose_executor_lock_is_lost_halts(db, send_settings, emulator):
+    from newsletter.dispatch.local import ThreadPoolDispatcher
+    from newsletter.engine import Engine
+
+    me = executors.register(db, "engine", now=datetime.now(UTC))
+    ctx = context(db, send_settings, emulator.base_url)
+    ctx.executor_alive = me.alive
+    pool = ThreadPoolDispatcher(ctx, threads=1, worker_id=me.name, executor=me)
+    messages: list[str] = []
+    engine = Engine(send_settings, db, ctx, pool, report=messages.append)
+    engine.start()
+    try:
+        assert engine.run_tick("test") is not None
+        _lose_own_lock(db, me)
+        assert engine.run_tick("test") is None
+        assert engine.failure is not None and "executor lock was lost" in engine.failure
+        assert any(m.startswith("Engine halted: this process's executor lock") for m in messages)
+    finally:
+        engine.stop()
