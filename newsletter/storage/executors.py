@@ -115,13 +115,17 @@ def register(db: Database, kind: str, *, now: datetime) -> Executor:
         lock = PostgresAdvisoryLock(db, (NAMESPACE, 0), taken, fix)
         conn = db.engine.connect()
         try:
-            slot = conn.execute(
-                insert(executors).values(**row, started_at=now).returning(executors.c.slot)
-            ).scalar_one()
-            keys = {"a": NAMESPACE, "b": slot}
-            if not conn.scalar(text("SELECT pg_try_advisory_lock(:a, :b)"), keys):
-                raise RuntimeError(f"executor slot {slot} is locked by another session")
-            conn.commit()
+            for _ in range(5):  # a slot is never reused, unless the table was emptied by hand
+                slot = conn.execute(
+                    insert(executors).values(**row, started_at=now).returning(executors.c.slot)
+                ).scalar_one()
+                keys = {"a": NAMESPACE, "b": slot}
+                if conn.scalar(text("SELECT pg_try_advisory_lock(:a, :b)"), keys):
+                    conn.commit()
+                    break
+                conn.rollback()  # the sequence moved on: the next row gets another slot
+            else:
+                raise RuntimeError("no free executor slot after 5 tries")
         except BaseException:
             conn.invalidate()
             conn.close()

@@ -24,6 +24,7 @@ from newsletter.services.send_batch import ExecutorLost, send_batch
 from newsletter.storage import batch_store, executors
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import send_batches
+from tests.audience_db import pg_url  # noqa: F401
 from tests.sending.support import add_audience, context, new_campaign
 
 CHILD = textwrap.dedent(
@@ -223,3 +224,27 @@ def test_an_engine_whose_executor_lock_is_lost_halts(db, send_settings, emulator
         assert any(m.startswith("Engine halted: this process's executor lock") for m in messages)
     finally:
         engine.stop()
+
+
+def test_postgres_executors_never_share_a_lock_key(pg_url):  # noqa: F811
+    """Even if the slot sequence is reset by hand, a new executor never shares a live one's
+    advisory-lock key: registration takes the next free slot."""
+    db = Database.from_url(pg_url)
+    first = executors.register(db, "send", now=datetime.now(UTC))
+    try:
+        with db.write() as conn:
+            conn.execute(text("DELETE FROM executors"))
+            conn.execute(
+                text("SELECT setval(pg_get_serial_sequence('executors', 'slot'), 1, false)")
+            )
+        second = executors.register(db, "send", now=datetime.now(UTC))
+        try:
+            with db.read() as conn:
+                slots = conn.execute(text("SELECT slot FROM executors")).scalars().all()
+            assert slots == [2]  # slot 1 is still locked by the first
+            assert first.alive() and second.alive()
+        finally:
+            second.close()
+    finally:
+        first.close()
+        db.close()
