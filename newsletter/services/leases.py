@@ -115,8 +115,8 @@ def waits(db: Database, campaign_id: int, *, now: datetime) -> list[Wait]:
         found.append(
             Wait(
                 doubt[0],
-                f"in doubt since {doubt[1]:%H:%M:%S} UTC (the request may have left): resolved "
-                f"from provider evidence, else by the campaign's `{doubt[2]}` policy",
+                f"in doubt (the request may have left), judged from {doubt[1]:%H:%M:%S} UTC: "
+                f"resolved from provider evidence, else by the campaign's `{doubt[2]}` policy",
             )
         )
     return found

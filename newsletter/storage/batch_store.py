@@ -265,9 +265,10 @@ def attempt_was_requested(conn: Connection, batch: Row) -> bool:
 
 
 def release_leases(conn: Connection, owner: str, *, now: datetime, reason: str) -> int:
-    """Release every lease of an executor proved dead: never requested → pending (nothing
-    left); maybe requested → unknown (recovery decides from the evidence). Compare-and-set on
-    (status, owner, attempt), like every other transition."""
+    """Release every lease of an executor proved dead: never requested → pending at once
+    (nothing left); maybe requested → unknown, with `unknown_at` no earlier than the lease's
+    end, so recovery judges it exactly as after an expired lease (a request still on its way
+    is never resent sooner than before). Compare-and-set on (status, owner, attempt)."""
     held = conn.execute(
         select(send_batches).where(
             send_batches.c.status == BatchStatus.IN_FLIGHT.value,
@@ -278,7 +279,7 @@ def release_leases(conn: Connection, owner: str, *, now: datetime, reason: str) 
         values: dict[str, Any] = (
             {
                 "status": BatchStatus.UNKNOWN.value,
-                "unknown_at": now,
+                "unknown_at": max(now, batch.lease_until or now),
                 "last_error": f"{reason} after the request may have been sent",
             }
             if attempt_was_requested(conn, batch)
