@@ -106,13 +106,21 @@ def send_context(settings: Settings, db: Database) -> SendContext:
     return ctx
 
 
-def dispatcher(settings: Settings, ctx: SendContext) -> Dispatcher:
-    from newsletter.services.runner import worker_id
+def dispatcher(settings: Settings, ctx: SendContext, *, kind: str = "send") -> Dispatcher:
+    """Registers this process as an executor (its lock proves it alive, storage/executors.py);
+    the dispatcher's `close()` unregisters it."""
+    from datetime import UTC, datetime
 
+    from newsletter.storage import executors
+
+    executor = executors.register(ctx.db, kind, now=datetime.now(UTC))
+    ctx.executor_alive = executor.alive
     if settings.dispatcher == "dramatiq":
         from newsletter.dispatch.dramatiq import DramatiqDispatcher
 
-        return DramatiqDispatcher(settings)
+        return DramatiqDispatcher(settings, executor=executor)
     from newsletter.dispatch.local import ThreadPoolDispatcher
 
-    return ThreadPoolDispatcher(ctx, threads=settings.send_threads, worker_id=worker_id())
+    return ThreadPoolDispatcher(
+        ctx, threads=settings.send_threads, worker_id=executor.name, executor=executor
+    )

@@ -192,6 +192,10 @@ class Engine:
 
     def _shutdown_scheduler(self) -> None:
         scheduler, self._scheduler = self._scheduler, None
+        # Let a running tick finish first: it may be refreshing jobs, and APScheduler's
+        # shutdown holds the job store lock while it waits for that tick (a deadlock).
+        with self._tick_lock:
+            pass
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=True)
         self._campaign_jobs.clear()
@@ -203,6 +207,10 @@ class Engine:
                 return None
             if not self._lock.alive():
                 self.failure = "the single-engine lock was lost (database connection dropped)"
+                self._report(f"Engine halted: {self.failure}.")
+                return None
+            if self.ctx.executor_alive is not None and not self.ctx.executor_alive():
+                self.failure = "this process's executor lock was lost (storage/executors.py)"
                 self._report(f"Engine halted: {self.failure}.")
                 return None
             try:

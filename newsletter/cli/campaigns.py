@@ -1,5 +1,5 @@
 """`newsletter campaign …`: create, submit/approve/reject, send, schedule, unschedule, pause,
-resume, cancel, status, list, test, retry-failed, stats."""
+resume, cancel, status, list, test, retry-failed, stats; review (campaign_review.py)."""
 
 from __future__ import annotations
 
@@ -158,29 +158,16 @@ def send(
 ) -> None:
     """Send now (or resume a send); returns when the campaign ends or needs review."""
     from newsletter.bootstrap import dispatcher, send_context
-    from newsletter.services import campaigns as service
-    from newsletter.services.campaign_schedule import start_now
+    from newsletter.cli.campaign_waits import WaitTicker
     from newsletter.services.runner import drive
-    from newsletter.services.segments import count_segment, target_segment
+    from newsletter.storage.campaign_store import get_campaign
 
     settings, db = _open()
     try:
-        row = service.report(db, campaign_id)
-        if row.status == "draft":
-            audience = count_segment(db, target_segment(settings.audiences_dir, row.target))
-            console.print(
-                f"Campaign {campaign_id} “{row.subject}” → {row.target}: "
-                f"{audience:,} recipient(s) now.",
-                highlight=False,
-            )
-            if not yes and sys.stdin.isatty() and not typer.confirm("Send it now?"):
-                raise typer.Exit(EXIT_BAD_INPUT)
-        status = start_now(db, settings, campaign_id, now=datetime.now(UTC))
-        if status in ("cancelled", "missed", "sent"):
-            console.print(f"Campaign {campaign_id} is {status}.")
-            raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
-        if status == "scheduled":
-            _say_waiting(service.report(db, campaign_id))
+        with db.read() as conn:
+            status = get_campaign(conn, campaign_id).status
+        if status != "sending":  # resuming skips these imports: it claims sooner after a crash
+            _start(db, settings, campaign_id, yes=yes)
         ctx = send_context(settings, db)
         pool = dispatcher(settings, ctx)
         events = _event_processor(settings, db)
@@ -194,6 +181,10 @@ def send(
             transient=False,
         ) as progress:
             task = progress.add_task(f"Campaign {campaign_id}", total=None, detail="")
+            ticker = WaitTicker(db, campaign_id)
+
+            def say(line: str) -> None:
+                progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
 
             def show(batches: dict[str, int], status: str) -> None:
                 live = {k: v for k, v in batches.items() if k != "split"}  # split = replaced
@@ -203,17 +194,44 @@ def send(
                     total=sum(live.values()) or None,
                     completed=sum(live.values()) - open_,
                     detail=f"{status} · batches "
-                    + ", ".join(f"{k} {v:,}" for k, v in sorted(live.items())),
+                    + ", ".join(f"{k} {v:,}" for k, v in sorted(live.items()))
+                    + (ticker.update(say) if open_ else ""),
                 )
 
             try:
                 final = drive(ctx, pool, campaign_id, on_progress=show, process_events=events)
             finally:
                 pool.close()
+        from newsletter.services import campaigns as service
+
         _print_report(service.report(db, campaign_id))
         raise typer.Exit(0 if final == "sent" else EXIT_CHECK_FAILED)
     finally:
         db.close()
+
+
+def _start(db, settings, campaign_id: int, *, yes: bool) -> None:  # type: ignore[no-untyped-def]
+    """A campaign not yet sending: confirm a draft, run the checklist and start it."""
+    from newsletter.services import campaigns as service
+    from newsletter.services.campaign_schedule import start_now
+    from newsletter.services.segments import count_segment, target_segment
+
+    row = service.report(db, campaign_id)
+    if row.status == "draft":
+        audience = count_segment(db, target_segment(settings.audiences_dir, row.target))
+        console.print(
+            f"Campaign {campaign_id} “{row.subject}” → {row.target}: "
+            f"{audience:,} recipient(s) now.",
+            highlight=False,
+        )
+        if not yes and sys.stdin.isatty() and not typer.confirm("Send it now?"):
+            raise typer.Exit(EXIT_BAD_INPUT)
+    status = start_now(db, settings, campaign_id, now=datetime.now(UTC))
+    if status in ("cancelled", "missed", "sent"):
+        console.print(f"Campaign {campaign_id} is {status}.")
+        raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
+    if status == "scheduled":
+        _say_waiting(service.report(db, campaign_id))
 
 
 def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]
@@ -330,17 +348,21 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Where a campaign is: status, recipients by state, batches by state."""
+    from newsletter.cli.campaign_waits import wait_lines
     from newsletter.services import campaigns as service
 
     _, db = _open()
     try:
         report = service.report(db, campaign_id)
+        waiting = wait_lines(db, campaign_id) if report.status in ("sending", "paused") else []
     finally:
         db.close()
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2))
+        print(json.dumps({**report.as_dict(), "waiting": waiting}, indent=2))
     else:
         _print_report(report)
+        for line in waiting:
+            console.print(f"Waiting: {line}.", highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_report(report) -> None:  # type: ignore[no-untyped-def]
@@ -434,3 +456,33 @@ def stats(
         print(stats_csv(result), end="")
     else:
         print_stats(result)
+
+
+@campaign_app.command("review")
+def review(
+    campaign_id: CampaignId,
+    batches: Annotated[
+        list[str] | None, typer.Argument(help="Batch ids for --accept / --resend.")
+    ] = None,
+    accept: Annotated[bool, typer.Option("--accept", help="Record them as sent.")] = False,
+    resend: Annotated[
+        bool, typer.Option("--resend", help="Send them again (risk: duplicates).")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (scripts).")] = False,
+    as_: Annotated[str | None, typer.Option("--as", help="Your account (may send).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable listing.")] = False,
+) -> None:
+    """Batches held for review (their request may have reached the provider): attempts,
+    HTTP status, request time, errors, provider events. `--accept BATCH…` records them as
+    sent; `--resend BATCH…` sends them again after confirming the duplicate risk."""
+    from newsletter.cli.campaign_review import run_review
+
+    run_review(
+        campaign_id,
+        batches or [],
+        accept=accept,
+        resend=resend,
+        yes=yes,
+        as_=as_,
+        as_json=as_json,
+    )

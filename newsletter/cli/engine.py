@@ -29,7 +29,7 @@ def engine_command() -> None:
     db = open_database(settings)
     try:
         ctx = send_context(settings, db)
-        pool = dispatcher(settings, ctx)
+        pool = dispatcher(settings, ctx, kind="engine")
         engine = Engine(settings, db, ctx, pool, report=_say)
         _say(
             f"Engine for {db.dialect} database; batches run in "

@@ -50,6 +50,7 @@ class _Runtime:
     actor: dramatiq.Actor[[int], None]
     ctx: Any = None  # SendContext, built on the first message in this process
     worker: str | None = None
+    executor: Any = None  # this process's registered Executor (its name is `worker`)
 
 
 _runtime: _Runtime | None = None
@@ -101,12 +102,20 @@ def send_batch_actor(batch_id: int) -> None:
     runtime = _current()
     with _lock:
         if runtime.ctx is None:
-            from newsletter.bootstrap import open_database, send_context
-            from newsletter.services.runner import worker_id
+            from datetime import UTC, datetime
 
-            runtime.ctx = send_context(runtime.settings, open_database(runtime.settings))
-            runtime.worker = worker_id()
+            from newsletter.bootstrap import open_database, send_context
+            from newsletter.storage import executors
+
+            ctx = send_context(runtime.settings, open_database(runtime.settings))
+            # This worker process is an executor: its lock proves it alive to the engine.
+            runtime.executor = executors.register(ctx.db, "worker", now=datetime.now(UTC))
+            ctx.executor_alive = runtime.executor.alive
+            runtime.ctx, runtime.worker = ctx, runtime.executor.name
     assert runtime.worker is not None
+    if runtime.executor is not None and runtime.executor.lost:
+        log.error("batch %s not run: this worker's executor lock is lost", batch_id)
+        return
     outcome = send_batch(runtime.ctx, batch_id, worker=runtime.worker)
     log.info("batch %s: %s", batch_id, outcome)  # no result backend: the ledger is the result
 
@@ -135,8 +144,7 @@ def configure(settings: Settings, *, broker: dramatiq.Broker | None = None) -> d
             time_limit=time_limit_ms(settings),
         )
         previous, _runtime = _runtime, _Runtime(settings, broker, actor)
-    if previous is not None and previous.ctx is not None:
-        previous.ctx.db.close()
+    _close(previous)
     return actor
 
 
@@ -146,8 +154,16 @@ def reset() -> None:
     with _lock:
         previous, _runtime = _runtime, None
         dramatiq.set_broker(StubBroker())  # never leave a closed broker as the global one
-    if previous is not None and previous.ctx is not None:
-        previous.ctx.db.close()
+    _close(previous)
+
+
+def _close(runtime: _Runtime | None) -> None:
+    if runtime is None:
+        return
+    if runtime.executor is not None:
+        runtime.executor.close()
+    if runtime.ctx is not None:
+        runtime.ctx.db.close()
 
 
 def _current() -> _Runtime:
@@ -196,8 +212,12 @@ class DramatiqDispatcher:
     worker errors are logged by the worker and retried by Dramatiq or by the next tick.
     """
 
-    def __init__(self, settings: Settings, *, broker: dramatiq.Broker | None = None):
+    def __init__(
+        self, settings: Settings, *, broker: dramatiq.Broker | None = None, executor: Any = None
+    ):
         self._actor = configure(settings, broker=broker)
+        self._executor = executor  # the engine process's: its name marks what it queued
+        self.name = executor.name if executor is not None else None
 
     @property
     def broker(self) -> dramatiq.Broker:
@@ -214,4 +234,5 @@ class DramatiqDispatcher:
 
     def close(self) -> None:
         """Nothing to wait for: messages already sent are in the broker, not in this process."""
-        return None
+        if self._executor is not None:
+            self._executor.close()

@@ -22,8 +22,9 @@ from sqlalchemy import Connection, and_, exists, or_, select, update
 
 from newsletter.domain.campaigns import CampaignStatus, final_status
 from newsletter.domain.sending import OPEN_BATCH, BatchStatus, DeliveryStatus
+from newsletter.services import leases
 from newsletter.services.planning import plan, start_planning
-from newsletter.storage import batch_store, campaign_store
+from newsletter.storage import batch_store, campaign_store, executors
 from newsletter.storage.database import Database
 from newsletter.storage.sending_tables import (
     campaigns,
@@ -36,7 +37,9 @@ MAX_UNKNOWN_WAIT = timedelta(hours=24)  # then a person decides (needs_review)
 
 
 def reap_expired(db: Database, *, now: datetime) -> int:
-    """In-flight batches whose lease ran out: pending if the request never left, else unknown."""
+    """Leases of executors proved dead (at once), and in-flight batches whose lease ran out:
+    pending if the request never left, else unknown."""
+    released = leases.release_dead(db, now=now)
     with db.read() as conn:  # the common case finds nothing: don't take the write lock
         if not conn.scalar(
             select(
@@ -46,7 +49,7 @@ def reap_expired(db: Database, *, now: datetime) -> int:
                 )
             )
         ):
-            return 0
+            return released
     with db.write() as conn:
         expired = conn.execute(
             select(send_batches).where(
@@ -78,7 +81,7 @@ def reap_expired(db: Database, *, now: datetime) -> int:
                 )
                 .values(lease_owner=None, lease_until=None, dispatched_at=None, **values)
             )
-    return len(expired)
+    return released + len(expired)
 
 
 def _has_event_evidence(conn, batch) -> bool:  # type: ignore[no-untyped-def]
@@ -263,9 +266,14 @@ def due_batches(
     lease: timedelta,
     limit: int = 200,
     campaign_id: int | None = None,
+    dispatcher: str | None = None,
 ) -> list[int]:
-    """Claimable batches of sending campaigns not dispatched within one lease; marks them.
-    (Marking is only a hint against re-dispatching: the claim itself is the CAS.)"""
+    """Claimable batches of sending campaigns; marks them as queued by `dispatcher`.
+
+    A mark is only a hint against queueing a batch twice (the claim itself is the CAS), and
+    it is honoured only while the executor that made it is registered (alive, as far as
+    anyone proved) or is the caller, and for at most one lease: a batch queued by a process
+    that died goes at once (its executor is forgotten when proved dead, first in the tick)."""
     query = (
         select(send_batches.c.id)
         .join(campaigns, campaigns.c.id == send_batches.c.campaign_id)
@@ -276,6 +284,10 @@ def due_batches(
             or_(
                 send_batches.c.dispatched_at.is_(None),
                 send_batches.c.dispatched_at < now - lease,
+                ~or_(
+                    send_batches.c.dispatched_by == (dispatcher or ""),
+                    send_batches.c.dispatched_by.in_(select(executors.executors.c.name)),
+                ),
             ),
         )
         .order_by(send_batches.c.campaign_id, send_batches.c.seq)
@@ -288,6 +300,8 @@ def due_batches(
     if ids:
         with db.write() as conn:
             conn.execute(
-                update(send_batches).where(send_batches.c.id.in_(ids)).values(dispatched_at=now)
+                update(send_batches)
+                .where(send_batches.c.id.in_(ids))
+                .values(dispatched_at=now, dispatched_by=dispatcher)
             )
     return ids

@@ -64,6 +64,7 @@ def tick(
         now=ctx.clock(),
         lease=timedelta(seconds=settings.lease_seconds),
         campaign_id=campaign_id,
+        dispatcher=getattr(dispatcher, "name", None),
     )
     for batch_id in due:
         dispatcher.submit(batch_id)

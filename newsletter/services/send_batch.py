@@ -36,6 +36,7 @@ from newsletter.domain.sending import (
     retry_delay,
     split,
 )
+from newsletter.errors import NewsletterError
 from newsletter.failpoints import failpoint
 from newsletter.rendering.placeholders import (
     PREFERENCES_TOKEN,
@@ -51,6 +52,18 @@ from newsletter.storage.database import Database
 MAX_RETRY_WINDOW = timedelta(minutes=30)
 
 
+class ExecutorLost(NewsletterError):
+    """This process's executor lock is gone: it may no longer send (storage/executors.py)."""
+
+    def __init__(self, batch_id: int):
+        super().__init__(
+            f"this process lost its executor lock before batch {batch_id}'s request (nothing "
+            "was sent); another process may now release its batches, so it stopped sending",
+            where="the database session (PostgreSQL) or lock file (SQLite) proving it alive",
+            fix="check the database connection, then run the command again: it resumes",
+        )
+
+
 @dataclass
 class SendContext:
     """Everything `send_batch` needs, built once per process by the composition root."""
@@ -64,8 +77,11 @@ class SendContext:
     last_heartbeat: float = 0.0  # when we last asked the provider for a test event
     monotonic: Callable[[], float] = time.monotonic  # lease checks: immune to clock steps
     # More conditions for a request to leave (each returns a reason to abandon, or None),
-    # checked with the lease just before the request: e.g. "this executor's lock is held".
+    # checked with the lease just before the request.
     before_request_checks: list[Callable[[], str | None]] = field(default_factory=list)
+    # Is this process's executor lock still held? Checked before every request; if not, the
+    # attempt is abandoned and `ExecutorLost` halts the process's sending.
+    executor_alive: Callable[[], bool] | None = None
     _content: dict[int, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -126,12 +142,19 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
     failpoint("before_request")
     if ctx.limiter is not None:
         ctx.limiter.take(len(rows))
-    deadline = _request_gate(ctx, lease_ends=renewed + settings.lease_seconds)
+    lost = ctx.executor_alive is not None and not ctx.executor_alive()
+    deadline = (
+        "this process's executor lock is gone"
+        if lost
+        else _request_gate(ctx, lease_ends=renewed + settings.lease_seconds)
+    )
     if isinstance(deadline, str):
         with ctx.db.write() as conn:
             batch_store.abandon_request(
                 conn, batch, worker=worker, now=ctx.clock(), reason=deadline
             )
+        if lost:
+            raise ExecutorLost(batch.id)
         return "abandoned"
     failpoint("after_request_check")
     with request_deadline(deadline):

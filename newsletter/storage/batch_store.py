@@ -321,3 +321,35 @@ def request_state(conn: Connection, batch: Row) -> tuple[datetime | None, bool]:
     if row is None or row.requested_at is None or row.outcome == NOT_SENT:
         return None, row is not None and row.outcome == NOT_SENT
     return row.requested_at, False
+
+
+def release_leases(conn: Connection, owner: str, *, now: datetime, reason: str) -> int:
+    """Release every lease of an executor proved dead: never requested → pending at once
+    (nothing left); maybe requested → unknown, with `unknown_at` no earlier than the lease's
+    end, so recovery judges it exactly as after an expired lease (a request still on its way
+    is never resent sooner than before). Compare-and-set on (status, owner, attempt)."""
+    held = conn.execute(
+        select(send_batches).where(
+            send_batches.c.status == BatchStatus.IN_FLIGHT.value,
+            send_batches.c.lease_owner == owner,
+        )
+    ).all()
+    for batch in held:
+        values: dict[str, Any] = (
+            {
+                "status": BatchStatus.UNKNOWN.value,
+                "unknown_at": max(now, batch.lease_until or now),
+                "last_error": f"{reason} after the request may have been sent",
+            }
+            if attempt_was_requested(conn, batch)
+            else {
+                "status": BatchStatus.PENDING.value,
+                "last_error": f"{reason} before the request was made",
+            }
+        )
+        conn.execute(
+            update(send_batches)
+            .where(fenced(batch, worker=owner))
+            .values(lease_owner=None, lease_until=None, dispatched_at=None, **values)
+        )
+    return len(held)

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import threading
 from pathlib import Path
 
 from sqlalchemy import Connection, text
@@ -55,29 +56,57 @@ class DatabaseLock:
         self.release()
 
 
+AdvisoryKey = int | tuple[int, int]  # one bigint, or two int4 (namespace, number)
+
+
+def advisory_args(key: AdvisoryKey) -> tuple[str, dict[str, int]]:
+    """The argument list of pg_*advisory_lock for a key, and its bound values."""
+    if isinstance(key, tuple):
+        return ":a, :b", {"a": key[0], "b": key[1]}
+    return ":a", {"a": key}
+
+
+def lock_row(key: AdvisoryKey) -> dict[str, int]:
+    """How pg_locks shows a key: (classid, objid, objsubid); objsubid 1 = bigint, 2 = pair."""
+    if isinstance(key, tuple):
+        return {"c": key[0] & 0xFFFFFFFF, "o": key[1] & 0xFFFFFFFF, "s": 2}
+    return {"c": (key >> 32) & 0xFFFFFFFF, "o": key & 0xFFFFFFFF, "s": 1}
+
+
+LOCK_ROW = (
+    "l.locktype = 'advisory' AND l.granted AND l.classid::bigint = :c "
+    "AND l.objid::bigint = :o AND l.objsubid = :s "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+HELD_HERE_SQL = (  # constants only: the key is bound (psycopg's %(name)s placeholders)
+    "SELECT EXISTS (SELECT 1 FROM pg_locks l WHERE "  # noqa: S608
+    + LOCK_ROW.replace(":c", "%(c)s").replace(":o", "%(o)s").replace(":s", "%(s)s")
+    + " AND l.pid = pg_backend_pid())"
+)
+
+
 class PostgresAdvisoryLock(DatabaseLock):
-    def __init__(self, db: Database, key: int, taken: str, fix: str):
+    def __init__(self, db: Database, key: AdvisoryKey, taken: str, fix: str):
         super().__init__(taken, fix)
         self._db, self.key = db, key
         self._conn: Connection | None = None
+        self._guard = threading.Lock()  # one connection, checked from many sender threads
 
     def acquire(self) -> None:
         conn = self._db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        args, values = advisory_args(self.key)
         try:
-            got = conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key})
+            got = conn.scalar(text(f"SELECT pg_try_advisory_lock({args})"), values)
             holder = None
             if not got:
                 holder = conn.scalar(
                     text(
                         "SELECT coalesce(host(a.client_addr), 'local socket') || ' pid ' || l.pid "
                         "FROM pg_locks l "
-                        "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
-                        "WHERE l.locktype = 'advisory' AND l.granted "
-                        "AND l.database = (SELECT oid FROM pg_database "
-                        "WHERE datname = current_database()) "
-                        "AND ((l.classid::bigint << 32) | l.objid::bigint) = :k"
+                        "LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE " + LOCK_ROW
                     ),
-                    {"k": self.key},
+                    lock_row(self.key),
                 )
         except BaseException:
             conn.invalidate()
@@ -92,22 +121,37 @@ class PostgresAdvisoryLock(DatabaseLock):
             )
         self._conn = conn
 
+    def adopt(self, conn: Connection, key: AdvisoryKey) -> None:
+        """Hold a lock its creator already took on `conn` (an executor registers its row and
+        takes its lock in one transaction)."""
+        self.key, self._conn = key, conn.execution_options(isolation_level="AUTOCOMMIT")
+
     def alive(self) -> bool:
-        if self._conn is None:
-            return False
-        try:
-            self._conn.exec_driver_sql("SELECT 1")
-        except Exception:
-            log.exception("the connection holding a database lock was lost")
-            return False
-        return True
+        """The session is up and still holds the lock (asked of the server, not assumed)."""
+        with self._guard:
+            if self._conn is None:
+                return False
+            try:
+                # The DBAPI cursor itself: this runs before every provider request.
+                cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+                try:
+                    cursor.execute(HELD_HERE_SQL, lock_row(self.key))
+                    held = cursor.fetchone()[0]
+                finally:
+                    cursor.close()
+            except Exception:
+                log.exception("the connection holding a database lock was lost")
+                return False
+            return bool(held)
 
     def release(self) -> None:
-        conn, self._conn = self._conn, None
+        with self._guard:
+            conn, self._conn = self._conn, None
         if conn is None:
             return
+        args, values = advisory_args(self.key)
         with contextlib.suppress(Exception):
-            conn.scalar(text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            conn.scalar(text(f"SELECT pg_advisory_unlock({args})"), values)
         # Close the DBAPI connection itself: a pooled connection would keep a session lock.
         conn.invalidate()
         conn.close()
@@ -137,6 +181,16 @@ class SqliteFileLock(DatabaseLock):
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
+
+    def alive(self) -> bool:
+        """Held, and the path still names the locked file (not removed or replaced)."""
+        fd = self._fd
+        if fd is None:
+            return False
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except OSError:
+            return False
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

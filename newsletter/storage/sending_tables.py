@@ -73,6 +73,7 @@ send_batches = Table(
     Column("lease_until", UTCDateTime),
     Column("next_attempt_at", UTCDateTime),
     Column("dispatched_at", UTCDateTime),
+    Column("dispatched_by", String(64)),  # the executor that queued it (a hint, not a claim)
     Column("first_attempt_at", UTCDateTime),
     Column("unknown_at", UTCDateTime),
     Column("provider_message_id", String(64)),

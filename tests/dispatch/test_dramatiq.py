@@ -214,3 +214,35 @@ def test_the_worker_command_runs_dramatiq_workers_that_send_the_batches(
             client.delete(*keys)
         client.close()
     assert "Dramatiq worker: 1 process(es) × 2 thread(s)" in out.decode()
+
+
+def test_a_dramatiq_worker_process_is_an_executor(
+    db,  # noqa: F811
+    dramatiq_settings,
+    broker,
+    worker,
+    emulator,
+):
+    """The worker registers on its first message; its executor name owns the leases (so the
+    engine can prove it dead), and a clean shutdown unregisters it."""
+    from newsletter.storage.executors import executors
+    from newsletter.storage.sending_tables import send_attempts
+
+    add_audience(db, dramatiq_settings, "exec.example", 20)
+    campaign_id = new_campaign(db, dramatiq_settings)
+    dispatcher = DramatiqDispatcher(dramatiq_settings, broker=broker)
+    worker.start()
+    deadline = time.monotonic() + 20
+    ctx = context(db, dramatiq_settings, emulator.base_url)
+    status = drive(
+        ctx, dispatcher, campaign_id, poll_s=0.05, stop=lambda: time.monotonic() > deadline
+    )
+    assert status == "sent"
+    with db.read() as conn:
+        rows = conn.execute(select(executors.c.name, executors.c.kind)).all()
+        owners = set(conn.scalars(select(send_attempts.c.worker)))
+    assert [kind for _, kind in rows] == ["worker"]
+    assert owners == {rows[0].name}
+    dramatiq_dispatch.reset()
+    with db.read() as conn:
+        assert conn.execute(select(executors.c.name)).all() == []
