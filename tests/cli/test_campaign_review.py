@@ -46,7 +46,7 @@ def held(workdir, monkeypatch):  # noqa: F811
     with db.write() as conn:
         for batch_id in ids[:2]:
             batch = batch_store.claim(conn, batch_id, worker="w-dead", now=now, lease=lease)
-            batch_store.mark_requested(conn, batch, now=now)
+            batch_store.mark_requested(conn, batch, worker="w-dead", now=now, lease=lease)
         batch = batch_store.claim(conn, ids[2], worker="w-ok", now=now, lease=lease)
         batch_store.finish_batch(
             conn,
@@ -58,7 +58,11 @@ def held(workdir, monkeypatch):  # noqa: F811
         )
     later = now + timedelta(seconds=10)
     assert recovery.reap_expired(db, now=later) == 2
-    assert recovery.resolve_unknown(db, now=later, grace=timedelta(seconds=1))["needs_review"] == 2
+    # held: past requested_at + lease + request deadline + grace (5 + 1 + 1 s), no evidence
+    held = recovery.resolve_unknown(
+        db, now=later, grace=timedelta(seconds=1), lease=lease, request=timedelta(seconds=1)
+    )
+    assert held["needs_review"] == 2
     recovery.finish_campaigns(db, now=later)
     with db.write() as conn:  # a provider event that arrived after batch 2 was held
         delivery = conn.scalar(

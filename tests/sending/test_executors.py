@@ -42,7 +42,9 @@ CHILD = textwrap.dedent(
         batch = batch_store.claim(conn, batch_id, worker=me.name, now=now,
                                   lease=timedelta(seconds=120))
         if requested:
-            batch_store.mark_requested(conn, batch, now=now)
+            batch_store.mark_requested(
+                conn, batch, worker=me.name, now=now, lease=timedelta(seconds=120)
+            )
     print(json.dumps({"name": me.name}), flush=True)
     sys.stdin.read()  # hold the lease until killed (or stdin closes)
     """
