@@ -159,7 +159,7 @@ def send(
     """Send now (or resume a send); returns when the campaign ends or needs review."""
     from newsletter.bootstrap import dispatcher, send_context
     from newsletter.cli.campaign_waits import WaitTicker
-    from newsletter.services.runner import drive
+    from newsletter.services.runner import IN_DOUBT, drive
     from newsletter.storage.campaign_store import get_campaign
 
     settings, db = _open()
@@ -199,12 +199,21 @@ def send(
                 )
 
             try:
-                final = drive(ctx, pool, campaign_id, on_progress=show, process_events=events)
+                final = drive(
+                    ctx,
+                    pool,
+                    campaign_id,
+                    on_progress=show,
+                    process_events=events,
+                    leave_in_doubt=True,
+                )
             finally:
                 pool.close()
         from newsletter.services import campaigns as service
 
         _print_report(service.report(db, campaign_id))
+        if final == IN_DOUBT:
+            _say_in_doubt(db, settings, campaign_id)
         raise typer.Exit(0 if final == "sent" else EXIT_CHECK_FAILED)
     finally:
         db.close()
@@ -232,6 +241,35 @@ def _start(db, settings, campaign_id: int, *, yes: bool) -> None:  # type: ignor
         raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
     if status == "scheduled":
         _say_waiting(service.report(db, campaign_id))
+
+
+def _say_in_doubt(db, settings, campaign_id: int) -> None:  # type: ignore[no-untyped-def]
+    """Everything else is sent; what is left may have reached SendGrid (a crash or a timeout
+    mid-request). Say what settles it and when, rather than wait minutes in the foreground."""
+    from datetime import timedelta
+
+    from newsletter.services.recovery import in_doubt
+
+    batches, until = in_doubt(
+        db,
+        campaign_id,
+        lease=timedelta(seconds=settings.lease_seconds),
+        request=timedelta(seconds=settings.sendgrid_timeout),
+        grace=timedelta(seconds=settings.webhook_grace_s),
+    )
+    if not batches or until is None:
+        return
+    console.print(
+        f"{batches} batch(es) are in doubt: their request may have reached SendGrid. SendGrid's "
+        f"events settle them as they arrive; whatever is still unproven at "
+        f"{until:%Y-%m-%d %H:%M:%S} UTC follows the campaign's unknown-outcome policy "
+        f"(held for review, or re-sent once the event feed has proved healthy). The engine "
+        f"(`newsletter engine`) does this on its own; without it, run `newsletter campaign "
+        f"send {campaign_id}` again after that time, or see `newsletter campaign review "
+        f"{campaign_id}` then.",
+        highlight=False,
+        markup=False,
+    )
 
 
 def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]

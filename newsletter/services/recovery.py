@@ -305,3 +305,28 @@ def due_batches(
                 .values(dispatched_at=now, dispatched_by=dispatcher)
             )
     return ids
+
+
+def in_doubt(
+    db: Database, campaign_id: int, *, lease: timedelta, request: timedelta, grace: timedelta
+) -> tuple[int, datetime | None]:
+    """(batches, until): the campaign's `unknown` batches whose request may have reached the
+    provider, and when the last of them is past `evidence_due` (then events have settled it,
+    or its policy decides). `until` is None when there are none."""
+    with db.read() as conn:
+        unknown = conn.execute(
+            select(send_batches).where(
+                send_batches.c.campaign_id == campaign_id,
+                send_batches.c.status == BatchStatus.UNKNOWN.value,
+            )
+        ).all()
+        due = [
+            evidence_due(
+                batch_store.request_state(conn, batch)[0] or batch.unknown_at,
+                lease=lease,
+                request=request,
+                grace=grace,
+            )
+            for batch in unknown
+        ]
+    return len(unknown), max(due, default=None)

@@ -17,11 +17,18 @@ from datetime import timedelta
 
 from newsletter.dispatch.base import Dispatcher
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
+from newsletter.domain.sending import OPEN_BATCH, BatchStatus
 from newsletter.services import recovery
 from newsletter.services.send_batch import SendContext
 from newsletter.storage import campaign_store
 
 SETTLED = {*TERMINAL, CampaignStatus.NEEDS_REVIEW, CampaignStatus.PAUSED}
+IN_DOUBT = "in_doubt"  # `drive`'s answer when only batches awaiting evidence are left
+
+
+def _only_in_doubt(counts: dict[str, int]) -> bool:
+    open_ = {k: v for k, v in counts.items() if k in OPEN_BATCH and v}
+    return set(open_) == {BatchStatus.UNKNOWN.value}
 
 
 def worker_id() -> str:
@@ -89,11 +96,15 @@ def drive(
     process_events: Callable[[], object] | None = None,
     poll_s: float = 0.2,
     stop: Callable[[], bool] = lambda: False,
+    leave_in_doubt: bool = False,
 ) -> str:
     """Tick until the campaign is terminal, paused or needs review; returns its status.
 
     `on_progress` gets the campaign's batches by status (a small table: cheap to count on
-    every tick, unlike a million deliveries)."""
+    every tick, unlike a million deliveries). `leave_in_doubt`: also return `IN_DOUBT` once
+    nothing is left to send but batches whose request may have reached the provider — their
+    outcome waits for evidence (up to lease + request deadline + webhook grace after their
+    request: minutes in production), which the engine or a later run settles."""
     while True:
         tick(ctx, dispatcher, campaign_id=campaign_id, process_events=process_events)
         dispatcher.check()
@@ -104,6 +115,8 @@ def drive(
             on_progress(counts, status)
         if status in SETTLED and dispatcher.idle():
             return str(status)
+        if leave_in_doubt and _only_in_doubt(counts) and dispatcher.idle():
+            return IN_DOUBT
         if stop():
             return str(status)
         time.sleep(poll_s)
