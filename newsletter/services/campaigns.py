@@ -23,6 +23,7 @@ from newsletter import tokens
 from newsletter.articles import Article, load_article
 from newsletter.audiences.targets import Target
 from newsletter.config import Settings
+from newsletter.delivery import max_batch
 from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
 from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
@@ -140,7 +141,8 @@ def create_campaign_from_articles(
                 "articles_json": json.dumps([dataclasses.asdict(a) for a in loaded], default=str),
                 "html": compiled.html.source,
                 "text": compiled.text.source,
-                "batch_size": settings.batch_size,
+                # Never more than the backend takes in one call (SMTP: one recipient).
+                "batch_size": min(settings.batch_size, max_batch(settings.delivery_backend)),
                 "unknown_policy": settings.effective_unknown_policy,
                 "scheduled_at": scheduled_at,
                 "late_send_window_s": settings.late_send_window_s,
