@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from newsletter.bootstrap import open_database
 from newsletter.cli.app import app, console
-from newsletter.cli.db import open_database
 from newsletter.errors import ValidationError
 
 articles_app = typer.Typer(help="The article library: add, list, show.", no_args_is_help=True)

@@ -82,8 +82,7 @@ def secret_rotate() -> None:
     from newsletter.storage import audit_log
 
     settings = load_settings()
-    db = open_database(settings, check_key=False)
-    try:
+    with open_database(settings, check_key=False) as db:
         now = datetime.now(UTC)
         result = rotate(db, settings.key_ring, now=now)
         if result is not None:
@@ -93,8 +92,6 @@ def secret_rotate() -> None:
                                  detail={"from": result.old_id, "subscribers": result.subscribers,
                                          "suppressions": result.suppressions,
                                          "erasures_kept": result.erasures_kept})  # fmt: skip
-    finally:
-        db.close()
     ring = settings.key_ring
     if result is None:
         console.print(f"The database already uses key {ring.current_id!r}; nothing to do.")

@@ -14,8 +14,8 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from newsletter.audiences.attributes import stored_value
+from newsletter.bootstrap import open_database
 from newsletter.cli.app import app, console, err_console
-from newsletter.cli.db import open_database
 from newsletter.config import load_settings
 from newsletter.errors import ValidationError
 from newsletter.services import double_opt_in, exports, imports, privacy, subscribers

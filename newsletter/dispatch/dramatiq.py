@@ -26,7 +26,8 @@ import logging
 import os
 import sys
 import threading
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
@@ -49,6 +50,7 @@ class _Runtime:
     broker: dramatiq.Broker
     actor: dramatiq.Actor[[int], None]
     ctx: Any = None  # SendContext, built on the first message in this process
+    resources: ExitStack = field(default_factory=ExitStack)  # its database, closed with it
     worker: str | None = None
 
 
@@ -104,7 +106,8 @@ def send_batch_actor(batch_id: int) -> None:
             from newsletter.bootstrap import open_database, send_context
             from newsletter.services.runner import worker_id
 
-            runtime.ctx = send_context(runtime.settings, open_database(runtime.settings))
+            db = runtime.resources.enter_context(open_database(runtime.settings))
+            runtime.ctx = send_context(runtime.settings, db)
             runtime.worker = worker_id()
     assert runtime.worker is not None
     outcome = send_batch(runtime.ctx, batch_id, worker=runtime.worker)
@@ -135,8 +138,8 @@ def configure(settings: Settings, *, broker: dramatiq.Broker | None = None) -> d
             time_limit=time_limit_ms(settings),
         )
         previous, _runtime = _runtime, _Runtime(settings, broker, actor)
-    if previous is not None and previous.ctx is not None:
-        previous.ctx.db.close()
+    if previous is not None:
+        previous.resources.close()
     return actor
 
 
@@ -146,8 +149,8 @@ def reset() -> None:
     with _lock:
         previous, _runtime = _runtime, None
         dramatiq.set_broker(StubBroker())  # never leave a closed broker as the global one
-    if previous is not None and previous.ctx is not None:
-        previous.ctx.db.close()
+    if previous is not None:
+        previous.resources.close()
 
 
 def _current() -> _Runtime:
