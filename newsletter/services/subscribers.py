@@ -311,15 +311,6 @@ def tag_subscriber(
         return tags_of(conn, row.id)
 
 
-def find_subscriber(db: Database, email: str) -> dict[str, Any] | None:
-    """id, email and status of the subscriber with this address (any case/spacing), or None."""
-    with db.read() as conn:
-        row = subscriber_by_email(conn, normalize_email(email))
-    if row is None:
-        return None
-    return {"id": row.id, "email": row.email, "status": row.status}
-
-
 def add_to_list(
     db: Database,
     email: str,

@@ -8,35 +8,29 @@ complaints or hard bounces.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from newsletter.audiences.emails import address_forms, normalize_email
+from newsletter.audiences.emails import normalize_email
 from newsletter.domain.subscribers import (
     STATUS_FOR_REASON,
     STICKY_STATUSES,
     ConsentEvent,
     ConsentMethod,
-    HashKey,
     SubscriberStatus,
     SubscriptionStatus,
     SuppressionReason,
     email_hash,
-    lookup_hashes,
 )
 from newsletter.errors import ValidationError
 from newsletter.services.subscribers import record_consent, require_list, require_subscriber
 from newsletter.storage.audience_queries import (
-    chunked,
     insert_ignoring_conflicts,
     subscriber_by_email,
-    suppressed_hashes,
 )
 from newsletter.storage.database import Database
-from newsletter.storage.segment_sql import not_suppressed
 from newsletter.storage.tables import lists, subscribers, subscriptions, suppressions
 
 #: Suppressions a person may lift by giving consent again.
@@ -109,22 +103,6 @@ def suppress_in(
         source=f"{reason.value}:{source}",
         now=now,
     )
-
-
-def suppress_address(
-    db: Database,
-    *,
-    key: str,
-    email: str,
-    reason: SuppressionReason,
-    source: str,
-    now: datetime | None = None,
-) -> None:
-    """Suppress an address (unsubscribe link, bounce, complaint, staff) in its own transaction."""
-    with db.write() as conn:
-        suppress_in(
-            conn, key=key, email=email, reason=reason, source=source, now=now or datetime.now(UTC)
-        )
 
 
 def unsubscribe(
@@ -305,27 +283,3 @@ def _resubscribe_to(conn: Connection, subscriber_id: int, target: Any, now: date
         .where(this)
         .values(status=status, suppressed_from=None, unsubscribed_at=None, updated_at=now)
     )
-
-
-def is_suppressed(db: Database, *, key: HashKey, email: str) -> bool:
-    """Under any form of the address and any key of the ring (`lookup_hashes`)."""
-    with db.read() as conn:
-        return bool(suppressed_hashes(conn, lookup_hashes(key, address_forms(email))))
-
-
-def eligible_subscriber_ids(db: Database, subscriber_ids: Iterable[int]) -> set[int]:
-    """The ids that may be mailed right now: active and not suppressed (checked at claim time)."""
-    ids = sorted(set(subscriber_ids))
-    eligible: set[int] = set()
-    with db.read() as conn:
-        for part in chunked(ids):
-            eligible.update(
-                conn.scalars(
-                    select(subscribers.c.id).where(
-                        subscribers.c.id.in_(part),
-                        subscribers.c.status == SubscriberStatus.ACTIVE.value,
-                        not_suppressed(),
-                    )
-                )
-            )
-    return eligible

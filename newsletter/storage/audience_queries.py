@@ -70,10 +70,6 @@ def subscriber_by_email(conn: Connection, email: str) -> Row | None:
     return conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
 
 
-def subscriber_by_id(conn: Connection, subscriber_id: int) -> Row | None:
-    return conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
-
-
 def list_by_name(conn: Connection, name: str) -> Row | None:
     return conn.execute(select(lists).where(lists.c.name == name)).first()
 
