@@ -51,6 +51,7 @@ def add(
                     where="stdin",
                     fix="convert the article to UTF-8",
                 ) from None
+            # typer has already checked --format against the kinds add_paste takes.
             article_id = library.add_paste(db, text, kind=format_, actor=cli_actor())  # type: ignore[arg-type]
         elif source.lower().startswith(("http://", "https://")):
             article_id = library.add_url(db, settings, source, actor=cli_actor())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from newsletter.domain.sending import OPEN_BATCH
 from newsletter.errors import ValidationError
 
 if TYPE_CHECKING:
+    from newsletter.services.campaigns import CampaignReport
     from newsletter.storage.database import Database
 
 campaign_app = typer.Typer(help="Create, send and follow campaigns.", no_args_is_help=True)
@@ -212,7 +213,7 @@ def send(
         raise typer.Exit(0 if final == "sent" else EXIT_CHECK_FAILED)
 
 
-def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]
+def _say_waiting(report: CampaignReport) -> None:
     """`send` on a campaign scheduled for later waits for its time: say so, never silently."""
     from newsletter.domain.send_time import describe
 
@@ -227,7 +228,7 @@ def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def _event_processor(settings, db):  # type: ignore[no-untyped-def]
+def _event_processor(settings: Settings, db: Database) -> Callable[[], object] | None:
     """Process stored webhook events each tick, when the tracking service is available."""
     try:
         from newsletter.services.tracking import process_inbox
@@ -274,7 +275,7 @@ def unschedule(campaign_id: CampaignId) -> None:
     console.print(f"Campaign {campaign_id} is a draft again; schedule or send it when ready.")
 
 
-def _simple(name: str, doc: str):  # type: ignore[no-untyped-def]
+def _simple(name: str, doc: str) -> None:
     def command(campaign_id: CampaignId) -> None:
         from newsletter.services import campaigns as service
 
@@ -324,7 +325,7 @@ def status(
         _print_report(report)
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report: CampaignReport) -> None:
     from newsletter.domain.send_time import describe
 
     table = Table(title=f"Campaign {report.id} · {report.status}", show_header=False)

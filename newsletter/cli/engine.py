@@ -59,7 +59,7 @@ def engine_command() -> None:
 
 
 def _on_signals(handler: Any) -> dict[int, Any]:
-    previous = {}
+    previous: dict[int, Any] = {}
     for number in (signal.SIGINT, signal.SIGTERM):
         previous[number] = signal.signal(number, lambda _signum, _frame: handler())
     return previous

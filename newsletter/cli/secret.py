@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from newsletter.cli.app import app, console, err_console
+
+if TYPE_CHECKING:
+    from newsletter.keys.ring import KeyRing
 
 secret_app = typer.Typer(
     help="The secret key ring: generate a key, rotate the database to a new one.",
@@ -17,7 +20,7 @@ secret_app = typer.Typer(
 app.add_typer(secret_app, name="secret")
 
 
-def _configured_ring():  # type: ignore[no-untyped-def]
+def _configured_ring() -> KeyRing | None:
     """The ring already configured, if any, read without generating anything."""
     from newsletter.config import Settings
     from newsletter.keys.ring import KeyRing

@@ -166,8 +166,9 @@ def _target(db: Database, settings: Settings, segment: str | None, list_name: st
         with db.read() as conn:
             require_list(conn, list_name)
         return Target("list", list_name)
+    assert segment is not None  # exactly one of the two was given (checked above)
     get_segment(settings.audiences_dir, segment)  # NotFound / ValidationError with file+line
-    return Target("segment", segment)  # type: ignore[arg-type]
+    return Target("segment", segment)
 
 
 def compiled_email(row: Any, settings: Settings, links: Sequence[Link] = ()) -> CompiledEmail:
@@ -250,7 +251,7 @@ def retry_failed(db: Database, campaign_id: int) -> int:
                 f"campaign {campaign_id} is {row.status}",
                 fix="retry-failed applies to campaigns sent with errors",
             )
-        failed = list(
+        failed: list[int] = list(
             conn.scalars(
                 select(deliveries.c.id)
                 .where(

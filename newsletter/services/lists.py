@@ -37,7 +37,7 @@ def create_list(
     now = now or datetime.now(UTC)
     try:
         with db.write() as conn:
-            list_id = conn.execute(
+            list_id: int = conn.execute(
                 lists.insert()
                 .values(name=name, double_opt_in=double_opt_in, created_at=now)
                 .returning(lists.c.id)

@@ -19,6 +19,7 @@ from newsletter.domain.subscribers import (
     STICKY_STATUSES,
     ConsentEvent,
     ConsentMethod,
+    HashKey,
     SubscriberStatus,
     SubscriptionStatus,
     SuppressionReason,
@@ -30,7 +31,7 @@ from newsletter.storage.audience_queries import (
     insert_ignoring_conflicts,
     subscriber_by_email,
 )
-from newsletter.storage.database import Database
+from newsletter.storage.database import Database, tuples
 from newsletter.storage.tables import lists, subscribers, subscriptions, suppressions
 
 #: Suppressions a person may lift by giving consent again.
@@ -47,7 +48,7 @@ LIFTABLE = frozenset(
 def suppress_in(
     conn: Connection,
     *,
-    key: str,
+    key: HashKey,
     email: str,
     reason: SuppressionReason,
     source: str,
@@ -108,7 +109,7 @@ def suppress_in(
 def unsubscribe(
     db: Database,
     *,
-    key: str,
+    key: HashKey,
     email: str,
     source: str,
     list_name: str | None = None,
@@ -146,7 +147,7 @@ def unsubscribe(
 def resubscribe(
     db: Database,
     *,
-    key: str,
+    key: HashKey,
     email: str,
     consent_text: str,
     source: str,
@@ -217,15 +218,17 @@ def resubscribe(
 def _restore_suppressed_memberships(conn: Connection, row: Any, now: datetime) -> None:
     """Undo exactly what the global unsubscribe closed; refuse when that is not known (someone
     on no list at all simply becomes mailable again, for segments)."""
-    closed = conn.execute(
-        select(lists.c.name, subscriptions.c.suppressed_from)
-        .join(lists, lists.c.id == subscriptions.c.list_id)
-        .where(
-            subscriptions.c.subscriber_id == row.id,
-            subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED.value,
+    closed = tuples(
+        conn.execute(
+            select(lists.c.name, subscriptions.c.suppressed_from)
+            .join(lists, lists.c.id == subscriptions.c.list_id)
+            .where(
+                subscriptions.c.subscriber_id == row.id,
+                subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED.value,
+            )
+            .order_by(lists.c.name)
         )
-        .order_by(lists.c.name)
-    ).all()
+    )
     if closed and not any(suppressed_from for _, suppressed_from in closed):
         names = ", ".join(name for name, _ in closed)
         raise ValidationError(

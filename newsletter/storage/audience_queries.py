@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.domain.subscribers import consent_text_version
+from newsletter.storage.database import tuples
 from newsletter.storage.tables import (
     consent_texts,
     lists,
@@ -53,7 +54,7 @@ def name_ids(conn: Connection, table: Table, names: Iterable[str]) -> dict[str, 
             .where(table.c.name.in_(part))
             .with_for_update(read=True, key_share=True)
         )
-        found.update((name, id_) for name, id_ in conn.execute(query))
+        found.update(tuples(conn.execute(query)))
     return found
 
 
