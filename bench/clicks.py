@@ -135,6 +135,8 @@ def prepare(folder: Path, deliveries: int) -> list[str]:
 
 def serve(folder: Path, port: int, cache: bool) -> None:
     """The server process: the production app plus the bare endpoint."""
+    from contextlib import ExitStack
+
     from fastapi import Request, Response
 
     from newsletter.bootstrap import open_database
@@ -142,7 +144,7 @@ def serve(folder: Path, port: int, cache: bool) -> None:
     from newsletter.web.app import create_app, serve_app
 
     settings = _settings(folder)
-    db = open_database(settings)
+    db = ExitStack().enter_context(open_database(settings))  # open until the process exits
     app = create_app(settings, db)
     if os.environ.get("BENCH_NOOP"):  # diagnosis only: the redirect without the recorder
         app.state.clicks.add = lambda seen: None

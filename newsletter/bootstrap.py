@@ -7,6 +7,8 @@ backend, configured from one Settings object.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from newsletter.config import Settings
@@ -20,32 +22,36 @@ if TYPE_CHECKING:
     from newsletter.services.send_batch import SendContext
 
 
+@contextmanager
 def open_database(
-    settings: Settings, *, check_schema: bool = True, check_key: bool = True
-) -> Database:
-    """The database, refusing to work on an outdated schema (see `newsletter db upgrade`), on
-    one whose address hashes use another secret key (`keys.database`), or one that cannot be
-    reached (a message, never a traceback)."""
+    settings: Settings | None = None, *, check_schema: bool = True, check_key: bool = True
+) -> Iterator[Database]:
+    """The configured database (`settings`, else loaded from the environment) for the length
+    of a `with` block, closed after it. Refuses an outdated schema (see `newsletter db
+    upgrade`), one whose address hashes use another secret key (`keys.database`), or one that
+    cannot be reached, with a message, never a traceback. A process that keeps it for its
+    lifetime (the Dramatiq worker) enters it on a `contextlib.ExitStack`."""
     from sqlalchemy.exc import DBAPIError
 
+    from newsletter.config import load_settings
     from newsletter.keys.database import check_database_key
 
+    settings = settings or load_settings()
     db = Database.from_url(settings.database_url)
     try:
-        if check_schema:
-            ensure_schema(db)
-            if check_key:
-                check_database_key(db, settings.key_ring)
-        else:
-            with db.engine.connect() as conn:  # reachable at least: fail here, not mid-command
-                conn.rollback()
-    except DBAPIError as error:
+        try:
+            if check_schema:
+                ensure_schema(db)
+                if check_key:
+                    check_database_key(db, settings.key_ring)
+            else:
+                with db.engine.connect() as conn:  # reachable at least: fail here, not mid-command
+                    conn.rollback()
+        except DBAPIError as error:
+            raise connection_problem(error, settings.database_url) from None
+        yield db
+    finally:
         db.close()
-        raise connection_problem(error, settings.database_url) from None
-    except BaseException:
-        db.close()
-        raise
-    return db
 
 
 def delivery_backend(settings: Settings) -> DeliveryBackend:

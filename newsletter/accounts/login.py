@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import Connection
+
 from newsletter.accounts import sessions, throttle, totp
 from newsletter.accounts.passwords import (
     hash_password,
@@ -50,7 +52,9 @@ class SessionUser:
     has_totp: bool
 
 
-def _throttle_check(conn, keys: list[tuple[str, throttle.Policy]], now: datetime) -> None:  # type: ignore[no-untyped-def]
+def _throttle_check(
+    conn: Connection, keys: list[tuple[str, throttle.Policy]], now: datetime
+) -> None:
     for key, policy in keys:
         verdict = throttle.verdict(account_store.throttle_counter(conn, key), policy, now)
         if not verdict.allowed:
@@ -70,7 +74,9 @@ def _keys(email: str, address: str | None) -> list[tuple[str, throttle.Policy]]:
     return keys
 
 
-def _count_failure(conn, keys, now: datetime) -> bool:  # type: ignore[no-untyped-def]
+def _count_failure(
+    conn: Connection, keys: list[tuple[str, throttle.Policy]], now: datetime
+) -> bool:
     """Count a failure on every key; True if the account has just been locked."""
     locked = False
     for key, policy in keys:
@@ -149,7 +155,9 @@ def sign_in(
     return session_id, stage
 
 
-def _insert_session(conn, session_id: str, user_id: int, stage: Stage, now: datetime) -> None:  # type: ignore[no-untyped-def]
+def _insert_session(
+    conn: Connection, session_id: str, user_id: int, stage: Stage, now: datetime
+) -> None:
     account_store.insert_session(
         conn,
         {
@@ -202,7 +210,7 @@ def sign_out(db: Database, session: SessionUser, *, now: datetime) -> None:
         )
 
 
-def _promote(conn, session: SessionUser, now: datetime) -> str:  # type: ignore[no-untyped-def]
+def _promote(conn: Connection, session: SessionUser, now: datetime) -> str:
     """Replace the session by a new one at stage full (new id on privilege change)."""
     account_store.delete_session(conn, session.digest)
     session_id = sessions.new_session_id()

@@ -173,7 +173,7 @@ def byline(line: str) -> Byline | None:
 
 def _only_date(text: str) -> bool:
     found = _DATE_TEXT.search(text)
-    return bool(found) and words_in(text.replace(found.group(1), "")) <= 2
+    return found is not None and words_in(text.replace(found.group(1), "")) <= 2
 
 
 def is_chrome_line(line: str) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,7 +96,7 @@ def read_fields(raw: dict[str, Any]) -> FrontMatter:
     warnings: list[str] = []
     unknown = [written for key, (written, _) in flat.items() if key not in _KNOWN | set(_NESTED)]
 
-    def first(field: str, convert) -> Any:
+    def first(field: str, convert: Callable[[Any], Any]) -> Any:
         for alias in ALIASES[field]:
             if alias in flat:
                 value = convert(flat[alias][1])
@@ -244,6 +245,6 @@ def sources_field(value: Any, base: str | None) -> tuple[Source, ...]:
             url = _text(_get(item, "url")) or _text(_get(item, "href")) or ""
             text = _text(_get(item, "text")) or _text(_get(item, "title")) or url
             found.append(Source(text=text, url=safe_url(url, base) if url else None))
-        elif (text := _text(item)) is not None:
-            found.append(parse_source(text))
+        elif (plain := _text(item)) is not None:
+            found.append(parse_source(plain))
     return tuple(s for s in found if s.text)

@@ -39,7 +39,8 @@ def _unknown_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    assert isinstance(node, yaml.MappingNode)  # YAML has no fourth kind of node
+    return loader.construct_mapping(node, deep=True)
 
 
 _SafeLoader.add_multi_constructor("", _unknown_tag)

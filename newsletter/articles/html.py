@@ -12,9 +12,11 @@ shape the rest (`structure`, `inference`).
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import logging
 import re
 from dataclasses import replace
+from typing import cast
 
 import trafilatura
 from lxml import etree, html
@@ -52,7 +54,13 @@ _NO_TEXT_FIX = (
 # Page widgets the extractor sometimes keeps (prev/next links, share bars, related lists):
 # pruned by class name, but never a container holding the page's <h1>, the article itself,
 # or paragraphs of text (an article inside <div class="share-zone"> is still the article).
-_WIDGETS = ("pagination", "post-navigation", "share", "related-post", "relatedposts")
+_WIDGETS: tuple[str, ...] = (
+    "pagination",
+    "post-navigation",
+    "share",
+    "related-post",
+    "relatedposts",
+)
 _WIDGETS += ("recent-posts", "cookie", "consent", "breadcrumb", "author-bio", "newsletter")
 _WIDGETS += ("subscription-widget", "subscribe-widget", "button-wrapper")
 _WIDGET_MARKS = re.compile("|".join(re.escape(word) for word in _WIDGETS))
@@ -338,10 +346,10 @@ def _contains(haystack: list[str], needle: list[str]) -> bool:
     return n > 0 and any(haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
 
 
-def _drop_chrome(blocks: list[Block]) -> tuple[list[Block], str, object]:
+def _drop_chrome(blocks: list[Block]) -> tuple[list[Block], str, dt.date | None]:
     """Bylines before the text (their author and date are kept) and chrome paragraphs."""
     kept: list[Block] = []
-    author, date = "", None
+    author, date = "", cast("dt.date | None", None)
     started = False
     for block in blocks:
         if isinstance(block, Paragraph):

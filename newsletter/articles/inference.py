@@ -105,10 +105,6 @@ def find_call_to_action(sections: tuple[Section, ...]) -> CallToAction | None:
     return None
 
 
-def inline_is_blank(inline: Inline) -> bool:
-    return not plain(inline).strip()
-
-
 def xml_clean(text: str) -> str:
     """Text any XML/HTML template can hold (once it escapes it): no control characters."""
     return _NOT_XML.sub("", text)

@@ -50,10 +50,10 @@ def rewrite_footnotes(root: etree._Element) -> None:
     heading.text = "Sources"
     parent.insert(parent.index(first), heading)
     anchor = heading
-    for number, text_element in items:
+    for label, text_element in items:
         etree.strip_tags(text_element, "p", "div", "span")
         paragraph = etree.Element("p")
-        paragraph.text = f"[{number}] " if number else ""
+        paragraph.text = f"[{label}] " if label else ""
         for child in list(text_element):
             paragraph.append(child)
         if text_element.text:

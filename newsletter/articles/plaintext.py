@@ -151,7 +151,7 @@ def _split_sources(lines: list[str]) -> tuple[list[str], list[Source]]:
         start -= 1
     notes = [line for line in lines[start:end] if line.strip()]
     body_markers = set(_NOTE_MARKER.findall("\n".join(lines[:start])))
-    if notes and body_markers & {_NOTE_LINE.match(n).group(1) for n in notes}:  # type: ignore[union-attr]
+    if notes and body_markers & {m.group(1) for n in notes if (m := _NOTE_LINE.match(n))}:
         return lines[:start], [_source(note) for note in notes]
     return lines, []
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from newsletter.articles.chrome import (
+    Byline,
     breadcrumb_last,
     byline,
     is_breadcrumb,
@@ -167,6 +168,6 @@ def _trailing(lines: list[str]) -> None:
         return
 
 
-def _keep_facts(found: Stripped, facts) -> None:
+def _keep_facts(found: Stripped, facts: Byline) -> None:
     found.author = found.author or facts.author
     found.date = found.date or facts.date

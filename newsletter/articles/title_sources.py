@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from urllib.parse import unquote, urlsplit
 
 from newsletter.articles.marks import Marks
@@ -52,7 +53,7 @@ def _whole(candidate: list[str], source: list[str]) -> float:
     return 0.9 if share >= 0.6 else share
 
 
-def agreement(candidate: list[str], source: list[str], parts: list[list[str]] = ()) -> float:
+def agreement(candidate: list[str], source: list[str], parts: Sequence[list[str]] = ()) -> float:
     """How much a metadata text (or one of its `parts`, split at ` | `, ` - `…) says the
     candidate is the headline, 0–1."""
     if not candidate or not source:

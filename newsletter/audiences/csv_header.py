@@ -167,15 +167,15 @@ def map_header(
     fields: dict[str, list[int]] = {}
     used: list[str] = []
     ignored: list[str] = []
-    for index, column in enumerate(columns):
-        if not column:
-            ignored.append(f"(unnamed column {index + 1})")
+    for number, cell in enumerate(columns):
+        if not cell:
+            ignored.append(f"(unnamed column {number + 1})")
             continue
-        key = re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
+        key = re.sub(r"[^a-z0-9]+", "_", cell.lower()).strip("_")
         name = HEADER_ALIASES.get(key) or (key if key in attributes else None)
-        fields.setdefault(name or "\0" + key, []).append(index)
+        fields.setdefault(name or "\0" + key, []).append(number)
         if name is None:
-            ignored.append(column)
+            ignored.append(cell)
         else:
             used.append(name)
     duplicates = [indexes for indexes in fields.values() if len(indexes) > 1]
@@ -212,7 +212,7 @@ def map_header(
         delimiter=delimiter,
         split_values=re.compile(r"\|" if delimiter == ";" else r"[|;]"),
         width=len(columns),
-        email=column("email"),  # type: ignore[arg-type]
+        email=(index["email"], short(columns[index["email"]], 60)),  # checked above
         first_name=column("first_name"),
         last_name=column("last_name"),
         time_zone=column("time_zone"),

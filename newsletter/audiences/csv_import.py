@@ -36,7 +36,7 @@ import multiprocessing
 import os
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -158,7 +158,7 @@ class SubscriberCsv:
         self._where = str(self.path)
         self._attributes = dict(attributes)
         self._pool: ProcessPoolExecutor | None = None
-        self._iterator: Iterator[list[ImportRow | Reject]] | None = None
+        self._iterator: Generator[list[ImportRow | Reject]] | None = None
         self._stream: io.TextIOWrapper | None = None
         self.bytes_read = 0
         try:
@@ -308,10 +308,10 @@ class SubscriberCsv:
             raise RuntimeError("chunks() can only be iterated once per open file")
         if size < 1:
             raise ValueError("size must be at least 1")
-        self._iterator = self._chunks(size)
-        return self._iterator
+        iterator = self._iterator = self._chunks(size)
+        return iterator
 
-    def _chunks(self, size: int) -> Iterator[list[ImportRow | Reject]]:
+    def _chunks(self, size: int) -> Generator[list[ImportRow | Reject]]:
         seen = SeenTable()
         plan = self._plan
         batches = self._batches(size)
@@ -339,7 +339,7 @@ class SubscriberCsv:
 
     def close(self) -> None:
         if self._iterator is not None:
-            self._iterator.close()  # type: ignore[attr-defined]
+            self._iterator.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None

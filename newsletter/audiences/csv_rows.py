@@ -166,7 +166,8 @@ def parse_chunk(plan: Plan, records: list[tuple[Any, ...]]) -> list[tuple[Any, .
             out.append((line, "; ".join(problems), raw_email[:320]))
             continue
         key = hashlib.blake2b(email.encode(), digest_size=8, key=plan.hash_key).digest()
-        row = (line, email, first, last, tz, tags, topics, attrs, int.from_bytes(key, "little"))
+        row: tuple[Any, ...] = (line, email, first, last, tz, tags, topics, attrs,
+                                int.from_bytes(key, "little"))  # fmt: skip
         if not raw_email.isascii() and legacy_form(raw_email) != email:
             row += (legacy_form(raw_email),)  # erasures made before NFKC hashed this form
         out.append(row)

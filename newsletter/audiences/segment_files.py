@@ -191,7 +191,7 @@ class _Parser:
         if key in ("topic", "tag", "list"):
             if not isinstance(raw, str):
                 raise self.error(value, where, f"`{key}` takes a name", SEGMENT_FIX)
-            return {"topic": HasTopic, "tag": HasTag, "list": InList}[key](raw)
+            return HasTopic(raw) if key == "topic" else HasTag(raw) if key == "tag" else InList(raw)
         if key == "status":
             statuses = raw if isinstance(raw, list) else [raw]
             return StatusIs(tuple(str(s) for s in statuses))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, overload
 
 from newsletter.domain.subscribers import SubscriberStatus
 from newsletter.errors import ValidationError
@@ -50,8 +50,11 @@ OPERATORS_FOR_KIND: dict[AttributeKind, tuple[str, ...]] = {
 class DeclaredAttribute(Protocol):
     """What segments need from an attribute declaration (audiences/attributes.yaml)."""
 
-    name: str
-    type: str
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def type(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -140,6 +143,10 @@ def mentions_status(rule: Rule | None) -> bool:
     return isinstance(rule, StatusIs)
 
 
+@overload
+def check_rule(rule: Rule, attributes: Mapping[str, DeclaredAttribute]) -> Rule: ...
+@overload
+def check_rule(rule: None, attributes: Mapping[str, DeclaredAttribute]) -> None: ...
 def check_rule(rule: Rule | None, attributes: Mapping[str, DeclaredAttribute]) -> Rule | None:
     """Validate a rule tree; return it with attribute values typed. Raises ValidationError."""
     if rule is None:
@@ -147,7 +154,7 @@ def check_rule(rule: Rule | None, attributes: Mapping[str, DeclaredAttribute]) -
     if isinstance(rule, All | Any_):
         return replace(rule, rules=tuple(check_rule(r, attributes) for r in rule.rules))
     if isinstance(rule, Not):
-        return Not(check_rule(rule.rule, attributes))  # type: ignore[arg-type]
+        return Not(check_rule(rule.rule, attributes))
     if isinstance(rule, StatusIs):
         known = {s.value for s in SubscriberStatus}
         for status in rule.statuses:

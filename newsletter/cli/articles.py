@@ -11,8 +11,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from newsletter.bootstrap import open_database
 from newsletter.cli.app import app, console
-from newsletter.cli.db import open_database
 from newsletter.errors import ValidationError
 
 articles_app = typer.Typer(help="The article library: add, list, show.", no_args_is_help=True)
@@ -51,6 +51,7 @@ def add(
                     where="stdin",
                     fix="convert the article to UTF-8",
                 ) from None
+            # typer has already checked --format against the kinds add_paste takes.
             article_id = library.add_paste(
                 db, text, kind=format_, site_url=settings.website_url, actor=cli_actor()
             )  # type: ignore[arg-type]

@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from newsletter.bootstrap import open_database
 from newsletter.cli.app import app, console
-from newsletter.cli.db import open_database
 from newsletter.storage import audit_log
 
 audit_app = typer.Typer(

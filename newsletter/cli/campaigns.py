@@ -5,18 +5,24 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from newsletter.cli.app import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, app, console, err_console
-from newsletter.config import load_settings
+from newsletter.config import Settings, load_settings
 from newsletter.domain.sending import OPEN_BATCH
 from newsletter.errors import ValidationError
+
+if TYPE_CHECKING:
+    from newsletter.services.campaigns import CampaignReport
+    from newsletter.storage.database import Database
 
 campaign_app = typer.Typer(help="Create, send and follow campaigns.", no_args_is_help=True)
 app.add_typer(campaign_app, name="campaign")
@@ -24,11 +30,14 @@ app.add_typer(campaign_app, name="campaign")
 CampaignId = Annotated[int, typer.Argument(help="Campaign id (see `newsletter campaign list`).")]
 
 
-def _open():  # type: ignore[no-untyped-def]
+@contextmanager
+def _open() -> Iterator[tuple[Settings, Database]]:
+    """The settings and the database, closed after the block."""
     from newsletter.bootstrap import open_database
 
     settings = load_settings()
-    return settings, open_database(settings)
+    with open_database(settings) as db:
+        yield settings, db
 
 
 @campaign_app.command("create")
@@ -72,8 +81,7 @@ def create(
             where="--article / --article-id",
             fix="pass --article FILE or --article-id ID",
         )
-    settings, db = _open()
-    try:
+    with _open() as (settings, db):
         author = actor_for(db, as_, Action.CAMPAIGNS_EDIT) if as_ else None
         actor = author.audit_name if author else cli_actor()
         ids = [
@@ -93,8 +101,6 @@ def create(
             actor=actor,
         )
         warnings = creation_warnings(db, settings, campaign_id)
-    finally:
-        db.close()
     for warning in warnings:
         err_console.print(f"Warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     if any(w.blocks_sending for w in warnings):
@@ -120,12 +126,9 @@ def _step(step_name: str, campaign_id: int, as_: str, comment: str) -> None:
     from newsletter.services.approval import take_step
 
     step = Step(step_name)
-    _, db = _open()
-    try:
+    with _open() as (_, db):
         actor = actor_for(db, as_, NEEDED[step])
         state = take_step(db, campaign_id, step, actor, comment=comment)
-    finally:
-        db.close()
     console.print(f"Campaign {campaign_id} is {state.value}.", highlight=False)
 
 
@@ -162,8 +165,7 @@ def send(
     from newsletter.services.runner import IN_DOUBT, drive
     from newsletter.storage.campaign_store import get_campaign
 
-    settings, db = _open()
-    try:
+    with _open() as (settings, db):
         with db.read() as conn:
             status = get_campaign(conn, campaign_id).status
         if status != "sending":  # resuming skips these imports: it claims sooner after a crash
@@ -215,11 +217,9 @@ def send(
         if final == IN_DOUBT:
             _say_in_doubt(db, settings, campaign_id)
         raise typer.Exit(0 if final == "sent" else EXIT_CHECK_FAILED)
-    finally:
-        db.close()
 
 
-def _start(db, settings, campaign_id: int, *, yes: bool) -> None:  # type: ignore[no-untyped-def]
+def _start(db: Database, settings: Settings, campaign_id: int, *, yes: bool) -> None:
     """A campaign not yet sending: confirm a draft, run the checklist and start it."""
     from newsletter.services import campaigns as service
     from newsletter.services.campaign_schedule import start_now
@@ -243,7 +243,7 @@ def _start(db, settings, campaign_id: int, *, yes: bool) -> None:  # type: ignor
         _say_waiting(service.report(db, campaign_id))
 
 
-def _say_in_doubt(db, settings, campaign_id: int) -> None:  # type: ignore[no-untyped-def]
+def _say_in_doubt(db: Database, settings: Settings, campaign_id: int) -> None:
     """Everything else is sent; what is left may have reached SendGrid (a crash or a timeout
     mid-request). Say what settles it and when, rather than wait minutes in the foreground."""
     from datetime import timedelta
@@ -272,7 +272,7 @@ def _say_in_doubt(db, settings, campaign_id: int) -> None:  # type: ignore[no-un
     )
 
 
-def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]
+def _say_waiting(report: CampaignReport) -> None:
     """`send` on a campaign scheduled for later waits for its time: say so, never silently."""
     from newsletter.domain.send_time import describe
 
@@ -287,7 +287,7 @@ def _say_waiting(report) -> None:  # type: ignore[no-untyped-def]
         )
 
 
-def _event_processor(settings, db):  # type: ignore[no-untyped-def]
+def _event_processor(settings: Settings, db: Database) -> Callable[[], object] | None:
     """Process stored webhook events each tick, when the tracking service is available."""
     try:
         from newsletter.services.tracking import process_inbox
@@ -310,12 +310,9 @@ def schedule(
     from newsletter.domain.send_time import describe, resolve
     from newsletter.services import campaign_schedule as service
 
-    settings, db = _open()
-    try:
+    with _open() as (settings, db):
         when = resolve(at, zone=tz, default_zone=settings.time_zone, now=datetime.now(UTC))
         was = service.schedule(db, settings, campaign_id, at=when.utc, time_zone_name=when.zone)
-    finally:
-        db.close()
     if when.note:
         console.print(f"Note: {when.note}.", highlight=False, markup=False)
     verb = "rescheduled" if was == "scheduled" else "scheduled"
@@ -332,27 +329,21 @@ def unschedule(campaign_id: CampaignId) -> None:
     """Take a scheduled campaign back to draft (its email is unchanged)."""
     from newsletter.services import campaign_schedule as service
 
-    _, db = _open()
-    try:
+    with _open() as (_, db):
         service.unschedule(db, campaign_id)
-    finally:
-        db.close()
     console.print(f"Campaign {campaign_id} is a draft again; schedule or send it when ready.")
 
 
-def _simple(name: str, doc: str):  # type: ignore[no-untyped-def]
+def _simple(name: str, doc: str) -> None:
     def command(campaign_id: CampaignId) -> None:
         from newsletter.services import campaigns as service
 
-        _, db = _open()
-        try:
+        with _open() as (_, db):
             if name == "cancel":
                 service.cancel(db, campaign_id, now=datetime.now(UTC))
             else:
                 getattr(service, name)(db, campaign_id)
             report = service.report(db, campaign_id)
-        finally:
-            db.close()
         console.print(f"Campaign {campaign_id} is now {report.status}.")
 
     command.__doc__ = doc
@@ -369,11 +360,8 @@ def retry_failed(campaign_id: CampaignId) -> None:
     """Send again to the recipients that failed (campaign sent_with_errors)."""
     from newsletter.services import campaigns as service
 
-    _, db = _open()
-    try:
+    with _open() as (_, db):
         count = service.retry_failed(db, campaign_id)
-    finally:
-        db.close()
     console.print(
         f"{count} failed recipient(s) queued again; run `newsletter campaign send "
         f"{campaign_id}` or let the engine send them."
@@ -389,12 +377,9 @@ def status(
     from newsletter.cli.campaign_waits import wait_lines
     from newsletter.services import campaigns as service
 
-    _, db = _open()
-    try:
+    with _open() as (_, db):
         report = service.report(db, campaign_id)
         waiting = wait_lines(db, campaign_id) if report.status in ("sending", "paused") else []
-    finally:
-        db.close()
     if as_json:
         print(json.dumps({**report.as_dict(), "waiting": waiting}, indent=2))
     else:
@@ -403,7 +388,7 @@ def status(
             console.print(f"Waiting: {line}.", highlight=False, markup=False, soft_wrap=True)
 
 
-def _print_report(report) -> None:  # type: ignore[no-untyped-def]
+def _print_report(report: CampaignReport) -> None:
     from newsletter.domain.send_time import describe
 
     table = Table(title=f"Campaign {report.id} · {report.status}", show_header=False)
@@ -429,11 +414,8 @@ def list_() -> None:
 
     from newsletter.services.campaigns import list_campaigns
 
-    _, db = _open()
-    try:
+    with _open() as (_, db):
         rows = list_campaigns(db)
-    finally:
-        db.close()
     table = Table("Id", "Status", "Audience")
     table.add_column("Subject", overflow="ellipsis", no_wrap=True, max_width=30)
     table.add_column("Send time", min_width=20)
@@ -460,11 +442,8 @@ def test(
     from newsletter.bootstrap import delivery_backend
     from newsletter.services.campaigns import send_test
 
-    settings, db = _open()
-    try:
+    with _open() as (settings, db):
         send_test(db, settings, delivery_backend(settings), campaign_id, to)
-    finally:
-        db.close()
     console.print(f"Test sent to {len(to)} address(es).")
 
 
@@ -483,11 +462,8 @@ def stats(
 
     if as_json and as_csv:
         raise ValidationError("choose one of --json and --csv", where="--json/--csv")
-    settings, db = _open()
-    try:
+    with _open() as (settings, db):
         result = campaign_stats(db, campaign_id, open_tracking=settings.open_tracking)
-    finally:
-        db.close()
     if as_json:
         print(json.dumps(result, indent=2))
     elif as_csv:

@@ -45,11 +45,8 @@ def _preview(
         from newsletter.bootstrap import open_database
         from newsletter.services.previews import recipient_for
 
-        db = open_database(settings)
-        try:
+        with open_database(settings) as db:
             recipient, to = recipient_for(db, settings, subscriber)
-        finally:
-            db.close()
     kwargs = {"to": to} if to else {}
     return preview_articles(
         articles,

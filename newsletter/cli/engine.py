@@ -26,8 +26,7 @@ def engine_command() -> None:
     from newsletter.engine import Engine
 
     settings = load_settings()
-    db = open_database(settings)
-    try:
+    with open_database(settings) as db:
         ctx = send_context(settings, db)
         pool = dispatcher(settings, ctx, kind="engine")
         engine = Engine(settings, db, ctx, pool, report=_say)
@@ -57,12 +56,10 @@ def engine_command() -> None:
         if engine.failure:
             console.print(f"Engine halted: {engine.failure}", highlight=False)
             raise typer.Exit(EXIT_CHECK_FAILED)
-    finally:
-        db.close()
 
 
 def _on_signals(handler: Any) -> dict[int, Any]:
-    previous = {}
+    previous: dict[int, Any] = {}
     for number in (signal.SIGINT, signal.SIGTERM):
         previous[number] = signal.signal(number, lambda _signum, _frame: handler())
     return previous

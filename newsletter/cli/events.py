@@ -28,15 +28,12 @@ def process(
     from newsletter.services.tracking import process_inbox
 
     settings = load_settings()
-    db = open_database(settings)
-    try:
+    with open_database(settings) as db:
         now = datetime.now(UTC)
         counts = process_inbox(db, key=settings.key_ring, now=now)
         with db.write() as conn:
             purged = purge_raw_batches(conn, now=now,
                                        retention_days=settings.webhook_retention_days)  # fmt: skip
-    finally:
-        db.close()
     if as_json:
         console.print(json.dumps(counts.as_dict()), markup=False, highlight=False)
     else:

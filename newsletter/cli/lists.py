@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from newsletter.bootstrap import open_database
 from newsletter.cli.app import app, console
-from newsletter.cli.db import open_database
 from newsletter.services.lists import create_list, list_lists
 
 lists_app = typer.Typer(help="Mailing lists (single or double opt-in).", no_args_is_help=True)

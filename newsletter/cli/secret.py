@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from newsletter.cli.app import app, console, err_console
+
+if TYPE_CHECKING:
+    from newsletter.keys.ring import KeyRing
 
 secret_app = typer.Typer(
     help="The secret key ring: generate a key, rotate the database to a new one.",
@@ -17,7 +20,7 @@ secret_app = typer.Typer(
 app.add_typer(secret_app, name="secret")
 
 
-def _configured_ring():  # type: ignore[no-untyped-def]
+def _configured_ring() -> KeyRing | None:
     """The ring already configured, if any, read without generating anything."""
     from newsletter.config import Settings
     from newsletter.keys.ring import KeyRing
@@ -82,8 +85,7 @@ def secret_rotate() -> None:
     from newsletter.storage import audit_log
 
     settings = load_settings()
-    db = open_database(settings, check_key=False)
-    try:
+    with open_database(settings, check_key=False) as db:
         now = datetime.now(UTC)
         result = rotate(db, settings.key_ring, now=now)
         if result is not None:
@@ -93,8 +95,6 @@ def secret_rotate() -> None:
                                  detail={"from": result.old_id, "subscribers": result.subscribers,
                                          "suppressions": result.suppressions,
                                          "erasures_kept": result.erasures_kept})  # fmt: skip
-    finally:
-        db.close()
     ring = settings.key_ring
     if result is None:
         console.print(f"The database already uses key {ring.current_id!r}; nothing to do.")

@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from newsletter.bootstrap import open_database
 from newsletter.cli.app import app, console
-from newsletter.cli.db import open_database
 from newsletter.config import load_settings
 from newsletter.services.segments import count_segment, get_segment, list_segments
 from newsletter.storage.segment_sql import segment_count_query

@@ -25,8 +25,7 @@ def serve(
     from newsletter.web.app import create_app, serve_app
 
     settings = load_settings()
-    db = open_database(settings)  # raises SchemaOutdated → exit 2 with the fix
-    try:
+    with open_database(settings) as db:  # raises SchemaOutdated → exit 2 with the fix
         if not settings.sendgrid_webhook_public_key:
             err_console.print(
                 "Warning: NEWSLETTER_SENDGRID_WEBHOOK_PUBLIC_KEY is not set; "
@@ -35,5 +34,3 @@ def serve(
             )
         err_console.print(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)…", markup=False)
         serve_app(create_app(settings, db), host=host, port=port)
-    finally:
-        db.close()

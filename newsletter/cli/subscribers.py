@@ -8,15 +8,15 @@ import json
 import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from newsletter.audiences.attributes import stored_value
+from newsletter.bootstrap import open_database
 from newsletter.cli.app import app, console, err_console
-from newsletter.cli.db import open_database
-from newsletter.config import load_settings
+from newsletter.config import Settings, load_settings
 from newsletter.errors import ValidationError
 from newsletter.services import double_opt_in, exports, imports, privacy, subscribers
 from newsletter.services import suppressions as suppression_service
@@ -104,7 +104,7 @@ def add(
                 _say(_delivery_text(settings, outcome.delivery))
 
 
-def _delivery_text(settings, delivery) -> str:  # type: ignore[no-untyped-def]
+def _delivery_text(settings: Settings, delivery: Any) -> str:
     """What became of a confirmation email, in one line."""
     backend = settings.delivery_backend
     if delivery.status == "sent" and backend == "outbox":
@@ -168,7 +168,7 @@ def readable(value: object) -> str:
     return str(value)
 
 
-def profile_lines(profile: dict) -> list[str]:  # type: ignore[type-arg]
+def profile_lines(profile: dict[str, Any]) -> list[str]:
     """`subscribers show` as aligned `label  value` lines, attributes indented below."""
     fields = [
         ("email", profile["email"]),
@@ -345,7 +345,9 @@ def gdpr_export(
 
 
 @subscribers_app.command("confirm")
-def confirm(token: Annotated[str, typer.Argument(help="Token from the confirmation link.")]):
+def confirm(
+    token: Annotated[str, typer.Argument(help="Token from the confirmation link.")],
+) -> None:
     """Confirm a double opt-in (what the web link will do)."""
     settings = load_settings()
     with open_database(settings) as db:

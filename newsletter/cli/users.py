@@ -15,8 +15,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from newsletter.bootstrap import open_database
 from newsletter.cli.app import app, console
-from newsletter.cli.db import open_database
 from newsletter.errors import ValidationError
 
 users_app = typer.Typer(

@@ -26,7 +26,8 @@ import logging
 import os
 import sys
 import threading
-from dataclasses import dataclass
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
@@ -49,6 +50,7 @@ class _Runtime:
     broker: dramatiq.Broker
     actor: dramatiq.Actor[[int], None]
     ctx: Any = None  # SendContext, built on the first message in this process
+    resources: ExitStack = field(default_factory=ExitStack)  # its database, closed with it
     worker: str | None = None
     executor: Any = None  # this process's registered Executor (its name is `worker`)
 
@@ -107,7 +109,8 @@ def send_batch_actor(batch_id: int) -> None:
             from newsletter.bootstrap import open_database, send_context
             from newsletter.storage import executors
 
-            ctx = send_context(runtime.settings, open_database(runtime.settings))
+            db = runtime.resources.enter_context(open_database(runtime.settings))
+            ctx = send_context(runtime.settings, db)
             # This worker process is an executor: its lock proves it alive to the engine.
             runtime.executor = executors.register(ctx.db, "worker", now=datetime.now(UTC))
             ctx.executor_alive = runtime.executor.alive
@@ -158,12 +161,12 @@ def reset() -> None:
 
 
 def _close(runtime: _Runtime | None) -> None:
+    """The executor first (its lock, then its row), then the process's database."""
     if runtime is None:
         return
     if runtime.executor is not None:
         runtime.executor.close()
-    if runtime.ctx is not None:
-        runtime.ctx.db.close()
+    runtime.resources.close()
 
 
 def _current() -> _Runtime:

@@ -163,7 +163,7 @@ def v3(emu: Emulator, method: str, path: str, query: dict[str, list[str]], raw: 
             end_time=_int(query, "end_time", None),
             limit=limit,
             offset=_int(query, "offset", 0) or 0,
-            email=email or (query.get("email") or [None])[0],
+            email=email or (query.get("email") or [""])[0] or None,
         )
         if email is not None:
             items = [i for i in items if i["email"].lower() == email.lower()]

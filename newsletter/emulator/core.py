@@ -82,7 +82,7 @@ class Emulator:
     def __init__(self, config: EmulatorConfig, log_path: str | os.PathLike[str]) -> None:
         self.config = config
         self.clock = Clock(config.clock_offset_s)
-        self.log = MessageLog(log_path, fsync=config.fsync)
+        self.log = MessageLog(os.fspath(log_path), fsync=config.fsync)
         self.suppressions = Suppressions()
         self.faults = Faults(config.seed)
         self.bucket = TokenBucket(config.rate_limit) if config.rate_limit else None

@@ -12,7 +12,7 @@ import base64
 import json
 import os
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from newsletter.emulator.rules import only_strings

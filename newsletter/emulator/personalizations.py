@@ -137,7 +137,7 @@ def check_personalizations(
         args = p.get("custom_args")
         if args is not None:
             if type(args) is dict and args and only_strings(args.values()):
-                if not within({**top_args, **args} if top_size else args, max_args):
+                if not within({**(top_args or {}), **args} if top_size else args, max_args):
                     err(
                         (
                             f"personalizations.{i}.custom_args",

@@ -167,5 +167,5 @@ def check_send_at(value: Any, field: str, now: float, errors: list[Error]) -> No
 
 def check_address_obj(value: Any, field: str, errors: list[Error], message: str) -> None:
     email = value.get("email") if isinstance(value, dict) else None
-    if not is_email(email) or not email.isascii():
+    if not isinstance(email, str) or not is_email(email) or not email.isascii():
         errors.append((f"{field}.email", message))

@@ -164,7 +164,7 @@ class _Validator:
         emails = [v.get("email") if isinstance(v, dict) else None for v in value]
         if not all(is_email(e) for e in emails):
             self.errors.append((f, M_INVALID_ADDRESS))
-        elif len({e.lower() for e in emails}) != len(emails):
+        elif len({str(e).lower() for e in emails}) != len(emails):
             self.errors.append((f, "reply_to_list addresses must be unique."))
 
     def template_id(self, value: Any, body: dict) -> None:

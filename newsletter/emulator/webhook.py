@@ -178,6 +178,7 @@ class WebhookDispatcher:
 
     def _post(self, batch: list[_Pending]) -> bool:
         wf = self.faults.plan.webhook
+        assert self.url is not None  # posting is only started with a webhook URL (`_run`)
         body = b"[" + b",".join(p.raw for p in batch) + b"]"
         if self.config.append_crlf:
             body += b"\r\n"

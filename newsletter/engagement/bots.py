@@ -100,7 +100,7 @@ def classify(
 def _in_bursts(hits: Sequence[Hit], burst: int) -> set[int]:
     """Indexes of clicks inside any window of BURST_WINDOW_S holding ≥ `burst` links."""
     clicks = sorted((h.at, i, h.link_key) for i, h in enumerate(hits) if h.is_click)
-    window, marked = timedelta(seconds=BURST_WINDOW_S), set()
+    window, marked = timedelta(seconds=BURST_WINDOW_S), set[int]()
     start = 0
     for end in range(len(clicks)):
         while clicks[end][0] - clicks[start][0] > window:

@@ -53,7 +53,9 @@ def booking_from(raw: bytes) -> Booking | None:
     if not isinstance(uri, str) or not uri.strip():
         raise BookingRefused("payload.uri", "the invitee's uri is missing")
     occurred = parse_time(payload.get("created_at") or data.get("created_at"), "created_at")
-    tracking = payload.get("tracking") if isinstance(payload.get("tracking"), dict) else {}
+    tracking = payload.get("tracking")
+    if not isinstance(tracking, dict):
+        tracking = {}
     utm = utm_values(
         {k: v for k, v in tracking.items() if isinstance(v, str) or v is None},
         prefix="payload.tracking.",

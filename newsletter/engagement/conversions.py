@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from newsletter.engagement.attribution import Booking, Candidate, attribute
 from newsletter.engagement.bots import hour_scope
 from newsletter.storage import counter_store
-from newsletter.storage.database import Database
+from newsletter.storage.database import Database, tuples
 from newsletter.storage.engagement_tables import campaign_links, conversions
 from newsletter.storage.sending_tables import campaigns
 
@@ -55,12 +56,14 @@ def booking_hash(key: str, booking_id: str) -> str:
 def _candidates(conn: Connection, campaign_key: str | None) -> list[Candidate]:
     if not campaign_key:
         return []
-    rows = conn.execute(
-        select(campaigns.c.id, campaigns.c.started_at).where(campaigns.c.key == campaign_key)
-    ).all()
+    rows = tuples(
+        conn.execute(
+            select(campaigns.c.id, campaigns.c.started_at).where(campaigns.c.key == campaign_key)
+        )
+    )
     out = []
     for campaign_id, started_at in rows:
-        keys = conn.scalars(
+        keys: Iterable[str] = conn.scalars(
             select(campaign_links.c.link_key).where(
                 campaign_links.c.campaign_id == campaign_id,
                 campaign_links.c.kind.in_(ATTRIBUTABLE),
@@ -106,7 +109,9 @@ def record_booking(
             .returning(conversions.c.id)
         ).first()
         if inserted is None:  # reported twice at the same moment: the other one won
-            return _existing(conn, hashed)  # type: ignore[return-value]
+            existing = _existing(conn, hashed)
+            assert existing is not None  # the conflicting row is there: that is the conflict
+            return existing
         if campaign_id is not None and link is not None:
             deltas: Counter[counter_store.Key] = Counter()
             for scope in ("", link, hour_scope(booking.occurred_at)):

@@ -42,6 +42,7 @@ from newsletter.engagement.bots import hour_scope
 from newsletter.services.suppressions import suppress_in
 from newsletter.storage import campaign_store, counter_store
 from newsletter.storage.audience_queries import chunked, subscriber_by_email
+from newsletter.storage.database import tuples
 from newsletter.storage.engagement_tables import soft_bounce_streaks
 from newsletter.storage.sending_tables import deliveries, provider_events
 from newsletter.storage.tables import consent_records, subscribers, suppressions
@@ -150,7 +151,7 @@ class EventEffects:
                     select(deliveries.c.id, deliveries.c.campaign_id, deliveries.c.subscriber_id,
                            column).where(deliveries.c.id.in_(part))
                 )  # fmt: skip
-                for delivery, campaign, subscriber, current in rows:
+                for delivery, campaign, subscriber, current in tuples(rows):
                     t = times[delivery]
                     if current is not None and current <= t:
                         continue
@@ -203,7 +204,7 @@ class EventEffects:
         streak = (
             bounce_rules.Streak(t, t, 1)
             if row is None
-            else bounce_rules.Streak(row.first_at, row.last_at, row.count).add(t)
+            else bounce_rules.Streak(row.first_at, row.last_at, row._mapping["count"]).add(t)
         )
         values = {"first_at": streak.first_at, "last_at": streak.last_at, "count": streak.count}
         dialect = postgresql if self.conn.dialect.name == "postgresql" else sqlite

@@ -9,7 +9,7 @@ resubscribe with a fresh consent record in the wording of `NEWSLETTER_RESUBSCRIB
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -55,7 +55,7 @@ def _person(conn: Connection, delivery_id: int) -> Person | None:
     ).first()
     if row is None:
         return None
-    chosen = conn.scalars(
+    chosen: Iterable[str] = conn.scalars(
         select(topics.c.name)
         .join(subscriber_topics, subscriber_topics.c.topic_id == topics.c.id)
         .where(subscriber_topics.c.subscriber_id == row.id)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from newsletter.engagement import bots
 from newsletter.engagement.network import truncate_ip
@@ -84,7 +84,7 @@ def _record_hits(
     flooded: set[int],
     newly: set[int],
 ) -> None:
-    facts = click_store.deliveries_of(conn, (h.delivery_id for h in seen))  # type: ignore[misc]
+    facts = click_store.deliveries_of(conn, (h.delivery_id for h in seen if h.delivery_id))
     links = click_store.link_counts(conn, {fact.campaign_id for fact in facts.values()})
     stored: dict[int, list[Any]] = {}
     unknown = [d for d in facts if d not in flooded]
@@ -96,7 +96,7 @@ def _record_hits(
     by_delivery: dict[int, list[Seen]] = {}
     for hit in seen:
         if hit.delivery_id in facts:  # a delivery deleted since is simply not recorded
-            by_delivery.setdefault(hit.delivery_id, []).append(hit)  # type: ignore[arg-type]
+            by_delivery.setdefault(hit.delivery_id, []).append(hit)
     for delivery_id, fresh in by_delivery.items():
         fact, old = facts[delivery_id], stored.get(delivery_id, [])
         room = 0 if delivery_id in flooded else max(bots.FLOOD_HITS - len(old), 0)
@@ -134,24 +134,24 @@ def _record_hits(
         if old:  # what the history counted before is taken back (it is in `after` again)
             for key, value in bots.counts(old_hits, [row.reason for row in old]).items():
                 deltas[campaign, *key] -= value
-        for row, hit, reason in zip(old, old_hits, reasons, strict=False):
+        for row, old_hit, reason in zip(old, old_hits, reasons, strict=False):
             if reason != row.reason:
                 changed.append((row.id, reason))
                 if fact.subscriber_id is not None and (reason is None) != (row.reason is None):
-                    event = _event(fact.subscriber_id, hit)
+                    event = _event(fact.subscriber_id, old_hit)
                     if reason is None:
                         events.append(event)
                     else:
                         click_store.remove_event(conn, event)
-        for hit, seen_hit, found, reason in zip(
+        for new_hit, seen_hit, found, reason in zip(
             new_hits, fresh, agents, reasons[len(old) :], strict=True
         ):
             new_rows.append(
                 (
                     campaign,
                     delivery_id,
-                    hit.link_key,
-                    hit.at,
+                    new_hit.link_key,
+                    new_hit.at,
                     reason is not None,
                     reason,
                     found.family,
@@ -159,7 +159,7 @@ def _record_hits(
                 )
             )
             if reason is None and fact.subscriber_id is not None:
-                events.append(_event(fact.subscriber_id, hit))
+                events.append(_event(fact.subscriber_id, new_hit))
     click_store.insert_hits(conn, new_rows)
     click_store.reclassify(conn, changed)
     click_store.add_events(conn, events)
@@ -274,10 +274,11 @@ class ClickRecorder:
             if time.monotonic() >= next_housekeeping:
                 next_housekeeping = time.monotonic() + self._every
                 self._run_housekeeping()
+            item: Seen | threading.Event | Literal[False] | None
             try:
                 item = self._queue.get(timeout=0.5 if not pending else self._retry_s)
             except queue.Empty:
-                item = False  # type: ignore[assignment]
+                item = False
             # After the first hit, sleep `gather_s` and then take everything queued: one
             # transaction per ~0.25 s keeps the per-batch cost (queries, commit) off each click,
             # and no click wakes this thread (a wake-up per click costs more than the click).
@@ -295,7 +296,7 @@ class ClickRecorder:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    item = False  # type: ignore[assignment]
+                    item = False
             if pending:
                 try:
                     record(self.db, pending, self._flooded)

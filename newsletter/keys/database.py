@@ -17,10 +17,12 @@ with, and every look-up hashes under every key of the ring (`domain.subscribers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, Row, Table, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter.domain.subscribers import email_hash, email_hasher
@@ -57,7 +59,7 @@ def check_database_key(db: Database, ring: KeyRing, *, now: datetime | None = No
     _compare(rows, ring)
 
 
-def _compare(rows: list, ring: KeyRing) -> None:
+def _compare(rows: Sequence[Row[Any]], ring: KeyRing) -> None:
     current = _check_known(rows, ring)
     if current.key_id != ring.current_id:
         raise ConfigurationError(
@@ -69,7 +71,7 @@ def _compare(rows: list, ring: KeyRing) -> None:
         )
 
 
-def _check_known(rows: list, ring: KeyRing):  # type: ignore[no-untyped-def]
+def _check_known(rows: Sequence[Row[Any]], ring: KeyRing) -> Row[Any]:
     """Every key the database used is in the ring, with the same fingerprint; returns the
     database's current key row."""
     current = next(row for row in rows if row.status == "current")
@@ -171,7 +173,7 @@ def rotate(db: Database, ring: KeyRing, *, now: datetime | None = None) -> Rotat
     return Rotation(current.key_id, ring.current_id, *counts, erasures_kept=int(kept or 0))
 
 
-def _rehash(conn: Connection, table, hasher) -> int:  # type: ignore[no-untyped-def]
+def _rehash(conn: Connection, table: Table, hasher: Callable[[str], str]) -> int:
     query = select(table.c.id, table.c.email).where(table.c.email.is_not(None))
     rows = conn.execute(query.order_by(table.c.id)).all()
     statement = (
@@ -183,7 +185,7 @@ def _rehash(conn: Connection, table, hasher) -> int:  # type: ignore[no-untyped-
     return len(rows)
 
 
-def _rehash_confirmations(conn: Connection, hasher) -> int:  # type: ignore[no-untyped-def]
+def _rehash_confirmations(conn: Connection, hasher: Callable[[str], str]) -> int:
     rows = conn.execute(
         select(confirmation_requests.c.id, subscribers.c.email).join(
             subscribers, subscribers.c.id == confirmation_requests.c.subscriber_id

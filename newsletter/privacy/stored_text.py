@@ -84,7 +84,9 @@ def redact_raw_batches(conn: Connection, forms: Iterable[str]) -> int:
         ids.update(conn.scalars(select(webhook_inbox.c.id).where(condition)))
     lowered = [n.lower() for n in search]
     for inbox_id in sorted(ids):
-        raw = conn.scalar(select(webhook_inbox.c.raw_body).where(webhook_inbox.c.id == inbox_id))
+        raw: bytes = conn.execute(
+            select(webhook_inbox.c.raw_body).where(webhook_inbox.c.id == inbox_id)
+        ).scalar_one()
         conn.execute(
             update(webhook_inbox)
             .where(webhook_inbox.c.id == inbox_id)

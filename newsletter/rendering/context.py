@@ -157,12 +157,12 @@ class ContextBuilder:
             }
         sources = []
         for source in article.sources:
-            href = self.links.href(source.url, label=source.text) if source.url else None
+            source_href = self.links.href(source.url, label=source.text) if source.url else None
             sources.append(
                 {
                     "text": source.text,
-                    "href": href,
-                    "text_ref": self.text_links.number(href) if href else None,
+                    "href": source_href,
+                    "text_ref": self.text_links.number(source_href) if source_href else None,
                 }
             )
         url = (

@@ -13,7 +13,7 @@ through `rendering.isolated`, which runs this in a worker process with a hard de
 from __future__ import annotations
 
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,9 @@ class _Loader(jinja2.BaseLoader):
     def __init__(self, folder: Path):
         self.root = folder.resolve()
 
-    def get_source(self, environment: jinja2.Environment, template: str):  # type: ignore[override]
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
         path = self.root.joinpath(*split_template_path(template))  # refuses `..`
         try:
             resolved = path.resolve(strict=True)
@@ -100,13 +102,14 @@ def environment(folder: Path) -> BoundedSandbox:
     )
 
 
-class ReadOnlyDict(dict):  # type: ignore[type-arg]
+class ReadOnlyDict(dict[str, Any]):
     """A dict no one can change: the sandbox refuses its mutating methods by name (as for
     every dict), and they raise here besides."""
 
     def _refuse(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("the values given to templates are read-only")
 
+    # Every mutator is replaced by the refusal on purpose: their signatures differ from it.
     __setitem__ = __delitem__ = update = pop = popitem = setdefault = clear = _refuse  # type: ignore[assignment]
     __ior__ = _refuse  # type: ignore[assignment]
 

@@ -65,7 +65,7 @@ class TemplateWorker:
             process = self._ensure_started()
             try:
                 assert process.stdin is not None
-                write_frame(process.stdin, request)  # type: ignore[arg-type]
+                write_frame(process.stdin, request)
             except OSError:
                 self._discard()
                 raise WorkerFailed(
@@ -128,7 +128,8 @@ class TemplateWorker:
             if readable:
                 break
         try:
-            answer = read_frame(process.stdout)  # type: ignore[arg-type]
+            assert process.stdout is not None  # started with stdout=PIPE
+            answer = read_frame(process.stdout)
         except (ValueError, OSError):
             answer = None
         if answer is None:

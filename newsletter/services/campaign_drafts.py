@@ -28,7 +28,7 @@ from newsletter.services import approval, article_library
 from newsletter.services.campaign_schedule import start_now
 from newsletter.services.campaigns import create_campaign_from_articles
 from newsletter.storage import article_store, audit_log, campaign_store, link_store, workflow_store
-from newsletter.storage.database import Database
+from newsletter.storage.database import Database, tuples
 from newsletter.storage.library_tables import campaign_workflow
 from newsletter.storage.sending_tables import campaigns, send_batches
 
@@ -288,11 +288,13 @@ def batch_progress(db: Database, campaign_ids: Sequence[int]) -> dict[int, Progr
     if not campaign_ids:
         return {}
     with db.read() as conn:
-        rows = conn.execute(
-            select(send_batches.c.campaign_id, send_batches.c.status, func.count())
-            .where(send_batches.c.campaign_id.in_(list(campaign_ids)))
-            .group_by(send_batches.c.campaign_id, send_batches.c.status)
-        ).all()
+        rows = tuples(
+            conn.execute(
+                select(send_batches.c.campaign_id, send_batches.c.status, func.count())
+                .where(send_batches.c.campaign_id.in_(list(campaign_ids)))
+                .group_by(send_batches.c.campaign_id, send_batches.c.status)
+            )
+        )
     totals: dict[int, list[int]] = {}
     for campaign_id, status, count in rows:
         if status == "split":

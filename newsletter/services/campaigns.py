@@ -23,6 +23,7 @@ from newsletter import tokens
 from newsletter.articles import Article, load_article
 from newsletter.audiences.targets import Target
 from newsletter.config import Settings
+from newsletter.delivery import max_batch
 from newsletter.delivery.base import DeliveryBackend, OutgoingBatch, OutgoingRecipient
 from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
@@ -140,7 +141,8 @@ def create_campaign_from_articles(
                 "articles_json": json.dumps([dataclasses.asdict(a) for a in loaded], default=str),
                 "html": compiled.html.source,
                 "text": compiled.text.source,
-                "batch_size": settings.batch_size,
+                # Never more than the backend takes in one call (SMTP: one recipient).
+                "batch_size": min(settings.batch_size, max_batch(settings.delivery_backend)),
                 "unknown_policy": settings.effective_unknown_policy,
                 "scheduled_at": scheduled_at,
                 "late_send_window_s": settings.late_send_window_s,
@@ -164,8 +166,9 @@ def _target(db: Database, settings: Settings, segment: str | None, list_name: st
         with db.read() as conn:
             require_list(conn, list_name)
         return Target("list", list_name)
+    assert segment is not None  # exactly one of the two was given (checked above)
     get_segment(settings.audiences_dir, segment)  # NotFound / ValidationError with file+line
-    return Target("segment", segment)  # type: ignore[arg-type]
+    return Target("segment", segment)
 
 
 def compiled_email(row: Any, settings: Settings, links: Sequence[Link] = ()) -> CompiledEmail:
@@ -248,7 +251,7 @@ def retry_failed(db: Database, campaign_id: int) -> int:
                 f"campaign {campaign_id} is {row.status}",
                 fix="retry-failed applies to campaigns sent with errors",
             )
-        failed = list(
+        failed: list[int] = list(
             conn.scalars(
                 select(deliveries.c.id)
                 .where(

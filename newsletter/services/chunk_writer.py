@@ -102,7 +102,7 @@ class ChunkWriter(Generic[C, T]):
         """Write `item` and the chunks already waiting, up to `group`; return the next item
         taken from the queue but not written (`_DONE`), or `_NONE`."""
         for n in range(1, self._group + 1):
-            self._write(tx, item)  # type: ignore[arg-type]
+            self._write(tx, item)  # type: ignore[arg-type]  # a chunk: sentinels never get here
             if n == self._group or self._stopping.is_set():
                 return _NONE
             try:

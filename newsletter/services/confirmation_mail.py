@@ -109,7 +109,8 @@ def send_confirmation(
     result = backend.send(confirmation_batch(settings, row))
     now = clock()
     decision = classify(result, live=1, now=now.timestamp())
-    status, values, retry_at = queue.SENT, {"last_error": None}, None
+    values: dict[str, Any] = {"last_error": None}
+    status, retry_at = queue.SENT, None
     if decision.action == Action.FAIL:
         status, values = queue.FAILED, {"last_error": decision.reason}
     elif decision.action != Action.ACCEPTED:

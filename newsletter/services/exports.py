@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
-from sqlalchemy import select, true
+from sqlalchemy import Connection, Table, select, true
 
 from newsletter.audiences.attributes import AttributeSpec
 from newsletter.audiences.csv_export import (
@@ -20,7 +20,7 @@ from newsletter.audiences.csv_export import (
 from newsletter.audiences.segments import Segment
 from newsletter.storage import audit_log
 from newsletter.storage.bulk import driver_rows
-from newsletter.storage.database import Database
+from newsletter.storage.database import Database, tuples
 from newsletter.storage.segment_sql import segment_condition
 from newsletter.storage.tables import (
     subscriber_attributes,
@@ -85,12 +85,14 @@ def _rows(
     last_id = 0
     while True:
         with db.read() as conn:
-            page = conn.execute(
-                select(*columns)
-                .where(condition, subscribers.c.id > last_id)
-                .order_by(subscribers.c.id)
-                .limit(PAGE)
-            ).all()
+            page = tuples(
+                conn.execute(
+                    select(*columns)
+                    .where(condition, subscribers.c.id > last_id)
+                    .order_by(subscribers.c.id)
+                    .limit(PAGE)
+                )
+            )
             if not page:
                 return
             first, last_id = page[0][0], page[-1][0]
@@ -124,7 +126,9 @@ def _rows(
             ]
 
 
-def _names(conn, link, table, key, first: int, last: int) -> dict[int, str]:
+def _names(
+    conn: Connection, link: Table, table: Table, key: str, first: int, last: int
+) -> dict[int, str]:
     found: dict[int, list[str]] = defaultdict(list)
     query = (
         select(link.c.subscriber_id, table.c.name)

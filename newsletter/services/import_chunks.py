@@ -6,8 +6,9 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, select, tuple_, update
+from sqlalchemy import Connection, Table, bindparam, delete, select, tuple_, update
 
 from newsletter.audiences.csv_import import ImportRow
 from newsletter.domain.subscribers import (
@@ -168,7 +169,7 @@ def apply_chunk(conn: Connection, ctx: ChunkContext, chunk: PreparedChunk) -> di
 
 
 def _lock_parents(conn: Connection, ctx: ChunkContext) -> None:
-    def key_share(column, value):
+    def key_share(column: Any, value: object) -> Any:
         query = select(column).where(column == value).with_for_update(read=True, key_share=True)
         return conn.execute(query).first()
 
@@ -181,7 +182,9 @@ def _lock_parents(conn: Connection, ctx: ChunkContext) -> None:
         key_share(consent_texts.c.version, ctx.consent_text_version)
 
 
-def _insert_new(conn, ctx, chunk: PreparedChunk, emails: list[str]) -> dict[int, str]:
+def _insert_new(
+    conn: Connection, ctx: ChunkContext, chunk: PreparedChunk, emails: list[str]
+) -> dict[int, str]:
     ids = allocate_ids(conn, subscribers, len(emails))
     pairs = list(zip(ids, emails, strict=True))
     new_rows = chunk.new_rows
@@ -231,7 +234,9 @@ def _add_names(
         bulk_insert(conn, link, ("subscriber_id", key), links, ignore_conflicts=ignore_conflicts)
 
 
-def _names_by_subscriber(conn, link, table, key, ids) -> defaultdict[int, set[str]]:
+def _names_by_subscriber(
+    conn: Connection, link: Table, table: Table, key: str, ids: Sequence[int]
+) -> defaultdict[int, set[str]]:
     found: defaultdict[int, set[str]] = defaultdict(set)
     query = select(link.c.subscriber_id, table.c.name).join(table, table.c.id == link.c[key])
     for sid, name in lookup(conn, query.where, link.c.subscriber_id, ids):

@@ -195,7 +195,7 @@ def _import_locked(
     sha: str,
     target: Any,
     *,
-    key: str,
+    key: HashKey,
     list_name: str,
     consent_text: str,
     specs: Mapping[str, AttributeSpec],

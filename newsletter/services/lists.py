@@ -8,8 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from newsletter.errors import NotFound, ValidationError
-from newsletter.storage.audience_queries import list_by_name
+from newsletter.errors import ValidationError
 from newsletter.storage.database import Database
 from newsletter.storage.tables import lists, subscriptions
 
@@ -38,7 +37,7 @@ def create_list(
     now = now or datetime.now(UTC)
     try:
         with db.write() as conn:
-            list_id = conn.execute(
+            list_id: int = conn.execute(
                 lists.insert()
                 .values(name=name, double_opt_in=double_opt_in, created_at=now)
                 .returning(lists.c.id)
@@ -48,17 +47,6 @@ def create_list(
             f"a list named {name!r} already exists", fix="choose another name"
         ) from None
     return ListInfo(list_id, name, double_opt_in, now)
-
-
-def get_list(db: Database, name: str) -> ListInfo:
-    with db.read() as conn:
-        row = list_by_name(conn, name)
-    if row is None:
-        raise NotFound(
-            f"unknown list {name!r}",
-            fix=f"create it with `newsletter lists create {name}` (see `newsletter lists list`)",
-        )
-    return ListInfo(row.id, row.name, row.double_opt_in, row.created_at)
 
 
 def list_lists(db: Database) -> list[ListInfo]:

@@ -1,9 +1,11 @@
 """Freeze a campaign's audience into the ledger: one delivery per (campaign, subscriber).
 
 The segment's active, unsuppressed members are numbered in subscriber order and cut into
-batches by that number, chunk by chunk (`plan`). A delivery's public ids are computed from
-its row id (`newsletter.delivery_ids`), so freezing writes nothing random. Re-running after a
-crash resumes from the last committed chunk and yields exactly the same batches.
+batches by that number, chunk by chunk (`plan`), never larger than the delivery backend takes
+in one call (`fit_to_backend` before planning, `require_fits` on the send path). A delivery's
+public ids are computed from its row id (`newsletter.delivery_ids`), so freezing writes
+nothing random. Re-running after a crash resumes from the last committed chunk and
+yields exactly the same batches.
 """
 
 from __future__ import annotations
@@ -11,11 +13,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import Connection, and_, func, insert, literal, select
+from sqlalchemy import Connection, and_, exists, func, insert, literal, select, update
 
+from newsletter.delivery.base import DeliveryBackend
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.sending import BatchStatus, DeliveryStatus
 from newsletter.domain.subscribers import SubscriberStatus
+from newsletter.errors import ConfigurationError
 from newsletter.failpoints import failpoint
 from newsletter.services.segments import target_segment
 from newsletter.storage import campaign_store
@@ -27,8 +31,39 @@ from newsletter.storage.segment_sql import (
     segment_condition,
     window_end,
 )
-from newsletter.storage.sending_tables import deliveries, send_batches
+from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
 from newsletter.storage.tables import subscribers
+
+
+def fit_to_backend(db: Database, max_batch: int) -> int:
+    """Cut the batches of scheduled campaigns to what the running backend takes in one call
+    (SMTP: one recipient), before any is planned: a campaign created while another backend was
+    configured must not freeze batches this one refuses. Returns the campaigns changed.
+
+    Only scheduled ones: a campaign being planned keeps the size its frozen rows are numbered
+    by (`_progress`); `require_fits` stops it loudly if that size is too large."""
+    too_big = and_(
+        campaigns.c.status == CampaignStatus.SCHEDULED.value, campaigns.c.batch_size > max_batch
+    )
+    with db.read() as conn:  # the common case finds nothing: don't take the write lock
+        if not conn.scalar(select(exists().where(too_big))):
+            return 0
+    with db.write() as conn:
+        return conn.execute(update(campaigns).where(too_big).values(batch_size=max_batch)).rowcount
+
+
+def require_fits(backend: DeliveryBackend, size: int) -> None:
+    """The send path's guard, before a batch is marked requested: a batch larger than the
+    backend's `max_batch` would be refused by the backend after the mark (and end, with no
+    email sent, in needs_review). Raise instead, naming the fix."""
+    if size > backend.max_batch:
+        raise ConfigurationError(
+            f"a batch of {size} recipients is more than the {backend.name} backend sends in "
+            f"one call ({backend.max_batch}); nothing was sent",
+            where="NEWSLETTER_DELIVERY",
+            fix="the campaign was planned while another delivery backend was configured: send "
+            "it with that backend, or cancel it and create it again",
+        )
 
 
 def start_planning(db: Database, campaign_id: int, *, now: datetime) -> bool:

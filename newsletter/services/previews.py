@@ -92,14 +92,17 @@ def recipient_for(db: Database, settings: Settings, email: str) -> tuple[Recipie
     return sample_recipient(settings, first_name=row.first_name), row.email
 
 
+# Tokens an unsubscribe link in a preview or test may carry.
+UNSUBSCRIBE_PURPOSES: tuple[tokens.Purpose, ...] = ("unsubscribe", "test", "preview")
+
+
 def expectations(settings: Settings) -> Expectations:
     keys = settings.signing_keys
     return Expectations(
         public_url=settings.public_url,
         postal_address=settings.postal_address,
         unsubscribe_valid=lambda token: any(
-            tokens.verify(purpose, token, keys=keys) is not None
-            for purpose in ("unsubscribe", "test", "preview")
+            tokens.verify(purpose, token, keys=keys) is not None for purpose in UNSUBSCRIBE_PURPOSES
         ),
     )
 

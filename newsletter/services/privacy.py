@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import RowMapping, select, update
 
 from newsletter.audiences.attributes import AttributeSpec, stored_value
 from newsletter.audiences.emails import address_forms
@@ -154,7 +154,7 @@ def gdpr_export(
     )
 
 
-def _confirmation(request: Mapping[str, Any], email: Any) -> dict[str, Any]:
+def _confirmation(request: RowMapping, email: Any) -> dict[str, Any]:
     """A confirmation request and what became of its email (queued, sent, failed…)."""
     return {
         **{key: value for key, value in request.items() if key != "id"},
@@ -213,9 +213,10 @@ def erase_subscriber(
             conn.execute(subscribers.delete().where(subscribers.c.id == row.id))
         target = f"subscriber:{row.id}" if row is not None else f"suppression:{known}"
         result = Erasure(target, redact_raw_batches(conn, forms), redact_text_columns(conn, forms))
-        reports = [Path(p) for p in conn.scalars(
+        paths: list[str] = list(conn.scalars(
             select(imports.c.rejects_path).where(imports.c.rejects_path.is_not(None)).distinct()
-        )]  # fmt: skip
+        ))  # fmt: skip
+        reports = [Path(p) for p in paths]
         detail = {"raw_batches": result.raw_batches, "texts": result.texts}
         audit_log.record(conn, actor=source, action="erase", target=target, now=now, detail=detail)
     if outbox_dir is not None:

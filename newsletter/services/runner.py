@@ -18,7 +18,7 @@ from datetime import timedelta
 from newsletter.dispatch.base import Dispatcher
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
 from newsletter.domain.sending import OPEN_BATCH, BatchStatus
-from newsletter.services import recovery
+from newsletter.services import planning, recovery
 from newsletter.services.send_batch import SendContext
 from newsletter.storage import campaign_store
 
@@ -65,6 +65,7 @@ def tick(
     )
     if resolved["waiting_for_feed"]:
         _heartbeat(ctx, now.timestamp())
+    planning.fit_to_backend(ctx.db, ctx.backend.max_batch)  # no batch beyond the backend's limit
     started = recovery.start_due(ctx.db, settings.audiences_dir, now=now)
     due = recovery.due_batches(
         ctx.db,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,11 +14,7 @@ from newsletter.audiences.targets import list_segment, parse_target
 from newsletter.errors import NewsletterError
 from newsletter.storage.database import Database
 from newsletter.storage.segment_sql import (
-    id_window,
-    ids_in_window,
-    segment_condition,
     segment_count_query,
-    window_end,
 )
 
 ATTRIBUTES_FILE = "attributes.yaml"
@@ -65,26 +61,3 @@ def list_segments(audiences_dir: Path) -> list[SegmentEntry]:
 def count_segment(db: Database, segment: Segment, *, now: datetime | None = None) -> int:
     with db.read() as conn:
         return int(conn.scalar(segment_count_query(segment.rule, now=now or datetime.now(UTC))))
-
-
-def segment_subscriber_ids(
-    db: Database,
-    segment: Segment,
-    *,
-    now: datetime | None = None,
-    chunk_size: int = 1000,
-    after_id: int = 0,
-) -> Iterator[list[int]]:
-    """Subscriber ids in the segment, ascending, in chunks; each chunk is its own short read,
-    so planners can resume with `after_id` and never hold a long transaction."""
-    condition = segment_condition(segment.rule, now=now or datetime.now(UTC))
-    while True:
-        window = id_window(after_id, chunk_size)
-        with db.read() as conn:
-            last = conn.scalar(window_end(window))
-            ids = list(conn.scalars(ids_in_window(condition, window))) if last else []
-        if last is None:
-            return
-        if ids:
-            yield ids
-        after_id = last

@@ -130,7 +130,9 @@ def record_consent(
     )
 
 
-def set_attributes(conn: Connection, subscriber_id: int, typed: Mapping[str, tuple[str, Any]]):
+def set_attributes(
+    conn: Connection, subscriber_id: int, typed: Mapping[str, tuple[str, Any]]
+) -> None:
     for name, (kind, value) in typed.items():
         conn.execute(
             delete(subscriber_attributes).where(
@@ -145,7 +147,13 @@ def set_attributes(conn: Connection, subscriber_id: int, typed: Mapping[str, tup
         )
 
 
-def add_names(conn: Connection, subscriber_id: int, *, tag_names=(), topic_names=()) -> None:
+def add_names(
+    conn: Connection,
+    subscriber_id: int,
+    *,
+    tag_names: Iterable[str] = (),
+    topic_names: Iterable[str] = (),
+) -> None:
     for link, table, key, names in (
         (subscriber_tags, tags, "tag_id", tag_names),
         (subscriber_topics, topics, "topic_id", topic_names),
@@ -198,7 +206,7 @@ def add_subscriber(
         target = require_list(conn, list_name) if list_name else None
         pending = bool(target is not None and target.double_opt_in and not consent_confirmed)
         status = SubscriberStatus.PENDING if pending else SubscriberStatus.ACTIVE
-        subscriber_id = conn.execute(
+        subscriber_id: int = conn.execute(
             subscribers.insert()
             .values(
                 email=address,
@@ -309,15 +317,6 @@ def tag_subscriber(
                 )
             )
         return tags_of(conn, row.id)
-
-
-def find_subscriber(db: Database, email: str) -> dict[str, Any] | None:
-    """id, email and status of the subscriber with this address (any case/spacing), or None."""
-    with db.read() as conn:
-        row = subscriber_by_email(conn, normalize_email(email))
-    if row is None:
-        return None
-    return {"id": row.id, "email": row.email, "status": row.status}
 
 
 def add_to_list(

@@ -8,13 +8,12 @@ complaints or hard bounces.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from newsletter.audiences.emails import address_forms, normalize_email
+from newsletter.audiences.emails import normalize_email
 from newsletter.domain.subscribers import (
     STATUS_FOR_REASON,
     STICKY_STATUSES,
@@ -25,18 +24,14 @@ from newsletter.domain.subscribers import (
     SubscriptionStatus,
     SuppressionReason,
     email_hash,
-    lookup_hashes,
 )
 from newsletter.errors import ValidationError
 from newsletter.services.subscribers import record_consent, require_list, require_subscriber
 from newsletter.storage.audience_queries import (
-    chunked,
     insert_ignoring_conflicts,
     subscriber_by_email,
-    suppressed_hashes,
 )
-from newsletter.storage.database import Database
-from newsletter.storage.segment_sql import not_suppressed
+from newsletter.storage.database import Database, tuples
 from newsletter.storage.tables import lists, subscribers, subscriptions, suppressions
 
 #: Suppressions a person may lift by giving consent again.
@@ -53,7 +48,7 @@ LIFTABLE = frozenset(
 def suppress_in(
     conn: Connection,
     *,
-    key: str,
+    key: HashKey,
     email: str,
     reason: SuppressionReason,
     source: str,
@@ -111,26 +106,10 @@ def suppress_in(
     )
 
 
-def suppress_address(
-    db: Database,
-    *,
-    key: str,
-    email: str,
-    reason: SuppressionReason,
-    source: str,
-    now: datetime | None = None,
-) -> None:
-    """Suppress an address (unsubscribe link, bounce, complaint, staff) in its own transaction."""
-    with db.write() as conn:
-        suppress_in(
-            conn, key=key, email=email, reason=reason, source=source, now=now or datetime.now(UTC)
-        )
-
-
 def unsubscribe(
     db: Database,
     *,
-    key: str,
+    key: HashKey,
     email: str,
     source: str,
     list_name: str | None = None,
@@ -168,7 +147,7 @@ def unsubscribe(
 def resubscribe(
     db: Database,
     *,
-    key: str,
+    key: HashKey,
     email: str,
     consent_text: str,
     source: str,
@@ -243,15 +222,17 @@ class RestoreUnknown(ValidationError):
 def _restore_suppressed_memberships(conn: Connection, row: Any, now: datetime) -> None:
     """Undo exactly what the global unsubscribe closed; refuse when that is not known (someone
     on no list at all simply becomes mailable again, for segments)."""
-    closed = conn.execute(
-        select(lists.c.name, subscriptions.c.suppressed_from)
-        .join(lists, lists.c.id == subscriptions.c.list_id)
-        .where(
-            subscriptions.c.subscriber_id == row.id,
-            subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED.value,
+    closed = tuples(
+        conn.execute(
+            select(lists.c.name, subscriptions.c.suppressed_from)
+            .join(lists, lists.c.id == subscriptions.c.list_id)
+            .where(
+                subscriptions.c.subscriber_id == row.id,
+                subscriptions.c.status == SubscriptionStatus.UNSUBSCRIBED.value,
+            )
+            .order_by(lists.c.name)
         )
-        .order_by(lists.c.name)
-    ).all()
+    )
     if closed and not any(suppressed_from for _, suppressed_from in closed):
         names = ", ".join(name for name, _ in closed)
         raise RestoreUnknown(
@@ -309,27 +290,3 @@ def _resubscribe_to(conn: Connection, subscriber_id: int, target: Any, now: date
         .where(this)
         .values(status=status, suppressed_from=None, unsubscribed_at=None, updated_at=now)
     )
-
-
-def is_suppressed(db: Database, *, key: HashKey, email: str) -> bool:
-    """Under any form of the address and any key of the ring (`lookup_hashes`)."""
-    with db.read() as conn:
-        return bool(suppressed_hashes(conn, lookup_hashes(key, address_forms(email))))
-
-
-def eligible_subscriber_ids(db: Database, subscriber_ids: Iterable[int]) -> set[int]:
-    """The ids that may be mailed right now: active and not suppressed (checked at claim time)."""
-    ids = sorted(set(subscriber_ids))
-    eligible: set[int] = set()
-    with db.read() as conn:
-        for part in chunked(ids):
-            eligible.update(
-                conn.scalars(
-                    select(subscribers.c.id).where(
-                        subscribers.c.id.in_(part),
-                        subscribers.c.status == SubscriberStatus.ACTIVE.value,
-                        not_suppressed(),
-                    )
-                )
-            )
-    return eligible

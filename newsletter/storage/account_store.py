@@ -43,7 +43,9 @@ def count_active_admins(conn: Connection) -> int:
 
 
 def insert_user(conn: Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(insert(users).values(**values)).inserted_primary_key[0])
+    inserted = conn.execute(insert(users).values(**values)).inserted_primary_key
+    assert inserted is not None  # a single-row INSERT always has one
+    return int(inserted[0])
 
 
 def update_user(conn: Connection, user_id: int, **values: Any) -> None:

@@ -16,7 +16,9 @@ LISTED = [c for c in articles.c if c.name != "raw"]
 
 
 def insert_article(conn: Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(insert(articles).values(**values)).inserted_primary_key[0])
+    inserted = conn.execute(insert(articles).values(**values)).inserted_primary_key
+    assert inserted is not None  # a single-row INSERT always has one
+    return int(inserted[0])
 
 
 def update_article(conn: Connection, article_id: int, **values: Any) -> None:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Row, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from newsletter.domain.subscribers import consent_text_version
+from newsletter.storage.database import tuples
 from newsletter.storage.tables import (
     consent_texts,
     lists,
@@ -53,7 +54,7 @@ def name_ids(conn: Connection, table: Table, names: Iterable[str]) -> dict[str, 
             .where(table.c.name.in_(part))
             .with_for_update(read=True, key_share=True)
         )
-        found.update((name, id_) for name, id_ in conn.execute(query))
+        found.update(tuples(conn.execute(query)))
     return found
 
 
@@ -68,10 +69,6 @@ def ensure_consent_text(conn: Connection, text: str, now: datetime) -> str:
 
 def subscriber_by_email(conn: Connection, email: str) -> Row | None:
     return conn.execute(select(subscribers).where(subscribers.c.email == email)).first()
-
-
-def subscriber_by_id(conn: Connection, subscriber_id: int) -> Row | None:
-    return conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
 
 
 def list_by_name(conn: Connection, name: str) -> Row | None:

@@ -64,12 +64,12 @@ def lookup(conn: Connection, query_for: Any, column: Any, values: Sequence[Any])
         if column.type._cached_bind_processor(conn.dialect) is None:  # str, int: sent as-is
             parameter = bindparam(None, _BinaryList(values), type_=NullType())
         else:
-            parameter = bindparam(None, list(values), type_=ARRAY(column.type))
+            parameter = bindparam(None, list(values), type_=ARRAY(column.type))  # type: ignore[arg-type]  # SQLAlchemy's stub wants a Python type; ARRAY(...) is the documented use
         condition = column == any_(parameter)
     else:
         rows = func.json_each(json.dumps(list(values), default=str)).table_valued("value")
         condition = column.in_(select(rows.c.value))
-    return conn.execute(query_for(condition)).all()
+    return list(conn.execute(query_for(condition)).all())
 
 
 def driver_rows(conn: Connection, statement: Any) -> list[tuple]:
@@ -79,7 +79,7 @@ def driver_rows(conn: Connection, statement: Any) -> list[tuple]:
     (SQLite: their stored ISO text; PostgreSQL: objects), so the caller must accept both."""
     result = conn.execute(statement)
     try:
-        return result.cursor.fetchall()  # type: ignore[attr-defined]
+        return list(result.cursor.fetchall())
     finally:
         result.close()
 
@@ -101,7 +101,7 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
         return [row[0] for row in rows]
     if table.dialect_options["sqlite"]["autoincrement"]:
         raise ValueError(f"{table.name}: AUTOINCREMENT tables keep their own counter")
-    top = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+    top: int = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
     return list(range(top + 1, top + 1 + count))
 
 
@@ -110,7 +110,9 @@ def _processors(conn: Connection, table: Table, columns: Sequence[str]) -> list[
     return [table.c[name].type._cached_bind_processor(dialect) for name in columns]
 
 
-def _convert(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple]):
+def _convert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> Sequence[tuple[Any, ...]]:
     """Apply each column's bind processor once per distinct value, column-wise (chunks repeat
     `now` and a few dates, so this is a set, a small dict and a C-level map per column)."""
     processors = _processors(conn, table, columns)
@@ -137,10 +139,10 @@ def bulk_insert(
         return
     if conn.dialect.name == "postgresql":
         if len(rows) < COPY_THRESHOLD:  # a temporary table is not worth it for a few rows
-            statement = postgresql.insert(table)
+            pg_insert = postgresql.insert(table)
             if ignore_conflicts:
-                statement = statement.on_conflict_do_nothing()
-            conn.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
+                pg_insert = pg_insert.on_conflict_do_nothing()
+            conn.execute(pg_insert, [dict(zip(columns, row, strict=True)) for row in rows])
         else:
             values = _convert(conn, table, columns, rows)
             _copy_insert(conn, table, columns, values, ignore_conflicts)
@@ -150,7 +152,7 @@ def bulk_insert(
     if ignore_conflicts:
         statement = statement.on_conflict_do_nothing()
     compiled = statement.compile(dialect=conn.dialect, column_keys=list(columns))
-    order = [columns.index(key) for key in compiled.positiontup]
+    order = [columns.index(key) for key in compiled.positiontup or ()]
     if order != list(range(len(columns))):  # SQLAlchemy lists columns in table order
         values = list(map(operator.itemgetter(*order), values))  # ≥ 2 columns here
     conn.exec_driver_sql(str(compiled), values)
@@ -184,7 +186,13 @@ def _binary_types(table: Table, columns: Sequence[str]) -> list[str] | None:
     return names
 
 
-def _copy_insert(conn, table, columns, values, ignore_conflicts) -> None:
+def _copy_insert(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    ignore_conflicts: bool,
+) -> None:
     """COPY straight into the table, or via a temporary table when conflicts are skipped."""
     target = table
     if ignore_conflicts:
@@ -197,7 +205,9 @@ def _copy_insert(conn, table, columns, values, ignore_conflicts) -> None:
         )
         target.create(conn)
     types = _binary_types(table, columns)
-    cursor = conn.connection.dbapi_connection.cursor()
+    driver = conn.connection.dbapi_connection
+    assert driver is not None  # a checked-out connection always has one
+    cursor = driver.cursor()
     copy_sql = pgsql.SQL("COPY {} ({}) FROM STDIN" + (" (FORMAT BINARY)" if types else "")).format(
         pgsql.Identifier(target.name), pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
     )
@@ -264,7 +274,9 @@ def refresh_statistics(conn: Connection, tables: Sequence[Table]) -> None:
     for the empty tables it saw at the start of an import (sequential scans, slow FK checks)."""
     if conn.dialect.name == "postgresql":
         names = pgsql.SQL(", ").join(pgsql.Identifier(t.name) for t in tables)
-        cursor = conn.connection.dbapi_connection.cursor()
+        driver = conn.connection.dbapi_connection
+        assert driver is not None  # a checked-out connection always has one
+        cursor = driver.cursor()
         cursor.execute(pgsql.SQL("ANALYZE {}").format(names))
         cursor.close()
     else:

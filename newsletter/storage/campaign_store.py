@@ -11,11 +11,14 @@ from sqlalchemy.engine import Row
 from newsletter.domain.campaigns import CampaignStatus, legal_sources
 from newsletter.domain.sending import DeliveryStatus
 from newsletter.errors import NotFound
+from newsletter.storage.database import tuples
 from newsletter.storage.sending_tables import campaigns, deliveries, send_batches
 
 
 def insert_campaign(conn: Connection, values: dict[str, Any]) -> int:
-    return int(conn.execute(insert(campaigns).values(**values)).inserted_primary_key[0])
+    inserted = conn.execute(insert(campaigns).values(**values)).inserted_primary_key
+    assert inserted is not None  # a single-row INSERT always has one
+    return int(inserted[0])
 
 
 def get_campaign(conn: Connection, campaign_id: int) -> Row:
@@ -60,11 +63,13 @@ def delivery_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
     """Deliveries per status, in one pass with constant memory: a GROUP BY over a million
     rows (no index holds the status) built a 45 MB in-memory sorter on SQLite."""
     statuses = [s.value for s in DeliveryStatus]
-    row = conn.execute(
-        select(*(func.sum(case((deliveries.c.status == s, 1), else_=0)) for s in statuses)).where(
-            deliveries.c.campaign_id == campaign_id
+    [row] = tuples(
+        conn.execute(
+            select(
+                *(func.sum(case((deliveries.c.status == s, 1), else_=0)) for s in statuses)
+            ).where(deliveries.c.campaign_id == campaign_id)
         )
-    ).one()
+    )
     return {s: int(n) for s, n in zip(statuses, row, strict=True) if n}
 
 
@@ -74,7 +79,7 @@ def batch_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
         .where(send_batches.c.campaign_id == campaign_id)
         .group_by(send_batches.c.status)
     )
-    return {status: int(count) for status, count in rows}
+    return {status: int(count) for status, count in tuples(rows)}
 
 
 def campaigns_in(conn: Connection, statuses: Iterable[str]) -> list[Row]:

@@ -28,7 +28,7 @@ def delete_cascading(conn: Connection, table: str, where: str, params: dict[str,
 
 
 def _children(conn: Connection, parent: str) -> list[tuple[str, str, str, str]]:
-    names = conn.exec_driver_sql(
+    names: Any = conn.exec_driver_sql(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
     ).scalars()
     found = []

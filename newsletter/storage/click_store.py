@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, func, select, update
 
 from newsletter.storage.audience_queries import chunked
 from newsletter.storage.bulk import bulk_insert
+from newsletter.storage.database import tuples
 from newsletter.storage.engagement_tables import campaign_links, clicks
 from newsletter.storage.sending_tables import deliveries
 from newsletter.storage.tables import subscriber_events
@@ -42,7 +43,7 @@ def link_counts(conn: Connection, campaign_ids: Iterable[int]) -> dict[int, int]
         )
         .group_by(campaign_links.c.campaign_id)
     )
-    return {campaign_id: int(n) for campaign_id, n in rows}
+    return {campaign_id: int(n) for campaign_id, n in tuples(rows)}
 
 
 def hits_of(conn: Connection, delivery_ids: Iterable[int], *, limit: int) -> list[Any]:

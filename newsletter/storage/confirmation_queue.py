@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, or_, select, update
 from sqlalchemy.engine import Row
 
+from newsletter.storage.database import tuples
 from newsletter.storage.tables import confirmation_emails, confirmation_requests, subscribers
 
 QUEUED, SENDING, SENT, FAILED, CANCELLED = "queued", "sending", "sent", "failed", "cancelled"
@@ -92,7 +93,7 @@ def settle(
 
 def counts(conn: Connection) -> dict[str, int]:
     rows = conn.execute(select(_c.status, func.count()).group_by(_c.status))
-    return {status: int(n) for status, n in rows}
+    return {status: int(n) for status, n in tuples(rows)}
 
 
 def next_attempt(conn: Connection) -> datetime | None:

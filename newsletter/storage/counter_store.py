@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from newsletter.storage.database import tuples
 from newsletter.storage.engagement_tables import campaign_counters
 
 Key = tuple[int, str, str]  # (campaign id, scope, name)
@@ -42,7 +43,7 @@ def counts_of(conn: Connection, campaign_id: int) -> dict[tuple[str, str], int]:
             campaign_counters.c.scope, campaign_counters.c.name, campaign_counters.c.value
         ).where(campaign_counters.c.campaign_id == campaign_id)
     )
-    return {(scope, name): int(value) for scope, name, value in rows}
+    return {(scope, name): int(value) for scope, name, value in tuples(rows)}
 
 
 def count_of(conn: Connection, campaign_id: int, name: str, scope: str = "") -> int:

@@ -8,9 +8,10 @@ Reads use a deferred `BEGIN` and never block writers (WAL).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -60,7 +61,7 @@ def create_database_engine(url: str) -> Engine:
 
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take transaction control away from pysqlite so our BEGIN is the one that runs.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -119,6 +120,13 @@ class Database:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def tuples(rows: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """Rows as a list typed as plain tuples, for unpacking: under mypy SQLAlchemy 2.1's
+    variadic `Row` unpacks to `object` (and `Result.tuples()` is deprecated). The rows
+    themselves are unchanged."""
+    return list(rows)
 
 
 def connection_problem(error: Exception, url: str) -> ConfigurationError:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, insert, select
 
 from newsletter.rendering.links import Link
+from newsletter.storage.database import tuples
 from newsletter.storage.engagement_tables import campaign_links
 
 
@@ -23,6 +24,7 @@ class StoredLink:
     location: str | None = None  # the URL as a Location header value (engagement.directory)
 
     def as_link(self) -> Link:
+        # The stored kind was written from a LinkKind (`insert_links`).
         return Link(id=self.key, url=self.url, kind=self.kind, label=self.label)  # type: ignore[arg-type]
 
 
@@ -64,4 +66,4 @@ def links_of(conn: Connection, campaign_id: int) -> list[StoredLink]:
         .where(campaign_links.c.campaign_id == campaign_id)
         .order_by(campaign_links.c.position)
     )
-    return [StoredLink(*row) for row in rows]
+    return [StoredLink(*row) for row in tuples(rows)]

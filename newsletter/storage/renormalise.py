@@ -20,6 +20,7 @@ from sqlalchemy import Connection, text
 
 from newsletter.audiences.emails import normalize_email
 from newsletter.storage.cascade import delete_cascading
+from newsletter.storage.database import tuples
 
 # Stickiest first: the status a merged person keeps.
 _RANK = {"complained": 0, "bounced": 1, "unsubscribed": 2, "active": 3, "pending": 4}
@@ -30,7 +31,9 @@ class MissingKey(RuntimeError):
     """Rows must be re-hashed but no key ring was handed to the migration."""
 
 
-def renormalise(conn: Connection, hasher_for: Callable[[Connection], Callable[[str], str]] | None):
+def renormalise(
+    conn: Connection, hasher_for: Callable[[Connection], Callable[[str], str]] | None
+) -> tuple[int, int, int]:
     """Re-normalise subscribers and suppressions in the caller's transaction; returns
     (subscribers changed, people merged, suppressions changed)."""
     people = _changed(conn, "subscribers")
@@ -91,16 +94,17 @@ def _merge(conn: Connection, *, keep: int, gone: int) -> None:
     def run(sql: str) -> None:
         conn.execute(text(sql), ids)
 
-    statuses = dict(
-        conn.execute(text("SELECT id, status FROM subscribers WHERE id IN (:k, :g)"), ids).all()
-    )
+    query = text("SELECT id, status FROM subscribers WHERE id IN (:k, :g)")
+    statuses: dict[int, str] = dict(tuples(conn.execute(query, ids)))
     stickiest = min(statuses.values(), key=lambda s: _RANK.get(s, 9))
     run_status = text("UPDATE subscribers SET status = :s WHERE id = :k")
     conn.execute(run_status, {"s": stickiest, **ids})
     # Memberships: move the lists the survivor lacks; where both have one, the stickier wins.
-    for list_id, status in conn.execute(
-        text("SELECT list_id, status FROM subscriptions WHERE subscriber_id = :g"), ids
-    ).all():
+    for list_id, status in tuples(
+        conn.execute(
+            text("SELECT list_id, status FROM subscriptions WHERE subscriber_id = :g"), ids
+        )
+    ):
         mine = conn.execute(
             text("SELECT status FROM subscriptions WHERE subscriber_id = :k AND list_id = :l"),
             {"l": list_id, **ids},

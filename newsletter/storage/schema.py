@@ -72,6 +72,7 @@ def _migrate(
     with db.engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
         if sqlite:  # a pragma, so outside any transaction (the driver is in autocommit)
+            # A checked-out connection always has its driver connection (never None here).
             conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
         try:
             with conn.begin():
@@ -84,6 +85,7 @@ def _migrate(
                         raise RuntimeError(f"a migration left dangling references: {broken[:5]}")
         finally:
             if sqlite:
+                # As above: the driver connection of a checked-out connection.
                 conn.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 

@@ -54,7 +54,7 @@ async def _record(request: Request, booking: Booking, source: str) -> Any:
         record_booking,
         request.app.state.db,
         booking,
-        key=settings.secret_key.get_secret_value(),  # type: ignore[union-attr]
+        key=settings.secret_key.get_secret_value(),  # type: ignore[union-attr]  # set once loaded
         source=source,
         window_days=settings.attribution_days,
         now=now_of(request.app),

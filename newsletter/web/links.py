@@ -79,8 +79,8 @@ async def click(request: Request) -> Response:
         return preview_page(settings, "click")
     directory: LinkDirectory = state.links
     campaign_id = target.id
-    if target.kind == "delivery":
-        campaign_id = await _campaign_of(directory, target.id)  # type: ignore[arg-type]
+    if target.kind == "delivery" and target.id is not None:
+        campaign_id = await _campaign_of(directory, target.id)
     if campaign_id is None:
         return not_found(settings)
     links = directory.cached_links(campaign_id)
@@ -116,8 +116,8 @@ async def open_pixel(request: Request) -> Response:
     target = resolve("click", token, settings.signing_keys)
     if target is None:
         return not_found(settings)
-    if target.kind == "delivery" and request.method == "GET":
-        campaign_id = await _campaign_of(state.links, target.id)  # type: ignore[arg-type]
+    if target.kind == "delivery" and target.id is not None and request.method == "GET":
+        campaign_id = await _campaign_of(state.links, target.id)
         if campaign_id is not None:
             user_agent, prefetch = _request_signals(request)
             state.clicks.add(

@@ -91,7 +91,8 @@ def _delivery_or_page(settings: Settings, token: str) -> int | HTMLResponse:
         return test_page(settings, "preferences")
     if target.kind == "preview":
         return preview_page(settings, "preferences")
-    return target.id  # type: ignore[return-value]
+    assert target.id is not None  # a delivery token always carries its delivery
+    return target.id
 
 
 @router.api_route("/p/{token}", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -124,7 +125,7 @@ async def update_preferences(request: Request, token: str) -> HTMLResponse:
     if isinstance(delivery_id, HTMLResponse):
         return delivery_id
     db = request.app.state.db
-    key = settings.secret_key.get_secret_value()  # type: ignore[union-attr]
+    key = settings.secret_key.get_secret_value()  # type: ignore[union-attr]  # always set once loaded
     action, topics = await _form(request)
     person = await run_in_threadpool(preferences.person_for, db, delivery_id)
     if person is None:

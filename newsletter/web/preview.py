@@ -31,6 +31,7 @@ from newsletter.config import Settings, load_settings
 from newsletter.engagement.link_tokens import resolve
 from newsletter.errors import NewsletterError
 from newsletter.services.previews import Preview
+from newsletter.tokens import Purpose
 from newsletter.web.link_pages import preview_page, test_page
 from newsletter.web.public import not_found, page
 
@@ -178,8 +179,8 @@ def _answer_email_links(app: FastAPI, render: Callable[[], Preview], settings: S
     """The links inside the previewed email (they point at the public URL, which is this
     server in the demo) and the branded 404 page."""
 
-    def answer(purpose: str, what: str, token: str, link_key: str | None = None) -> Response:
-        target = resolve(purpose, token, settings.signing_keys)  # type: ignore[arg-type]
+    def answer(purpose: Purpose, what: str, token: str, link_key: str | None = None) -> Response:
+        target = resolve(purpose, token, settings.signing_keys)
         if target is None:
             return not_found(settings)
         if target.kind == "test":

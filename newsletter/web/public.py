@@ -22,7 +22,7 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.config import Settings
-from newsletter.domain.subscribers import SuppressionReason
+from newsletter.domain.subscribers import HashKey, SuppressionReason
 from newsletter.engagement.event_effects import suppress_once
 from newsletter.engagement.link_tokens import LinkToken, resolve
 from newsletter.services.double_opt_in import confirm_subscription
@@ -109,7 +109,7 @@ def delivery_exists(db: Database, delivery_id: int) -> bool:
 
 
 def unsubscribe_token(
-    db: Database, *, key: str, delivery_id: int, one_click: bool, now: datetime
+    db: Database, *, key: HashKey, delivery_id: int, one_click: bool, now: datetime
 ) -> bool:
     """Suppress the recipient of the delivery whose link this is (idempotent).
 
@@ -154,8 +154,10 @@ async def unsubscribe_page(request: Request, token: str) -> HTMLResponse:
     target = _unsubscribe_target(request, token)
     if target is not None and target.kind != "delivery":
         return _not_a_delivery(settings, target)
-    if target is None or not await run_in_threadpool(
-        delivery_exists, request.app.state.db, target.id
+    if (
+        target is None
+        or target.id is None
+        or not await run_in_threadpool(delivery_exists, request.app.state.db, target.id)
     ):
         return not_found(settings)
     return page(settings, "Unsubscribe?",
@@ -186,6 +188,8 @@ async def unsubscribe(request: Request, token: str) -> HTMLResponse:
     if target.kind != "delivery":  # a test send or a preview: nobody is unsubscribed
         return _not_a_delivery(settings, target)
     delivery_id = target.id
+    if delivery_id is None:  # a delivery token always carries its id
+        return not_found(settings)
     one_click = await _is_one_click(request)
     found = await run_in_threadpool(
         unsubscribe_token, request.app.state.db,

@@ -5,6 +5,7 @@ key id that keeps every link already mailed working and every erased person eras
 from __future__ import annotations
 
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,12 @@ from newsletter.bootstrap import open_database
 from newsletter.config import load_settings
 from newsletter.delivery_ids import DeliveryIds
 from newsletter.domain.subscribers import email_hash
-from newsletter.services.suppressions import eligible_subscriber_ids
 from newsletter.storage.sending_tables import campaigns, deliveries
 from newsletter.storage.tables import secret_keys, subscribers, suppressions
 from newsletter.tokens import current_key, sign
 from newsletter.web.app import create_app
 from tests.audience_db import db_url  # noqa: F401
+from tests.claim_probe import claimable
 from tests.web.support import NOW
 
 with warnings.catch_warnings():
@@ -75,9 +76,10 @@ def _mailed_unsubscribe_token(settings, delivery_id: int) -> str:
     return sign("unsubscribe", link_id, key=key, key_id=key_id)
 
 
-def _web(settings):
-    db = open_database(settings)
-    return TestClient(create_app(settings, db, process_on_startup=False)), db
+@contextmanager
+def _web(settings):  # type: ignore[no-untyped-def]
+    with open_database(settings) as db:
+        yield TestClient(create_app(settings, db, process_on_startup=False)), db
 
 
 def test_erased_person_stays_erased_when_the_import_reruns_from_another_directory(
@@ -106,20 +108,18 @@ def test_links_already_mailed_keep_working_from_another_directory(cli, home, mon
     assert cli("lists", "create", "news").code == 0
     _import(cli, home)
     settings = load_settings()
-    db = open_database(settings)
-    token = _mailed_unsubscribe_token(settings, _seed_delivery(db, "ann@example.com"))
-    db.close()
+    with open_database(settings) as db:
+        token = _mailed_unsubscribe_token(settings, _seed_delivery(db, "ann@example.com"))
     monkeypatch.chdir(second)  # e.g. `serve` started from another folder
-    client, db = _web(load_settings())
-    with client:
-        assert client.get(f"/u/{token}").status_code == 200
-        answer = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
-        assert answer.status_code == 200
-    with db.read() as conn:
-        status = conn.scalar(
-            select(subscribers.c.status).where(subscribers.c.email == "ann@example.com")
-        )
-    db.close()
+    with _web(load_settings()) as (client, db):
+        with client:
+            assert client.get(f"/u/{token}").status_code == 200
+            answer = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+            assert answer.status_code == 200
+        with db.read() as conn:
+            status = conn.scalar(
+                select(subscribers.c.status).where(subscribers.c.email == "ann@example.com")
+            )
     assert status == "unsubscribed"
 
 
@@ -130,10 +130,9 @@ def test_rotation_rekeys_hashes_keeps_old_links_and_erasures(cli, home, monkeypa
     assert cli("subscribers", "unsubscribe", "bob@example.com").code == 0
     assert cli("subscribers", "erase", "carl@example.com", "--yes").code == 0
     old = load_settings()
-    db = open_database(old)
-    ann_delivery = _seed_delivery(db, "ann@example.com")
-    old_token = _mailed_unsubscribe_token(old, ann_delivery)
-    db.close()
+    with open_database(old) as db:
+        ann_delivery = _seed_delivery(db, "ann@example.com")
+        old_token = _mailed_unsubscribe_token(old, ann_delivery)
     assert old_token.startswith("a")
 
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", f"b:{KEY_B} a:{KEY_A}")
@@ -147,36 +146,36 @@ def test_rotation_rekeys_hashes_keeps_old_links_and_erasures(cli, home, monkeypa
     assert "1 erasure hash(es) stay under older keys" in " ".join(rotated.out.split())
 
     new = load_settings()
-    db = open_database(new)
-    with db.read() as conn:
-        people = dict(conn.execute(select(subscribers.c.email, subscribers.c.email_hash)).all())
-        blocked = dict(conn.execute(select(suppressions.c.email_hash, suppressions.c.reason)).all())
-        ids = dict(conn.execute(select(subscribers.c.email, subscribers.c.id)).all())
-        keys = dict(conn.execute(select(secret_keys.c.key_id, secret_keys.c.status)).all())
-    assert keys == {"a": "retired", "b": "current"}
-    assert people == {e: email_hash(KEY_B, e) for e in ("ann@example.com", "bob@example.com")}
-    assert blocked == {
-        email_hash(KEY_B, "bob@example.com"): "staff",
-        email_hash(KEY_A, "carl@example.com"): "erasure",  # cannot be re-keyed
-    }
-    # The send-time check compares hashes under one key: bob stays out, ann stays in.
-    assert eligible_subscriber_ids(db, ids.values()) == {ids["ann@example.com"]}
-    new_token = _mailed_unsubscribe_token(new, _seed_delivery(db, "bob@example.com"))
-    db.close()
+    with open_database(new) as db:
+        with db.read() as conn:
+            people = dict(conn.execute(select(subscribers.c.email, subscribers.c.email_hash)).all())
+            blocked = dict(
+                conn.execute(select(suppressions.c.email_hash, suppressions.c.reason)).all()
+            )
+            ids = dict(conn.execute(select(subscribers.c.email, subscribers.c.id)).all())
+            keys = dict(conn.execute(select(secret_keys.c.key_id, secret_keys.c.status)).all())
+        assert keys == {"a": "retired", "b": "current"}
+        assert people == {e: email_hash(KEY_B, e) for e in ("ann@example.com", "bob@example.com")}
+        assert blocked == {
+            email_hash(KEY_B, "bob@example.com"): "staff",
+            email_hash(KEY_A, "carl@example.com"): "erasure",  # cannot be re-keyed
+        }
+        # The send-time check compares hashes under one key: bob stays out, ann stays in.
+        assert claimable(db, ids.values()) == {ids["ann@example.com"]}
+        new_token = _mailed_unsubscribe_token(new, _seed_delivery(db, "bob@example.com"))
     assert new_token.startswith("b")
 
     again = _import(cli, home)  # carl's erasure (key a) and bob's unsubscribe still hold
     assert "0 added" in again and "2 skipped" in again
 
-    client, db = _web(new)
-    with client:
-        assert client.get(f"/u/{old_token}").status_code == 200  # mailed before the rotation
-        assert client.post(f"/u/{old_token}", data={}).status_code == 200
-    with db.read() as conn:
-        ann = conn.scalar(
-            select(subscribers.c.status).where(subscribers.c.id == ids["ann@example.com"])
-        )
-    db.close()
+    with _web(new) as (client, db):
+        with client:
+            assert client.get(f"/u/{old_token}").status_code == 200  # mailed before the rotation
+            assert client.post(f"/u/{old_token}", data={}).status_code == 200
+        with db.read() as conn:
+            ann = conn.scalar(
+                select(subscribers.c.status).where(subscribers.c.id == ids["ann@example.com"])
+            )
     assert ann == "unsubscribed"
     assert "already uses key 'b'" in cli("secret", "rotate").out
 
@@ -200,10 +199,8 @@ def test_another_key_on_a_database_holding_hashes_is_refused(cli, home, monkeypa
     assert cli("lists", "create", "news").code == 0
     _import(cli, home)
     settings = load_settings()
-    db = open_database(settings)
-    with db.write() as conn:  # a database from before the key record existed
+    with open_database(settings) as db, db.write() as conn:  # from before the key record
         conn.execute(delete(secret_keys))
-    db.close()
     monkeypatch.setenv("NEWSLETTER_SECRET_KEY", KEY_B)
     result = cli("subscribers", "show", "ann@example.com")
     assert result.code == 2

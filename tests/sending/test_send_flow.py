@@ -17,7 +17,7 @@ from newsletter.rendering.placeholders import TAGS
 from newsletter.services import campaigns as service
 from newsletter.services.runner import drive
 from newsletter.services.send_batch import send_batch
-from newsletter.services.suppressions import suppress_address
+from newsletter.services.suppressions import suppress_in
 from newsletter.storage.sending_tables import deliveries, send_attempts, send_batches
 from tests.sending.support import (
     accepted_in_log,
@@ -122,13 +122,15 @@ def test_unsubscribe_between_freeze_and_send_is_skipped(db, send_settings, emula
 
     start_due(db, send_settings.audiences_dir, now=datetime.now(UTC))  # audience frozen
     leaver = audience[17]
-    suppress_address(
-        db,
-        key=send_settings.signing_keys["a"],
-        email=leaver,
-        reason=SuppressionReason.UNSUBSCRIBE_ONE_CLICK,
-        source="test",
-    )
+    with db.write() as conn:
+        suppress_in(
+            conn,
+            key=send_settings.signing_keys["a"],
+            email=leaver,
+            reason=SuppressionReason.UNSUBSCRIBE_ONE_CLICK,
+            source="test",
+            now=datetime.now(UTC),
+        )
     assert run(context(db, send_settings, emulator.base_url), campaign_id) == "sent"
     state = assert_invariants(db, campaign_id, emulator.log_path, "late.example", audience)
     assert state.statuses == {"accepted": 24, "skipped": 1}

@@ -24,7 +24,7 @@ from newsletter.services.confirmation_mail import (
 from newsletter.services.double_opt_in import confirm_subscription, request_confirmation
 from newsletter.services.lists import create_list
 from newsletter.services.subscribers import subscriber_profile
-from newsletter.services.suppressions import suppress_address
+from newsletter.services.suppressions import suppress_in
 from newsletter.storage import confirmation_queue
 from newsletter.storage.tables import confirmation_emails, confirmation_requests
 from tests.delivery.test_smtp_and_outbox import Handler, plain  # noqa: F401  (the SMTP peer)
@@ -180,8 +180,15 @@ def test_no_longer_wanted_emails_are_cancelled_not_sent(news, settings, emulator
     first = _sign_up(db, settings, None, email="ann@example.org")
     confirm_subscription(db, settings, first.token)  # confirmed from another email meanwhile
     second = _sign_up(db, settings, None, email="bob@example.org")
-    suppress_address(db, key=key, email="bob@example.org", reason=SuppressionReason.HARD_BOUNCE,
-                     source="webhook")  # fmt: skip
+    with db.write() as conn:
+        suppress_in(
+            conn,
+            key=key,
+            email="bob@example.org",
+            reason=SuppressionReason.HARD_BOUNCE,
+            source="webhook",
+            now=datetime.now(UTC),
+        )
     assert send_due_confirmations(db, settings, backend) == {"cancelled": 2}
     assert _queue_row(db, first.email_id).last_error == "already confirmed"
     assert _queue_row(db, second.email_id).last_error == "the address bounced or complained"

@@ -116,47 +116,45 @@ def test_erasure_leaves_only_the_keyed_hash_in_every_column(cli, home):
     assert imported.code == 0, imported.err
     assert ANN in (home / "people.csv.rejects.csv").read_text(encoding="utf-8-sig").lower()
     settings = load_settings()
-    db = open_database(settings)
-    sent = double_opt_in.request_confirmation(
-        db, settings, email=ANN, list_name="events", consent_text=CONSENT, source="form:events"
-    )
-    assert sent.requested
-    with db.read() as conn:
-        ann_id = conn.scalar(select(subscribers.c.id).where(subscribers.c.email == ANN))
-    _seed_sending(db, ann_id)
-    _outbox_email(settings)
-    processed = json.dumps([_event("delivered"), _event("bounce", reason=f"550 {ANN}: no")])
-    pending = json.dumps([_event("open"), _event("click", url=f"https://x.example/?e={ANN}")])
-    with db.write() as conn:
-        ingest(conn, processed.encode(), NOW)
-    process_inbox(db, key=settings.key_ring, now=NOW)
-    with db.write() as conn:
-        ingest(conn, pending.encode(), NOW)  # still unprocessed when the erasure comes
-    needles = [ANN.lower(), json.dumps(ANN)[1:-1].lower()]
-    before = {(t, c) for t, c, v in _everything(db) if _mentions(v, needles)}
-    assert {("subscribers", "email"), ("webhook_inbox", "raw_body"), ("consent_records", "email"),
-            ("send_attempts", "detail")} <= before  # fmt: skip
-    db.close()
+    with open_database(settings) as db:
+        sent = double_opt_in.request_confirmation(
+            db, settings, email=ANN, list_name="events", consent_text=CONSENT, source="form:events"
+        )
+        assert sent.requested
+        with db.read() as conn:
+            ann_id = conn.scalar(select(subscribers.c.id).where(subscribers.c.email == ANN))
+        _seed_sending(db, ann_id)
+        _outbox_email(settings)
+        processed = json.dumps([_event("delivered"), _event("bounce", reason=f"550 {ANN}: no")])
+        pending = json.dumps([_event("open"), _event("click", url=f"https://x.example/?e={ANN}")])
+        with db.write() as conn:
+            ingest(conn, processed.encode(), NOW)
+        process_inbox(db, key=settings.key_ring, now=NOW)
+        with db.write() as conn:
+            ingest(conn, pending.encode(), NOW)  # still unprocessed when the erasure comes
+        needles = [ANN.lower(), json.dumps(ANN)[1:-1].lower()]
+        before = {(t, c) for t, c, v in _everything(db) if _mentions(v, needles)}
+        assert {("subscribers", "email"), ("webhook_inbox", "raw_body"),
+                ("consent_records", "email"), ("send_attempts", "detail")} <= before  # fmt: skip
 
     erased = cli("subscribers", "erase", ANN, "--yes")
     assert erased.code == 0, erased.err
     assert "Redacted 2 stored webhook batch(es)" in " ".join(erased.out.split())
 
-    db = open_database(settings)
-    left = [(t, c) for t, c, v in _everything(db) if _mentions(v, needles)]
-    assert left == [], f"the erased address is still stored in {left}"
-    with db.read() as conn:
-        kept = conn.execute(select(suppressions.c.email_hash, suppressions.c.email,
-                                   suppressions.c.reason)).all()  # fmt: skip
-        raw = [json.loads(r) for r in conn.scalars(select(webhook_inbox.c.raw_body))]
-    # The bounce's suppression keeps its reason and loses the address; only the hash is left.
-    assert kept == [(email_hash(settings.key_ring, ANN), None, "hard_bounce")]
-    assert all("email" not in event for batch in raw for event in batch)
-    assert "[erased]" in json.dumps(raw)
-    # The unprocessed batch is still processed, without the address.
-    counts = process_inbox(db, key=settings.key_ring, now=NOW)
-    assert counts.rows == 1 and counts.failed_rows == 0
-    db.close()
+    with open_database(settings) as db:
+        left = [(t, c) for t, c, v in _everything(db) if _mentions(v, needles)]
+        assert left == [], f"the erased address is still stored in {left}"
+        with db.read() as conn:
+            kept = conn.execute(select(suppressions.c.email_hash, suppressions.c.email,
+                                       suppressions.c.reason)).all()  # fmt: skip
+            raw = [json.loads(r) for r in conn.scalars(select(webhook_inbox.c.raw_body))]
+        # The bounce's suppression keeps its reason and loses the address; only the hash is left.
+        assert kept == [(email_hash(settings.key_ring, ANN), None, "hard_bounce")]
+        assert all("email" not in event for batch in raw for event in batch)
+        assert "[erased]" in json.dumps(raw)
+        # The unprocessed batch is still processed, without the address.
+        counts = process_inbox(db, key=settings.key_ring, now=NOW)
+        assert counts.rows == 1 and counts.failed_rows == 0
     outbox = sorted(p.name for p in (home / "outbox").glob("*.eml"))
     assert outbox == ["send9876543210fedcba.eml"]  # Bob's stays; Ann's and her confirmation go
     report = (home / "people.csv.rejects.csv").read_text(encoding="utf-8-sig").lower()
@@ -167,24 +165,21 @@ def test_raw_batches_are_purged_after_the_retention_period(cli, home, monkeypatc
     monkeypatch.setenv("NEWSLETTER_WEBHOOK_RETENTION_DAYS", "7")
     assert cli("lists", "list").code == 0
     settings = load_settings()
-    db = open_database(settings)
-    with db.write() as conn:
-        old = ingest(conn, b"[]", NOW - timedelta(days=9))
-        young = ingest(conn, b"[]", NOW - timedelta(days=2))
-        waiting = ingest(conn, b"[]", NOW - timedelta(days=30))
-    process_inbox(db, key=settings.key_ring, now=NOW - timedelta(days=8))  # old and young
-    with db.write() as conn:
-        conn.execute(update(webhook_inbox).where(webhook_inbox.c.id == young)
-                     .values(processed_at=NOW - timedelta(days=1)))  # fmt: skip
-        conn.execute(update(webhook_inbox).where(webhook_inbox.c.id == waiting)
-                     .values(processed_at=None))  # fmt: skip
-    db.close()
+    with open_database(settings) as db:
+        with db.write() as conn:
+            old = ingest(conn, b"[]", NOW - timedelta(days=9))
+            young = ingest(conn, b"[]", NOW - timedelta(days=2))
+            waiting = ingest(conn, b"[]", NOW - timedelta(days=30))
+        process_inbox(db, key=settings.key_ring, now=NOW - timedelta(days=8))  # old and young
+        with db.write() as conn:
+            conn.execute(update(webhook_inbox).where(webhook_inbox.c.id == young)
+                         .values(processed_at=NOW - timedelta(days=1)))  # fmt: skip
+            conn.execute(update(webhook_inbox).where(webhook_inbox.c.id == waiting)
+                         .values(processed_at=None))  # fmt: skip
     result = cli("events", "process")
     assert result.code == 0, result.err
-    db = open_database(settings)
-    with db.read() as conn:
+    with open_database(settings) as db, db.read() as conn:
         kept = set(conn.scalars(select(webhook_inbox.c.id)))
-    db.close()
     # `events process` processed the waiting one just now: kept for 7 days from now.
     assert kept == {young, waiting} and old not in kept
     assert "purged 1 raw batch(es)" in " ".join(result.out.split())

@@ -16,7 +16,7 @@ from newsletter.services.imports import import_subscribers
 from newsletter.services.lists import create_list
 from newsletter.services.privacy import erase_subscriber
 from newsletter.services.subscribers import subscriber_profile
-from newsletter.services.suppressions import suppress_address, unsubscribe
+from newsletter.services.suppressions import suppress_in, unsubscribe
 from newsletter.storage.tables import (
     consent_records,
     imports,
@@ -105,10 +105,24 @@ def test_import_never_resubscribes_unsubscribed_bounced_or_suppressed(newsletter
     path = write_csv(tmp_path, CSV)
     run_import(db, path)
     unsubscribe(db, key=KEY, email="ann@example.com", source="t", now=NOW)
-    suppress_address(db, key=KEY, email="bob@example.com", reason=SuppressionReason.HARD_BOUNCE,
-                     source="webhook", now=NOW)  # fmt: skip
-    suppress_address(db, key=KEY, email="zed@example.com", reason=SuppressionReason.COMPLAINT,
-                     source="webhook", now=NOW)  # fmt: skip
+    with db.write() as conn:
+        suppress_in(
+            conn,
+            key=KEY,
+            email="bob@example.com",
+            reason=SuppressionReason.HARD_BOUNCE,
+            source="webhook",
+            now=NOW,
+        )
+    with db.write() as conn:
+        suppress_in(
+            conn,
+            key=KEY,
+            email="zed@example.com",
+            reason=SuppressionReason.COMPLAINT,
+            source="webhook",
+            now=NOW,
+        )
     more = write_csv(tmp_path, CSV + "zed@example.com,Zed,,,,,\n", "more.csv")
     summary = run_import(db, more)
     assert (summary.added, summary.skipped, summary.unchanged) == (0, 3, 1)

@@ -18,17 +18,10 @@ from newsletter.services.subscribers import (
     add_subscriber,
     add_to_list,
     edit_subscriber,
-    find_subscriber,
     subscriber_profile,
     tag_subscriber,
 )
-from newsletter.services.suppressions import (
-    eligible_subscriber_ids,
-    is_suppressed,
-    resubscribe,
-    suppress_address,
-    unsubscribe,
-)
+from newsletter.services.suppressions import resubscribe, suppress_in, unsubscribe
 from newsletter.storage import confirmation_queue
 from newsletter.storage.tables import (
     consent_records,
@@ -38,6 +31,7 @@ from newsletter.storage.tables import (
     subscriptions,
     suppressions,
 )
+from tests.claim_probe import claimable
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SPECS = {"city": AttributeSpec("city", "string", "City, for event invitations")}
@@ -88,26 +82,36 @@ def test_add_refuses_duplicates_unknown_attributes_and_lists(staffed, key):
         subscriber_profile(staffed, "nobody@example.com")
 
 
+def _suppression(db, key, email):  # type: ignore[no-untyped-def]
+    """The reason the address is suppressed under `key`, or None."""
+    with db.read() as conn:
+        return conn.scalar(
+            select(suppressions.c.reason).where(suppressions.c.email_hash == email_hash(key, email))
+        )
+
+
 def test_unsubscribe_suppresses_and_resubscribe_needs_new_consent(staffed, key):
     db = staffed
     ann_id = subscriber_profile(db, "ann@example.com")["id"]
-    assert eligible_subscriber_ids(db, [ann_id, 999]) == {ann_id}
+    assert claimable(db, [ann_id]) == {ann_id}
     unsubscribe(db, key=key, email="ann@example.com", source="alice", now=NOW)
-    assert is_suppressed(db, key=key, email="ANN@example.com")
-    assert eligible_subscriber_ids(db, [ann_id]) == set()
+    assert _suppression(db, key, "ann@example.com") == "staff"
+    assert claimable(db, [ann_id]) == set()  # the next claim skips her
     with pytest.raises(ValidationError, match="consent"):
         resubscribe(db, key=key, email="ann@example.com", consent_text="", source="alice")
     resubscribe(db, key=key, email="ann@example.com", consent_text="I agree again",
                 source="alice", now=NOW)  # fmt: skip
-    assert eligible_subscriber_ids(db, [ann_id]) == {ann_id}
+    assert _suppression(db, key, "ann@example.com") is None
+    assert claimable(db, [ann_id]) == {ann_id}
     with db.read() as conn:
         events = list(conn.scalars(select(consent_records.c.event).order_by(consent_records.c.id)))
     assert events == ["consent_given", "withdrawn", "resubscribed"]
 
 
 def test_bounced_or_complained_can_never_be_resubscribed(staffed, key):
-    suppress_address(staffed, key=key, email="ann@example.com",
-                     reason=SuppressionReason.COMPLAINT, source="webhook", now=NOW)  # fmt: skip
+    with staffed.write() as conn:
+        suppress_in(conn, key=key, email="ann@example.com", reason=SuppressionReason.COMPLAINT,
+                    source="webhook", now=NOW)  # fmt: skip
     assert subscriber_profile(staffed, "ann@example.com")["status"] == "complained"
     with pytest.raises(ValidationError, match="cannot be resubscribed"):
         resubscribe(staffed, key=key, email="ann@example.com", consent_text="yes", source="a")
@@ -169,8 +173,9 @@ def test_double_opt_in_flow_and_rate_limits(db, settings, tmp_path):
 
 def test_suppressed_address_gets_no_confirmation(db, settings, key):
     create_list(db, "events", double_opt_in=True, now=NOW)
-    suppress_address(db, key=key, email="x@example.com", reason=SuppressionReason.HARD_BOUNCE,
-                     source="webhook", now=NOW)  # fmt: skip
+    with db.write() as conn:
+        suppress_in(conn, key=key, email="x@example.com", reason=SuppressionReason.HARD_BOUNCE,
+                    source="webhook", now=NOW)  # fmt: skip
     outcome = request_confirmation(db, settings, email="x@example.com", list_name="events",
                                    consent_text="Yes", source="form", now=NOW)  # fmt: skip
     assert not outcome.requested and outcome.email_id is None
@@ -193,11 +198,12 @@ def test_engagement_rows_are_erased_with_the_person(staffed, key):
         assert conn.scalar(select(func.count()).select_from(subscriber_events)) == 0
 
 
-def test_find_subscriber_and_list_membership(staffed):
+def test_profile_by_any_form_of_the_address_and_list_membership(staffed):
     db = staffed
-    found = find_subscriber(db, " ANN@example.com")
-    assert found["email"] == "ann@example.com" and found["status"] == "active"
-    assert find_subscriber(db, "nobody@example.com") is None
+    found = subscriber_profile(db, " ANN@example.com")
+    assert (found["email"], found["status"]) == ("ann@example.com", "active")
+    with pytest.raises(NotFound):
+        subscriber_profile(db, "nobody@example.com")
     create_list(db, "events", now=NOW)
     create_list(db, "confirmed-only", double_opt_in=True, now=NOW)
     assert add_to_list(db, "ann@example.com", "events", consent_text="Events too", staff_user="a")
@@ -242,7 +248,7 @@ def test_resubscribe_restores_only_what_the_global_unsubscribe_closed(staffed, k
         "research": "pending",
     }
     assert subscriber_profile(db, "ann@example.com")["status"] == "active"
-    assert not is_suppressed(db, key=key, email="ann@example.com")
+    assert _suppression(db, key, "ann@example.com") is None
 
 
 def test_resubscribe_without_a_record_of_what_was_closed_needs_a_list(staffed, key):
@@ -255,7 +261,7 @@ def test_resubscribe_without_a_record_of_what_was_closed_needs_a_list(staffed, k
     assert caught.value.fix == (
         "name the list with --list NAME (the new consent then covers that list)"
     )
-    assert is_suppressed(db, key=key, email="ann@example.com")  # nothing changed
+    assert _suppression(db, key, "ann@example.com") == "staff"  # nothing changed
     assert subscriber_profile(db, "ann@example.com")["status"] == "unsubscribed"
     active = resubscribe(db, key=key, email="ann@example.com", consent_text="yes", source="a",
                          list_name="newsletter", now=NOW)  # fmt: skip

@@ -12,9 +12,9 @@ from newsletter.domain.subscribers import ConsentEvent, ConsentMethod
 from newsletter.engagement.event_effects import EventEffects
 from newsletter.services import tracking
 from newsletter.services.subscribers import record_consent
-from newsletter.services.suppressions import eligible_subscriber_ids
 from newsletter.storage.sending_tables import provider_events, webhook_inbox
 from newsletter.storage.tables import consent_records
+from tests.claim_probe import claimable
 from tests.web.support import (
     NOW,
     NOW_TS,
@@ -88,7 +88,7 @@ def test_hard_bounce_suppresses_and_a_late_delivered_never_clears_it(db):  # W-0
     assert row.bounce_type == "bounce"
     assert suppression_of(db, s.email) == "hard_bounce"
     assert subscriber_status(db, s.email) == "bounced"
-    assert eligible_subscriber_ids(db, [s.subscriber_id]) == set()
+    assert claimable(db, [s.subscriber_id]) == set()
 
 
 def test_soft_bounce_and_deferred_are_recorded_only(db):
@@ -98,7 +98,7 @@ def test_soft_bounce_and_deferred_are_recorded_only(db):
     assert counts.suppressed == 0
     assert delivery_row(db, s.delivery_id).bounce_type == "blocked"
     assert suppression_of(db, s.email) is None
-    assert eligible_subscriber_ids(db, [s.subscriber_id]) == {s.subscriber_id}
+    assert claimable(db, [s.subscriber_id]) == {s.subscriber_id}
 
 
 @pytest.mark.parametrize(
@@ -130,7 +130,7 @@ def test_complaints_and_unsubscribes_suppress(db, kind, reason, status):
     assert feed(db, event(kind, " Ana@Example.ORG ", NOW_TS - 5, s.send_id)).suppressed == 1
     assert suppression_of(db, s.email) == reason
     assert subscriber_status(db, s.email) == status
-    assert eligible_subscriber_ids(db, [s.subscriber_id]) == set()
+    assert claimable(db, [s.subscriber_id]) == set()
 
 
 def test_a_complaint_outranks_an_earlier_unsubscribe_and_nothing_resubscribes(db):
@@ -141,7 +141,7 @@ def test_a_complaint_outranks_an_earlier_unsubscribe_and_nothing_resubscribes(db
          event("delivered", s.email, NOW_TS - 20, s.send_id))  # fmt: skip
     assert subscriber_status(db, s.email) == "complained"
     assert suppression_of(db, s.email) == "unsubscribe_one_click"  # the first reason stays
-    assert eligible_subscriber_ids(db, [s.subscriber_id]) == set()
+    assert claimable(db, [s.subscriber_id]) == set()
 
 
 def test_old_unsubscribe_after_a_fresh_opt_in_is_stored_but_not_applied(db):  # W-07

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -29,19 +30,17 @@ def signer() -> Signer:
 @pytest.fixture
 def make_app(tmp_path: Path, signer: Signer) -> Iterator[Callable[..., tuple]]:
     """`make_app(**settings)` → (app, db); the clock is fixed at NOW_TS unless `clock=` given."""
-    dbs: list[Database] = []
+    opened = ExitStack()
 
     def make(clock: Callable[[], float] | None = lambda: NOW_TS, **overrides):  # type: ignore[no-untyped-def]
         overrides.setdefault("sendgrid_webhook_public_key", signer.public_key)
         overrides.setdefault("database_url", f"sqlite:///{tmp_path / 'app.db'}")
         settings = load_settings(**overrides)
-        db = open_database(settings)
-        dbs.append(db)
+        db = opened.enter_context(open_database(settings))
         return create_app(settings, db, clock=clock), db
 
-    yield make
-    for db in dbs:
-        db.close()
+    with opened:
+        yield make
 
 
 @pytest.fixture

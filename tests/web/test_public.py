@@ -10,9 +10,9 @@ from sqlalchemy import delete, func, select
 
 from newsletter.services.double_opt_in import confirm_url, request_confirmation
 from newsletter.services.lists import create_list
-from newsletter.services.suppressions import eligible_subscriber_ids
 from newsletter.storage.tables import consent_records, subscribers, suppressions
 from newsletter.tokens import new_random_id, sign
+from tests.claim_probe import claimable
 from tests.web.support import SECRET, seed_delivery, subscriber_status, suppression_of
 
 
@@ -36,7 +36,7 @@ def test_one_click_urlencoded(client, db):  # U-01, U-07
     assert_private(response)
     assert suppression_of(db, s.email) == "unsubscribe_one_click"
     assert subscriber_status(db, s.email) == "unsubscribed"
-    assert eligible_subscriber_ids(db, [s.subscriber_id]) == set()  # the next claim skips
+    assert claimable(db, [s.subscriber_id]) == set()  # the next claim skips
 
 
 def test_one_click_multipart_without_csrf_or_cookies(client, db):  # U-02, U-07

@@ -70,23 +70,17 @@ def test_serve_runs_one_worker_and_warns_without_a_webhook_key(cli, uvicorn_call
 
 def test_events_process_recovers_stored_batches(cli):
     settings = load_settings()
-    db = open_database(settings)
-    try:
+    with open_database(settings) as db:
         s = seed_delivery(db, "ana@example.org")
         with db.write() as conn:
             ingest(conn, body_of(event("spamreport", s.email, send_id=s.send_id)), NOW)
-    finally:
-        db.close()
     first = cli("events", "process", "--json")
     assert first.code == 0, first.err
     assert json.loads(first.out)["rows"] == 1 and json.loads(first.out)["suppressed"] == 1
     again = cli("events", "process")
     assert again.code == 0 and "Processed 0 batch(es)" in again.out
-    db = open_database(settings)
-    try:
+    with open_database(settings) as db:
         assert suppression_of(db, s.email) == "complaint"
-    finally:
-        db.close()
 
 
 def test_newsletter_serve_as_a_real_process(tmp_path):

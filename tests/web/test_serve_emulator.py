@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from newsletter.emulator import EmulatorConfig, run_emulator
 from newsletter.emulator.testing import client_for, make_mail
-from newsletter.services.suppressions import eligible_subscriber_ids
 from newsletter.storage.sending_tables import provider_events
+from tests.claim_probe import claimable
 from tests.web.support import delivery_row, seed_delivery, suppression_of
 
 
@@ -80,7 +80,7 @@ def test_signed_events_from_the_emulator_reach_the_ledger(make_app, emulator, mo
     ana_row = delivery_row(db, ana.delivery_id)
     assert ana_row.processed_at is not None and ana_row.processed_at <= ana_row.delivered_at
     assert delivery_row(db, bo.delivery_id).bounce_type == "bounce"
-    assert eligible_subscriber_ids(db, [ana.subscriber_id, bo.subscriber_id]) == {ana.subscriber_id}
+    assert claimable(db, [ana.subscriber_id, bo.subscriber_id]) == {ana.subscriber_id}
     with db.read() as conn:  # 3 copies of each of the 4 events, stored once each
         assert conn.scalar(select(func.count()).select_from(provider_events)) == 4
     assert app.state.webhook_stats["bad_signature"] == 0

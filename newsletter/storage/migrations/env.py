@@ -3,7 +3,11 @@ or builds one from the settings when run as plain `alembic upgrade head`."""
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import Connection
 
 from newsletter.storage import sending_tables  # noqa: F401  (registers its tables)
 from newsletter.storage.tables import UTCDateTime, metadata
@@ -11,14 +15,14 @@ from newsletter.storage.tables import UTCDateTime, metadata
 config = context.config
 
 
-def _render_item(type_: str, obj: object, autogen_context: object) -> str | bool:
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Render custom column types as their storage type: migrations never import app code."""
     if type_ == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime()"
     return False
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,

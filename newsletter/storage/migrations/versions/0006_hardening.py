@@ -13,8 +13,11 @@ Create Date: 2026-12-02 10:00:00
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy import Connection
 
 revision = "0006_hardening"
 down_revision = "0007_tracking"
@@ -40,9 +43,11 @@ def upgrade() -> None:
 def _renormalise() -> None:
     from newsletter.storage.renormalise import renormalise
 
-    ring = op.get_context().config.attributes.get("key_ring") if op.get_context().config else None
+    config = op.get_context().config
+    ring = config.attributes.get("key_ring") if config else None
 
-    def hasher_for(conn):  # type: ignore[no-untyped-def]
+    def hasher_for(conn: Connection) -> Callable[[str], str]:
+        assert ring is not None  # renormalise calls this only when it has a ring
         from newsletter.domain.subscribers import email_hasher
         from newsletter.keys.database import database_key_id
 

@@ -13,6 +13,8 @@ Create Date: 2026-12-06 18:30:00
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -202,7 +204,7 @@ def upgrade() -> None:
 
 
 def _links_to_table(bind: sa.Connection) -> None:
-    rows = bind.execute(sa.text("SELECT id, links_json FROM campaigns")).all()
+    rows = _tuples(bind.execute(sa.text("SELECT id, links_json FROM campaigns")))
     links = [
         {
             "campaign_id": campaign_id,
@@ -251,12 +253,14 @@ def downgrade() -> None:
     op.add_column(
         "campaigns", sa.Column("links_json", sa.Text(), nullable=False, server_default="[]")
     )
-    rows = bind.execute(
-        sa.text(
-            "SELECT campaign_id, link_key, url, kind FROM campaign_links "
-            "ORDER BY campaign_id, position"
+    rows = _tuples(
+        bind.execute(
+            sa.text(
+                "SELECT campaign_id, link_key, url, kind FROM campaign_links "
+                "ORDER BY campaign_id, position"
+            )
         )
-    ).all()
+    )
     by_campaign: dict[int, list[dict[str, str]]] = {}
     for campaign_id, key, url, kind in rows:
         by_campaign.setdefault(campaign_id, []).append({"id": key, "url": url, "kind": kind})
@@ -271,3 +275,9 @@ def downgrade() -> None:
     op.drop_index("ix_clicks_delivery_id_occurred_at", table_name="clicks")
     op.drop_table("clicks")
     op.drop_table("campaign_links")
+
+
+def _tuples(rows: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """Rows typed as plain tuples (a migration keeps its own copy of
+    `storage.database.tuples`: it never imports app code)."""
+    return list(rows)
