@@ -71,6 +71,10 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("POST", "/admin/campaigns/{campaign_id}/send"): Action.CAMPAIGNS_SEND,
     ("POST", "/admin/campaigns/{campaign_id}/duplicate"): Action.CAMPAIGNS_EDIT,
     ("POST", "/admin/campaigns/{campaign_id}/delete"): Action.CAMPAIGNS_EDIT,
+    ("GET", "/admin/campaigns/{campaign_id}/preview"): Action.CAMPAIGNS_PREVIEW,
+    ("GET", "/admin/campaigns/{campaign_id}/preview/email.html"): Action.CAMPAIGNS_PREVIEW,
+    ("POST", "/admin/campaigns/{campaign_id}/preview/search"): Action.CAMPAIGNS_PREVIEW,
+    ("POST", "/admin/campaigns/{campaign_id}/test-send"): Action.CAMPAIGNS_TEST_SEND,
 }
 STAGED = {"/admin/login/2fa", "/admin/enrol"}  # only for a half-signed-in admin
 

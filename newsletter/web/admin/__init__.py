@@ -17,7 +17,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from newsletter.config import Settings
 from newsletter.errors import Forbidden, NewsletterError, NotFound
 from newsletter.services.campaign_drafts import ProgressCache
-from newsletter.web.admin import articles, auth, campaigns, users
+from newsletter.web.admin import (
+    articles,
+    auth,
+    campaign_preview,
+    campaigns,
+    users,
+)
 from newsletter.web.admin.pages import STATIC, describe, error_page
 from newsletter.web.admin.security import (
     AdminForbidden,
@@ -35,7 +41,7 @@ PUBLIC_PATHS = frozenset({"/admin/login"})  # and /admin/static/…
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the admin's routes, static files, headers and error pages (after the public
     app's error pages, which it keeps for every other path)."""
-    for module in (auth, users, articles, campaigns):
+    for module in (auth, users, articles, campaigns, campaign_preview):
         app.include_router(module.router)
     app.mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static")
     app.add_middleware(AdminHeaders, hsts=https(settings))

@@ -40,6 +40,12 @@ NOTICES = {
     "reject": "The campaign is rejected and goes back to its author.",
     "duplicated": "This is a new draft copied from the campaign.",
     "sent": "The campaign is queued: the engine starts sending it within a tick.",
+    "tested": "The test email is sent to the seed addresses, marked [TEST].",
+    "scheduled": "The campaign is scheduled.",
+    "unscheduled": "The campaign is back to draft; its approval stands.",
+    "paused": "The campaign is paused: no new batch starts until it is resumed.",
+    "resumed": "The campaign is sending again.",
+    "cancelled": "The campaign is cancelled: batches not yet sent will not be.",
 }
 
 
@@ -147,7 +153,7 @@ async def create(request: Request, viewer: Viewer = EDIT) -> Response:
     return RedirectResponse(f"/admin/campaigns/{campaign_id}?done=created", status_code=303)
 
 
-def _detail(
+def detail(
     request: Request,
     viewer: Viewer,
     campaign_id: int,
@@ -178,7 +184,7 @@ def _detail(
 
 @router.get("/admin/campaigns/{campaign_id}")
 async def campaign_page(request: Request, campaign_id: int, viewer: Viewer = VIEW) -> Response:
-    return await run_in_threadpool(_detail, request, viewer, campaign_id)
+    return await run_in_threadpool(detail, request, viewer, campaign_id)
 
 
 async def _act(
@@ -189,7 +195,7 @@ async def _act(
     except NewsletterError as error:
         status = 403 if isinstance(error, Forbidden) else 400
         return await run_in_threadpool(
-            _detail, request, viewer, campaign_id, error=describe(error), status_code=status
+            detail, request, viewer, campaign_id, error=describe(error), status_code=status
         )
     target = result if done == "duplicated" else campaign_id
     if done == "edited" and result:
@@ -297,6 +303,6 @@ async def delete(request: Request, campaign_id: int, viewer: Viewer = EDIT) -> R
         )
     except NewsletterError as error:
         return await run_in_threadpool(
-            _detail, request, viewer, campaign_id, error=describe(error), status_code=400
+            detail, request, viewer, campaign_id, error=describe(error), status_code=400
         )
     return RedirectResponse("/admin/campaigns?done=deleted", status_code=303)
