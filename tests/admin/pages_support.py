@@ -15,6 +15,7 @@ from newsletter.accounts.roles import Role
 from newsletter.accounts.service import Actor
 from newsletter.domain.approval import Step
 from newsletter.services import approval, article_library, campaign_drafts
+from newsletter.storage import account_store
 from newsletter.storage.database import Database
 from tests.admin.support import START, add_user, enrol, sign_in
 from tests.audience_db import _sqlite_template
@@ -44,16 +45,16 @@ class Site:
         """A new client signed in as `role` (accounts made on first use)."""
         client, _, _ = self.make_client(**self.overrides)
         email = f"{role}@clinic.example"
-        if email not in self.made:
+        with self.db.read() as conn:
+            exists = account_store.user_by_email(conn, email) is not None
+        if not exists:
             add_user(self.db, email, role)
-            self.made.add(email)
         assert sign_in(client, email).status_code == 303
         if role == "admin":
             enrol(client, self.clock)
         return client
 
     overrides: dict[str, Any]
-    made: set[str]
 
 
 def new_campaign(db: Database, settings: Any, *, subject: str | None = None) -> int:
@@ -71,8 +72,6 @@ def approve(db: Database, settings: Any, campaign_id: int) -> None:
     for email, role in (("marketer@clinic.example", "marketer"), ("boss@clinic.example", "admin")):
         with contextlib.suppress(Exception):  # already there
             add(db, email, role)
-    from newsletter.storage import account_store
-
     with db.read() as conn:
         m = account_store.user_by_email(conn, "marketer@clinic.example")
         a = account_store.user_by_email(conn, "boss@clinic.example")
@@ -83,7 +82,7 @@ def approve(db: Database, settings: Any, campaign_id: int) -> None:
 def make_site(make_client, clock, **overrides: Any) -> Site:  # type: ignore[no-untyped-def]
     client, db, app = make_client(**overrides)
     settings = app.state.settings
-    return Site(make_client, clock, db, app, client, settings, overrides, set())
+    return Site(make_client, clock, db, app, client, settings, overrides)
 
 
 def add_people(db: Database, settings: Any, count: int = 3) -> list[str]:

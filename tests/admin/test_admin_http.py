@@ -75,6 +75,9 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("GET", "/admin/campaigns/{campaign_id}/preview/email.html"): Action.CAMPAIGNS_PREVIEW,
     ("POST", "/admin/campaigns/{campaign_id}/preview/search"): Action.CAMPAIGNS_PREVIEW,
     ("POST", "/admin/campaigns/{campaign_id}/test-send"): Action.CAMPAIGNS_TEST_SEND,
+    ("GET", "/admin/campaigns/{campaign_id}/schedule"): Action.CAMPAIGNS_SEND,
+    ("POST", "/admin/campaigns/{campaign_id}/schedule"): Action.CAMPAIGNS_SEND,
+    ("POST", "/admin/campaigns/{campaign_id}/unschedule"): Action.CAMPAIGNS_SEND,
 }
 STAGED = {"/admin/login/2fa", "/admin/enrol"}  # only for a half-signed-in admin
 
