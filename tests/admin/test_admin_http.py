@@ -78,6 +78,10 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("GET", "/admin/campaigns/{campaign_id}/schedule"): Action.CAMPAIGNS_SEND,
     ("POST", "/admin/campaigns/{campaign_id}/schedule"): Action.CAMPAIGNS_SEND,
     ("POST", "/admin/campaigns/{campaign_id}/unschedule"): Action.CAMPAIGNS_SEND,
+    ("GET", "/admin/campaigns/{campaign_id}/progress"): Action.CAMPAIGNS_VIEW,
+    ("POST", "/admin/campaigns/{campaign_id}/pause"): Action.CAMPAIGNS_SEND,
+    ("POST", "/admin/campaigns/{campaign_id}/resume"): Action.CAMPAIGNS_SEND,
+    ("POST", "/admin/campaigns/{campaign_id}/cancel"): Action.CAMPAIGNS_SEND,
 }
 STAGED = {"/admin/login/2fa", "/admin/enrol"}  # only for a half-signed-in admin
 

@@ -21,6 +21,7 @@ from newsletter.web.admin import (
     articles,
     auth,
     campaign_preview,
+    campaign_progress,
     campaign_schedule,
     campaigns,
     users,
@@ -42,7 +43,15 @@ PUBLIC_PATHS = frozenset({"/admin/login"})  # and /admin/static/…
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the admin's routes, static files, headers and error pages (after the public
     app's error pages, which it keeps for every other path)."""
-    for module in (auth, users, articles, campaigns, campaign_preview, campaign_schedule):
+    for module in (
+        auth,
+        users,
+        articles,
+        campaigns,
+        campaign_preview,
+        campaign_schedule,
+        campaign_progress,
+    ):
         app.include_router(module.router)
     app.mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static")
     app.add_middleware(AdminHeaders, hsts=https(settings))

@@ -19,6 +19,7 @@ from newsletter.accounts.roles import Action
 from newsletter.domain.approval import Approval, Step
 from newsletter.errors import Forbidden, NewsletterError
 from newsletter.services import approval, article_library, campaign_drafts
+from newsletter.services.campaign_progress import snapshot
 from newsletter.services.segments import count_segment, get_segment, list_segments
 from newsletter.web.admin.pages import describe, render
 from newsletter.web.admin.security import Viewer, require
@@ -163,7 +164,9 @@ def detail(
 ) -> Response:
     state = request.app.state
     row, titles, flow = campaign_drafts.page(state.db, state.settings, campaign_id)
-    progress = request.app.state.admin_progress.get([campaign_id]).get(campaign_id)
+    live = (
+        None if row.status == "draft" else snapshot(state.db, campaign_id, now=now_of(request.app))
+    )
     is_author = flow.author == viewer.session.email
     may_send = row.status == "draft" and (not flow.enforced or flow.approval is Approval.APPROVED)
     return render(
@@ -173,7 +176,8 @@ def detail(
         row=row,
         articles=titles,
         flow=flow,
-        progress=progress,
+        p=live,
+        poll=2,
         is_author=is_author,
         may_send=may_send,
         error=error,
