@@ -82,6 +82,7 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("POST", "/admin/campaigns/{campaign_id}/pause"): Action.CAMPAIGNS_SEND,
     ("POST", "/admin/campaigns/{campaign_id}/resume"): Action.CAMPAIGNS_SEND,
     ("POST", "/admin/campaigns/{campaign_id}/cancel"): Action.CAMPAIGNS_SEND,
+    ("GET", "/admin/campaigns/{campaign_id}/stats"): Action.CAMPAIGNS_VIEW,
 }
 STAGED = {"/admin/login/2fa", "/admin/enrol"}  # only for a half-signed-in admin
 

@@ -23,6 +23,7 @@ from newsletter.web.admin import (
     campaign_preview,
     campaign_progress,
     campaign_schedule,
+    campaign_stats,
     campaigns,
     users,
 )
@@ -50,6 +51,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         campaigns,
         campaign_preview,
         campaign_schedule,
+        campaign_stats,
         campaign_progress,
     ):
         app.include_router(module.router)
