@@ -25,6 +25,7 @@ from newsletter.web.admin import (
     campaign_schedule,
     campaign_stats,
     campaigns,
+    dashboard,
     users,
 )
 from newsletter.web.admin.pages import STATIC, describe, error_page
@@ -45,6 +46,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Add the admin's routes, static files, headers and error pages (after the public
     app's error pages, which it keeps for every other path)."""
     for module in (
+        dashboard,
         auth,
         users,
         articles,

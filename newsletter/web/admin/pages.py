@@ -50,6 +50,7 @@ ENV.filters["in_zone"] = _in_zone
 ENV.globals["Action"] = Action
 
 NAV = [
+    ("Dashboard", "/admin", Action.CAMPAIGNS_VIEW),
     ("Campaigns", "/admin/campaigns", Action.CAMPAIGNS_VIEW),
     ("Articles", "/admin/articles", Action.ARTICLES_VIEW),
     ("Users", "/admin/users", Action.USERS_MANAGE),
