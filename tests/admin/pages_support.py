@@ -58,7 +58,9 @@ class Site:
 
 
 def new_campaign(db: Database, settings: Any, *, subject: str | None = None) -> int:
-    article_id = article_library.add_file(db, SEED_FORMATS["markdown"], actor="t", now=START)
+    article_id = article_library.add_file(
+        db, SEED_FORMATS["markdown"], site_url=settings.website_url, actor="t", now=START
+    )
     author = Actor(None, "marketer@clinic.example", Role.MARKETER)
     return campaign_drafts.create_from_library(
         db, settings, [article_id], segment="everyone", subject=subject, author=author, now=START
