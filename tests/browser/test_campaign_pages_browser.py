@@ -81,8 +81,8 @@ def stack(tmp_path: Path, monkeypatch):  # type: ignore[no-untyped-def]
         emu.set_webhook_url(base + "/webhooks/sendgrid")
         engine_db = Database.from_url(settings.database_url)
         ctx = context(engine_db, settings, emu.base_url)
-        engine = Engine(settings, engine_db, ctx, ThreadPoolDispatcher(ctx, threads=2,
-                                                                       worker_id="browser"))  # fmt: skip
+        pool = ThreadPoolDispatcher(ctx, threads=2, worker_id="browser")
+        engine = Engine(settings, engine_db, ctx, pool)
         engine.start()
         try:
             yield Stack(base, db, settings, emu)
