@@ -39,6 +39,7 @@ from newsletter.accounts import login  # noqa: E402
 from newsletter.accounts.service import create_user  # noqa: E402
 from newsletter.config import load_settings  # noqa: E402
 from newsletter.errors import ValidationError  # noqa: E402
+from newsletter.keys.database import check_database_key  # noqa: E402
 from newsletter.services import article_library, campaign_drafts  # noqa: E402
 from newsletter.storage.database import Database  # noqa: E402
 from newsletter.storage.schema import upgrade  # noqa: E402
@@ -65,6 +66,12 @@ def build(path: Path, subscribers: int) -> None:
     db = Database.from_url(f"sqlite:///{tmp}")
     upgrade(db)
     now = datetime.now(UTC)
+    settings = load_settings(
+        database_url=f"sqlite:///{tmp}", audiences_dir=REPO / "audiences", secret_key=KEY
+    )
+    # The key record first (on an empty database it adopts the ring's key): the addresses'
+    # hashes below are placeholders, which a later check of a sample row would refuse.
+    check_database_key(db, settings.key_ring, now=now)
     started = time.perf_counter()
     with db.write() as conn:
         conn.execute(
@@ -77,9 +84,6 @@ def build(path: Path, subscribers: int) -> None:
             {"rows": subscribers, "now": now.replace(tzinfo=None)},
         )
     print(f"  {subscribers:,} subscribers in {time.perf_counter() - started:.1f} s")
-    settings = load_settings(
-        database_url=f"sqlite:///{tmp}", audiences_dir=REPO / "audiences", secret_key=KEY
-    )
     seed = REPO / "tests" / "data" / "seed" / "neuroplasticity-ketamine.md"
     article = article_library.add_file(db, seed, site_url=None, actor="bench", now=now)
     first = campaign_drafts.create_from_library(
@@ -216,6 +220,7 @@ def main() -> int:
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated words of page names")
     args = parser.parse_args()
     if not shutil.which("hey"):
         raise SystemExit("hey is not installed (apt-get install hey)")
@@ -243,7 +248,12 @@ def main() -> int:
     try:
         load_before = os.getloadavg()
         middle = str(args.subscribers // 2)
-        pages = {name: p.replace("{middle}", middle) for name, p in PAGES.items()}
+        wanted = [w for w in args.only.split(",") if w]
+        pages = {
+            name: p.replace("{middle}", middle)
+            for name, p in PAGES.items()
+            if not wanted or any(w in name for w in wanted)
+        }
         for path_ in pages.values():  # warm up
             hey(f"http://127.0.0.1:{port}{path_}", cookie, 200)
         for _ in range(args.rounds):
@@ -261,6 +271,7 @@ def main() -> int:
             for key in ("p50_ms", "p95_ms", "rps", "server_cpu_ms")
         }
         for name, rounds in results.items()
+        if rounds
     }
     print(
         json.dumps(

@@ -23,7 +23,7 @@ from newsletter.rendering.compose import PersonalEmail
 from newsletter.services.campaign_checks import CampaignWarning, campaign_warnings
 from newsletter.services.campaigns import compiled_email
 from newsletter.services.previews import SAMPLE_ADDRESS, sample_recipient
-from newsletter.storage import campaign_store
+from newsletter.storage import article_store, campaign_store
 from newsletter.storage.database import Database
 from newsletter.storage.tables import subscribers
 
@@ -37,6 +37,7 @@ class SubscriberPreview:
     to: str  # the subscriber's address, or the sample address
     subscriber_id: int | None
     checks: tuple[CampaignWarning, ...]
+    article_ids: tuple[int, ...] = ()  # the library articles it was made from (fix links)
 
     @property
     def failed(self) -> list[CampaignWarning]:
@@ -77,8 +78,9 @@ def preview_for(
     db: Database, settings: Settings, campaign_id: int, subscriber_id: int | None
 ) -> SubscriberPreview:
     """The campaign's email for subscriber `subscriber_id` (None: the sample recipient)."""
-    with db.read() as conn:
+    with db.read() as conn:  # one read: the row, the person, the article ids
         row = campaign_store.get_campaign(conn, campaign_id)
+        article_ids = tuple(article_store.campaign_article_ids(conn, campaign_id))
         person = None
         if subscriber_id is not None:
             person = conn.execute(
@@ -104,6 +106,7 @@ def preview_for(
         to=SAMPLE_ADDRESS if person is None else person.email,
         subscriber_id=None if person is None else person.id,
         checks=CHECKLISTS.get(row, settings),
+        article_ids=article_ids,
     )
 
 

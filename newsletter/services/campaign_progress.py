@@ -3,15 +3,20 @@ done of all, the rate, retries and what waits for review.
 
 Read from the counters the ledger's triggers keep (`status:*` in `campaign_counters`) and one
 GROUP BY over the campaign's batches (a few thousand rows for a million recipients, on the
-(campaign_id, status) index): never a count over deliveries, whatever the campaign's size.
+(campaign_id, status) index, remembered 2 s): never a count over deliveries, whatever the
+campaign's size.
 """
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from newsletter.domain.campaigns import TERMINAL, CampaignStatus
 from newsletter.domain.sending import BatchStatus, DeliveryStatus
@@ -24,6 +29,39 @@ LIVE = frozenset({CampaignStatus.PLANNING, CampaignStatus.SENDING, CampaignStatu
 #: A recipient is done once the ledger says what happened to them.
 DONE = (DeliveryStatus.ACCEPTED, DeliveryStatus.SKIPPED, DeliveryStatus.FAILED,
         DeliveryStatus.CANCELLED)  # fmt: skip
+
+
+class BatchCache:
+    """The campaign's batches per status (count, attempts) remembered `ttl_s` seconds: under
+    many viewers polling every 2 s, the batch table is read once per campaign per period.
+    The campaign row and its counters are read fresh on every view."""
+
+    def __init__(self, ttl_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
+        self.ttl_s, self.clock = ttl_s, clock
+        self._entries: dict[int, tuple[float, list[Any]]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, conn: Connection, campaign_id: int) -> list[Any]:
+        now = self.clock()
+        with self._lock:
+            found = self._entries.get(campaign_id)
+        if found is not None and found[0] > now:
+            return found[1]
+        rows = list(
+            conn.execute(
+                select(send_batches.c.status, func.count(), func.sum(send_batches.c.attempts))
+                .where(send_batches.c.campaign_id == campaign_id)
+                .group_by(send_batches.c.status)
+            ).all()
+        )
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[campaign_id] = (now + self.ttl_s, rows)
+        return rows
+
+
+BATCHES = BatchCache()
 
 
 @dataclass(frozen=True)
@@ -70,11 +108,7 @@ def snapshot(db: Database, campaign_id: int, *, now: datetime) -> Snapshot:
         counts = counter_store.counts_of_names(
             conn, campaign_id, [f"status:{s.value}" for s in DeliveryStatus]
         )
-        batches = conn.execute(
-            select(send_batches.c.status, func.count(), func.sum(send_batches.c.attempts))
-            .where(send_batches.c.campaign_id == campaign_id)
-            .group_by(send_batches.c.status)
-        ).all()
+        batches = BATCHES.get(conn, campaign_id)
 
     def c(status: DeliveryStatus) -> int:
         return counts.get(f"status:{status.value}", 0)

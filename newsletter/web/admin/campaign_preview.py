@@ -23,7 +23,6 @@ from newsletter.bootstrap import delivery_backend
 from newsletter.errors import NewsletterError
 from newsletter.services import campaign_actions, campaign_preview
 from newsletter.services.campaign_checks import CampaignWarning
-from newsletter.storage import article_store
 from newsletter.web.admin.campaigns import detail
 from newsletter.web.admin.pages import ENV, describe, render
 from newsletter.web.admin.security import Viewer, require
@@ -71,9 +70,7 @@ def _page(
     shown = campaign_preview.preview_for(
         state.db, state.settings, campaign_id, _subscriber(request)
     )
-    with state.db.read() as conn:
-        article_ids = article_store.campaign_article_ids(conn, campaign_id)
-    article_id = article_ids[0] if article_ids else None
+    article_id = shown.article_ids[0] if shown.article_ids else None
     checks = [(c, fix_for(c, campaign_id, article_id)) for c in shown.checks]
     return render(
         request,
