@@ -2,7 +2,9 @@
 app factory (`web/app.py` calls `install` unless `NEWSLETTER_ADMIN_ENABLED=false`).
 
 One module per area, each a router over services: `auth` (sign-in, second factor, sign-out,
-own account), `users`, `articles`, `campaigns`. `security` holds what every request goes
+own account), `users`, `articles`, `dashboard`, and the campaigns: `campaigns` (list, new,
+the campaign page), `campaign_steps`, `campaign_preview`, `campaign_schedule`,
+`campaign_progress`, `campaign_stats` (with `charts`). `security` holds what every request goes
 through (session, role, CSRF, form limits, headers), `pages` the Jinja2 rendering. Templates
 and the vendored HTMX (with its licence) live beside them; nothing is fetched from elsewhere.
 """
@@ -24,6 +26,7 @@ from newsletter.web.admin import (
     campaign_progress,
     campaign_schedule,
     campaign_stats,
+    campaign_steps,
     campaigns,
     dashboard,
     users,
@@ -54,6 +57,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         campaign_preview,
         campaign_schedule,
         campaign_stats,
+        campaign_steps,
         campaign_progress,
     ):
         app.include_router(module.router)
