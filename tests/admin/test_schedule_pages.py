@@ -25,6 +25,7 @@ def test_schedule_in_new_york_shows_utc_then_confirms(make_client, clock):
     marketer = site.person("marketer")
     page = marketer.get(f"/admin/campaigns/{campaign}/schedule")
     assert page.status_code == 200 and 'id="zone"' in page.text
+    assert 'id="not-approved"' not in page.text
     form = {"at": "2026-12-08T09:00", "zone": "America/New_York", "late_hours": "2",
             "csrf_token": csrf_of(page.text)}  # fmt: skip
     shown = marketer.post(f"/admin/campaigns/{campaign}/schedule", data=form)
@@ -94,7 +95,9 @@ def test_approval_is_required_and_staff_gets_403(make_client, clock):
     campaign = new_campaign(site.db, site.settings)
     site.person("admin")  # accounts exist: approval is enforced
     marketer = site.person("marketer")
-    token = csrf_of(marketer.get(f"/admin/campaigns/{campaign}/schedule").text)
+    page = marketer.get(f"/admin/campaigns/{campaign}/schedule").text
+    assert 'id="not-approved"' in page
+    token = csrf_of(page)
     form = {"at": "2026-12-08T09:00", "zone": "UTC", "late_hours": "1", "csrf_token": token}
     refused = marketer.post(f"/admin/campaigns/{campaign}/schedule", data=form)
     assert refused.status_code == 400 and "approv" in refused.text

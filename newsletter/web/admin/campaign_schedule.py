@@ -20,6 +20,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.accounts.roles import Action
+from newsletter.domain.approval import Approval
 from newsletter.errors import NewsletterError
 from newsletter.services import approval, campaign_actions
 from newsletter.services.campaign_checks import preflight
@@ -62,7 +63,9 @@ def _page(
     db = request.app.state.db
     with db.read() as conn:
         row = campaign_store.get_campaign(conn, campaign_id)
+        flow = approval.workflow_in(conn, request.app.state.settings, campaign_id)
     values = {**_form_defaults(request, row), **(form or {})}
+    unapproved = flow.enforced and flow.approval is not Approval.APPROVED
     return render(
         request,
         "schedule.html",
@@ -71,6 +74,7 @@ def _page(
         form=values,
         zones=ZONES,
         chosen=chosen,
+        unapproved=unapproved,
         error=error,
         status_code=400 if error else 200,
     )
