@@ -121,7 +121,7 @@ def search_subscribers(db: Database, text: str) -> list[Any]:
     except ValueError:
         prefix = prefix.lower()
     with db.read() as conn:
-        return list(
+        rows = list(
             conn.execute(
                 select(
                     subscribers.c.id,
@@ -134,3 +134,6 @@ def search_subscribers(db: Database, text: str) -> list[Any]:
                 .limit(SEARCH_LIMIT)
             )
         )
+    # The range is exact in byte order (SQLite, PostgreSQL's C collation); under a linguistic
+    # collation it may hold near misses, which are dropped here.
+    return [row for row in rows if row.email.startswith(prefix)]
