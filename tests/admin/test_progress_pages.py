@@ -35,6 +35,7 @@ def test_progress_polls_while_sending_and_reaches_100(make_client, clock, emulat
     before = marketer.get(f"/admin/campaigns/{campaign}/progress", headers={"HX-Request": "true"})
     assert before.status_code == 200
     assert 'hx-trigger="every 2s"' in before.text and 'data-status="scheduled"' in before.text
+    assert "hx-refresh" not in before.headers
 
     ctx = context(site.db, site.settings, emulator.base_url)
     pool = ThreadPoolDispatcher(ctx, threads=2, worker_id="admin-test")
@@ -46,6 +47,12 @@ def test_progress_polls_while_sending_and_reaches_100(make_client, clock, emulat
     assert 'data-percent="100"' in after and 'data-status="sent"' in after
     assert 'id="progress-sent">25<' in after and 'id="progress-total">25<' in after
     assert "hx-trigger" not in after  # an ended campaign is not polled
+    polled = marketer.get(f"/admin/campaigns/{campaign}/progress?shown=scheduled",
+                          headers={"HX-Request": "true"})  # fmt: skip
+    assert polled.headers["HX-Refresh"] == "true"  # the page reloads once to show "sent"
+    same = marketer.get(f"/admin/campaigns/{campaign}/progress?shown=sent",
+                        headers={"HX-Request": "true"})  # fmt: skip
+    assert "hx-refresh" not in same.headers
     assert "per minute" in after and 'id="progress-review">0 recipients' in after
     page = marketer.get(f"/admin/campaigns/{campaign}").text
     assert 'id="progress"' in page and "pause-button" not in page

@@ -166,6 +166,9 @@ def test_send_progress_stats_and_staff_in_chromium(browser, stack, tmp_path):
     url = marketer.page.url
     # HTMX polls the fragment every 2 s; the page itself is never reloaded.
     marketer.page.wait_for_selector('#progress[data-percent="100"]', timeout=90_000)
+    marketer.page.wait_for_function(  # the page reloaded itself once the status changed
+        "document.querySelector('#campaign-status').textContent.trim() === 'sent'"
+    )
     assert marketer.page.url == url
     assert marketer.page.inner_text("#progress-sent") == str(PEOPLE)
     assert marketer.page.locator("#progress[hx-trigger]").count() == 0  # polling stopped

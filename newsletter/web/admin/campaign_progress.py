@@ -31,18 +31,24 @@ SEND = Depends(require(Action.CAMPAIGNS_SEND))
 POLL_SECONDS = 2
 
 
-def fragment(request: Request, viewer: Viewer, campaign_id: int) -> str:
-    """The progress box (also included in the campaign page)."""
+def fragment(request: Request, viewer: Viewer, campaign_id: int) -> tuple[str, str]:
+    """The progress box (also included in the campaign page) and the campaign's status."""
     shown = snapshot(request.app.state.db, campaign_id, now=now_of(request.app))
-    return ENV.get_template("_progress.html").render(
+    html = ENV.get_template("_progress.html").render(
         p=shown, viewer=viewer, csrf=viewer.csrf_token, Action=Action, poll=POLL_SECONDS
     )
+    return html, shown.status
 
 
 @router.get("/admin/campaigns/{campaign_id}/progress")
 async def progress(request: Request, campaign_id: int, viewer: Viewer = VIEW) -> Response:
-    html = await run_in_threadpool(fragment, request, viewer, campaign_id)
-    return HTMLResponse(html)
+    """The fragment; when the campaign's status is no longer the one the page was drawn
+    with (`shown`), HTMX is told to reload the page once, so its status and buttons follow
+    (sending → paused → sent…) without anyone pressing reload."""
+    html, status = await run_in_threadpool(fragment, request, viewer, campaign_id)
+    was = request.query_params.get("shown")
+    changed = was is not None and was != status and request.headers.get("hx-request")
+    return HTMLResponse(html, headers={"HX-Refresh": "true"} if changed else None)
 
 
 async def _control(
