@@ -119,6 +119,14 @@ def test_preview_test_send_and_schedule_in_chromium(browser, stack, tmp_path):
         assert "Robin" in inner.inner_text("body")  # the subscriber's own first name
     assert "Robin" in marketer.page.inner_text("#text-part")
     marketer.shot("preview")
+    phone = EmailSession(browser, stack.base, 375, tmp_path, "phone")
+    phone.sign_in("m@clinic.example")
+    phone.page.wait_for_url("**/admin/campaigns")
+    for path in (f"/admin/campaigns/{campaign}/preview", f"/admin/campaigns/{campaign}/stats",
+                 f"/admin/campaigns/{campaign}/schedule", "/admin"):  # fmt: skip
+        phone.goto(path)
+        assert phone.fits(), path  # no sideways scrolling at 375 px
+    phone.close()
 
     marketer.goto(f"/admin/campaigns/{campaign}")
     marketer.page.fill("#test-addresses", "seed.one@example.org\nseed.two@example.org")
