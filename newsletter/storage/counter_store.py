@@ -55,3 +55,37 @@ def count_of(conn: Connection, campaign_id: int, name: str, scope: str = "") -> 
         )
     )
     return int(value or 0)
+
+
+def counts_of_names(conn: Connection, campaign_id: int, names: list[str]) -> dict[str, int]:
+    """Some campaign-wide counters (scope '') of one campaign: {name: value}."""
+    rows = conn.execute(
+        select(campaign_counters.c.name, campaign_counters.c.value).where(
+            campaign_counters.c.campaign_id == campaign_id,
+            campaign_counters.c.scope == "",
+            campaign_counters.c.name.in_(names),
+        )
+    )
+    return {name: int(value) for name, value in rows}
+
+
+def totals_of(
+    conn: Connection, campaign_ids: list[int], names: list[str]
+) -> dict[int, dict[str, int]]:
+    """Campaign-wide counters of several campaigns at once (the dashboard): one read on the
+    (campaign_id, scope, name) key."""
+    if not campaign_ids:
+        return {}
+    rows = conn.execute(
+        select(
+            campaign_counters.c.campaign_id, campaign_counters.c.name, campaign_counters.c.value
+        ).where(
+            campaign_counters.c.campaign_id.in_(campaign_ids),
+            campaign_counters.c.scope == "",
+            campaign_counters.c.name.in_(names),
+        )
+    )
+    found: dict[int, dict[str, int]] = {}
+    for campaign_id, name, value in rows:
+        found.setdefault(campaign_id, {})[name] = int(value)
+    return found

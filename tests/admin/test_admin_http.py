@@ -71,6 +71,18 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("POST", "/admin/campaigns/{campaign_id}/send"): Action.CAMPAIGNS_SEND,
     ("POST", "/admin/campaigns/{campaign_id}/duplicate"): Action.CAMPAIGNS_EDIT,
     ("POST", "/admin/campaigns/{campaign_id}/delete"): Action.CAMPAIGNS_EDIT,
+    ("GET", "/admin/campaigns/{campaign_id}/preview"): Action.CAMPAIGNS_PREVIEW,
+    ("GET", "/admin/campaigns/{campaign_id}/preview/email.html"): Action.CAMPAIGNS_PREVIEW,
+    ("POST", "/admin/campaigns/{campaign_id}/preview/search"): Action.CAMPAIGNS_PREVIEW,
+    ("POST", "/admin/campaigns/{campaign_id}/test-send"): Action.CAMPAIGNS_TEST_SEND,
+    ("GET", "/admin/campaigns/{campaign_id}/schedule"): Action.CAMPAIGNS_SEND,
+    ("POST", "/admin/campaigns/{campaign_id}/schedule"): Action.CAMPAIGNS_SEND,
+    ("POST", "/admin/campaigns/{campaign_id}/unschedule"): Action.CAMPAIGNS_SEND,
+    ("GET", "/admin/campaigns/{campaign_id}/progress"): Action.CAMPAIGNS_VIEW,
+    ("POST", "/admin/campaigns/{campaign_id}/pause"): Action.CAMPAIGNS_SEND,
+    ("POST", "/admin/campaigns/{campaign_id}/resume"): Action.CAMPAIGNS_SEND,
+    ("POST", "/admin/campaigns/{campaign_id}/cancel"): Action.CAMPAIGNS_SEND,
+    ("GET", "/admin/campaigns/{campaign_id}/stats"): Action.CAMPAIGNS_VIEW,
 }
 STAGED = {"/admin/login/2fa", "/admin/enrol"}  # only for a half-signed-in admin
 

@@ -2,7 +2,9 @@
 app factory (`web/app.py` calls `install` unless `NEWSLETTER_ADMIN_ENABLED=false`).
 
 One module per area, each a router over services: `auth` (sign-in, second factor, sign-out,
-own account), `users`, `articles`, `campaigns`. `security` holds what every request goes
+own account), `users`, `articles`, `dashboard`, and the campaigns: `campaigns` (list, new,
+the campaign page), `campaign_steps`, `campaign_preview`, `campaign_schedule`,
+`campaign_progress`, `campaign_stats` (with `charts`). `security` holds what every request goes
 through (session, role, CSRF, form limits, headers), `pages` the Jinja2 rendering. Templates
 and the vendored HTMX (with its licence) live beside them; nothing is fetched from elsewhere.
 """
@@ -17,7 +19,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from newsletter.config import Settings
 from newsletter.errors import Forbidden, NewsletterError, NotFound
 from newsletter.services.campaign_drafts import ProgressCache
-from newsletter.web.admin import articles, auth, campaigns, users
+from newsletter.web.admin import (
+    articles,
+    auth,
+    campaign_preview,
+    campaign_progress,
+    campaign_schedule,
+    campaign_stats,
+    campaign_steps,
+    campaigns,
+    dashboard,
+    users,
+)
 from newsletter.web.admin.pages import STATIC, describe, error_page
 from newsletter.web.admin.security import (
     AdminForbidden,
@@ -35,7 +48,18 @@ PUBLIC_PATHS = frozenset({"/admin/login"})  # and /admin/static/…
 def install(app: FastAPI, settings: Settings) -> None:
     """Add the admin's routes, static files, headers and error pages (after the public
     app's error pages, which it keeps for every other path)."""
-    for module in (auth, users, articles, campaigns):
+    for module in (
+        dashboard,
+        auth,
+        users,
+        articles,
+        campaigns,
+        campaign_preview,
+        campaign_schedule,
+        campaign_stats,
+        campaign_steps,
+        campaign_progress,
+    ):
         app.include_router(module.router)
     app.mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static")
     app.add_middleware(AdminHeaders, hsts=https(settings))

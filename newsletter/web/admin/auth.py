@@ -69,11 +69,6 @@ def _login_page(
     return response
 
 
-@router.get("/admin")
-async def home(viewer: Viewer = Depends(require(Action.CAMPAIGNS_VIEW))) -> Response:
-    return _see_other("/admin/campaigns")
-
-
 @router.get("/admin/login")
 async def login_page(request: Request) -> Response:
     session = await current_session(request)

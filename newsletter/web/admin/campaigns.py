@@ -1,9 +1,12 @@
 """`/admin/campaigns`: the list (status, segment, approval, progress), a new draft from stored
-articles + template + segment with a live recipient count, and the campaign page: edit while
-draft, submit, approve or reject with a comment, send once approved, duplicate, delete.
+articles + template + segment with a live recipient count, and the campaign page (`detail`,
+which the other campaign routers re-render with an error).
 
-Each button is shown only to roles that may use it, and each handler checks the role again
-(`require`) before calling the service, which checks the approval rule once more.
+The campaign page's buttons live in one router each: `campaign_steps` (edit, submit,
+approve, reject, send, duplicate, delete), `campaign_preview` (preview, test send),
+`campaign_schedule`, `campaign_progress` (progress, pause, resume, cancel) and
+`campaign_stats`. Each button is shown only to roles that may use it, and each handler checks
+the role again (`require`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from newsletter.accounts.roles import Action
-from newsletter.domain.approval import Approval, Step
-from newsletter.errors import Forbidden, NewsletterError
-from newsletter.services import approval, article_library, campaign_drafts
+from newsletter.domain.approval import Approval
+from newsletter.errors import NewsletterError
+from newsletter.services import article_library, campaign_drafts
+from newsletter.services.campaign_progress import snapshot
 from newsletter.services.segments import count_segment, get_segment, list_segments
 from newsletter.web.admin.pages import describe, render
 from newsletter.web.admin.security import Viewer, require
@@ -40,6 +44,12 @@ NOTICES = {
     "reject": "The campaign is rejected and goes back to its author.",
     "duplicated": "This is a new draft copied from the campaign.",
     "sent": "The campaign is queued: the engine starts sending it within a tick.",
+    "tested": "The test email is sent to the seed addresses, marked [TEST].",
+    "scheduled": "The campaign is scheduled.",
+    "unscheduled": "The campaign is back to draft; its approval stands.",
+    "paused": "The campaign is paused: no new batch starts until it is resumed.",
+    "resumed": "The campaign is sending again.",
+    "cancelled": "The campaign is cancelled: batches not yet sent will not be.",
 }
 
 
@@ -147,7 +157,7 @@ async def create(request: Request, viewer: Viewer = EDIT) -> Response:
     return RedirectResponse(f"/admin/campaigns/{campaign_id}?done=created", status_code=303)
 
 
-def _detail(
+def detail(
     request: Request,
     viewer: Viewer,
     campaign_id: int,
@@ -157,7 +167,9 @@ def _detail(
 ) -> Response:
     state = request.app.state
     row, titles, flow = campaign_drafts.page(state.db, state.settings, campaign_id)
-    progress = request.app.state.admin_progress.get([campaign_id]).get(campaign_id)
+    live = (
+        None if row.status == "draft" else snapshot(state.db, campaign_id, now=now_of(request.app))
+    )
     is_author = flow.author == viewer.session.email
     may_send = row.status == "draft" and (not flow.enforced or flow.approval is Approval.APPROVED)
     return render(
@@ -167,7 +179,8 @@ def _detail(
         row=row,
         articles=titles,
         flow=flow,
-        progress=progress,
+        p=live,
+        poll=2,
         is_author=is_author,
         may_send=may_send,
         error=error,
@@ -178,125 +191,4 @@ def _detail(
 
 @router.get("/admin/campaigns/{campaign_id}")
 async def campaign_page(request: Request, campaign_id: int, viewer: Viewer = VIEW) -> Response:
-    return await run_in_threadpool(_detail, request, viewer, campaign_id)
-
-
-async def _act(
-    request: Request, viewer: Viewer, campaign_id: int, call: Any, done: str
-) -> Response:
-    try:
-        result = await run_in_threadpool(call)
-    except NewsletterError as error:
-        status = 403 if isinstance(error, Forbidden) else 400
-        return await run_in_threadpool(
-            _detail, request, viewer, campaign_id, error=describe(error), status_code=status
-        )
-    target = result if done == "duplicated" else campaign_id
-    if done == "edited" and result:
-        done = "withdrawn"
-    return RedirectResponse(f"/admin/campaigns/{target}?done={done}", status_code=303)
-
-
-@router.post("/admin/campaigns/{campaign_id}/edit")
-async def edit(request: Request, campaign_id: int, viewer: Viewer = EDIT) -> Response:
-    form = viewer.form
-    change = campaign_drafts.DraftEdit(
-        subject=form.get("subject", ""),
-        preheader=form.get("preheader", ""),
-        sender_name=form.get("sender_name", ""),
-        sender_email=form.get("sender_email", ""),
-    )
-    return await _act(
-        request,
-        viewer,
-        campaign_id,
-        lambda: campaign_drafts.edit_draft(
-            request.app.state.db,
-            request.app.state.settings,
-            campaign_id,
-            change,
-            actor=viewer.actor,
-            now=now_of(request.app),
-        ),
-        "edited",
-    )
-
-
-def _step(request: Request, viewer: Viewer, campaign_id: int, step: Step) -> Any:
-    return lambda: approval.take_step(
-        request.app.state.db,
-        campaign_id,
-        step,
-        viewer.actor,
-        comment=viewer.form.get("comment", ""),
-        now=now_of(request.app),
-    )
-
-
-@router.post("/admin/campaigns/{campaign_id}/submit")
-async def submit(request: Request, campaign_id: int, viewer: Viewer = EDIT) -> Response:
-    return await _act(
-        request, viewer, campaign_id, _step(request, viewer, campaign_id, Step.SUBMIT), "submit"
-    )
-
-
-@router.post("/admin/campaigns/{campaign_id}/approve")
-async def approve(request: Request, campaign_id: int, viewer: Viewer = APPROVE) -> Response:
-    return await _act(
-        request, viewer, campaign_id, _step(request, viewer, campaign_id, Step.APPROVE), "approve"
-    )
-
-
-@router.post("/admin/campaigns/{campaign_id}/reject")
-async def reject(request: Request, campaign_id: int, viewer: Viewer = APPROVE) -> Response:
-    return await _act(
-        request, viewer, campaign_id, _step(request, viewer, campaign_id, Step.REJECT), "reject"
-    )
-
-
-@router.post("/admin/campaigns/{campaign_id}/send")
-async def send(request: Request, campaign_id: int, viewer: Viewer = SEND) -> Response:
-    state = request.app.state
-    return await _act(
-        request,
-        viewer,
-        campaign_id,
-        lambda: campaign_drafts.send_now(
-            state.db,
-            state.settings,
-            campaign_id,
-            actor=viewer.actor,
-            now=now_of(request.app),
-        ),
-        "sent",
-    )
-
-
-@router.post("/admin/campaigns/{campaign_id}/duplicate")
-async def duplicate(request: Request, campaign_id: int, viewer: Viewer = EDIT) -> Response:
-    return await _act(
-        request,
-        viewer,
-        campaign_id,
-        lambda: campaign_drafts.duplicate(
-            request.app.state.db, campaign_id, actor=viewer.actor, now=now_of(request.app)
-        ),
-        "duplicated",
-    )
-
-
-@router.post("/admin/campaigns/{campaign_id}/delete")
-async def delete(request: Request, campaign_id: int, viewer: Viewer = EDIT) -> Response:
-    try:
-        await run_in_threadpool(
-            campaign_drafts.delete_draft,
-            request.app.state.db,
-            campaign_id,
-            actor=viewer.actor,
-            now=now_of(request.app),
-        )
-    except NewsletterError as error:
-        return await run_in_threadpool(
-            _detail, request, viewer, campaign_id, error=describe(error), status_code=400
-        )
-    return RedirectResponse("/admin/campaigns?done=deleted", status_code=303)
+    return await run_in_threadpool(detail, request, viewer, campaign_id)

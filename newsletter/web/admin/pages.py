@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -33,10 +34,23 @@ def _when(value: datetime | None) -> str:
     return "—" if value is None else f"{value:%Y-%m-%d %H:%M} UTC"
 
 
+def _in_zone(value: datetime | None, zone: str) -> str:
+    """An instant on the clock of an IANA zone, with its abbreviation (EST, CET…)."""
+    if value is None:
+        return "—"
+    try:
+        local = value.astimezone(ZoneInfo(zone))
+    except (ValueError, KeyError, OSError):
+        return _when(value)
+    return f"{local:%Y-%m-%d %H:%M} {local:%Z} ({zone})"
+
+
 ENV.filters["when"] = _when
+ENV.filters["in_zone"] = _in_zone
 ENV.globals["Action"] = Action
 
 NAV = [
+    ("Dashboard", "/admin", Action.CAMPAIGNS_VIEW),
     ("Campaigns", "/admin/campaigns", Action.CAMPAIGNS_VIEW),
     ("Articles", "/admin/articles", Action.ARTICLES_VIEW),
     ("Users", "/admin/users", Action.USERS_MANAGE),

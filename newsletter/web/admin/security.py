@@ -229,7 +229,8 @@ def _mac(settings: Settings, nonce: str) -> str:
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
+    "connect-src 'self'; frame-src 'self'; "
+    "form-action 'self'; frame-ancestors 'self'; base-uri 'none'"
 )
 
 
