@@ -139,8 +139,9 @@ def preview(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", "-o", help="Also write email.html/.txt/.json here (default without "
-            "articles: out/)."
+            "--out",
+            "-o",
+            help="Also write email.html/.txt/.json here (default without articles: out/).",
         ),
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",

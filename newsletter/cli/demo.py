@@ -14,12 +14,16 @@ from newsletter.cli.app import app, console
 @app.command("demo")
 def demo(
     port: Annotated[
-        int, typer.Option("--port", help="Web app port on 127.0.0.1 (0: any free port).", min=0,
-                          max=65535)
+        int,
+        typer.Option(
+            "--port", help="Web app port on 127.0.0.1 (0: any free port).", min=0, max=65535
+        ),
     ] = 8000,
     emulator_port: Annotated[
-        int, typer.Option("--emulator-port", help="SendGrid emulator port (0: any free port).",
-                          min=0, max=65535)
+        int,
+        typer.Option(
+            "--emulator-port", help="SendGrid emulator port (0: any free port).", min=0, max=65535
+        ),
     ] = 3030,
     folder: Annotated[
         Path, typer.Option("--dir", help="The demo's folder: database, keys, logs.")

@@ -70,9 +70,11 @@ def children(
     return [
         Child(
             "the SendGrid emulator",
-            ["emulator", "--port", str(emulator_port), "--webhook-url",
-             f"{web}/webhooks/sendgrid", "--log", str(workspace.emulator_log),
-             "--api-key", state.api_key, "--signing-scalar", str(state.signing_scalar)],  # fmt: skip
+            [
+                *("emulator", "--port", str(emulator_port), "--log", str(workspace.emulator_log)),
+                *("--webhook-url", f"{web}/webhooks/sendgrid", "--api-key", state.api_key),
+                *("--signing-scalar", str(state.signing_scalar)),
+            ],
             logs / "emulator.log",
             answers(f"{emulator}/_emulator/stats"),
         ),

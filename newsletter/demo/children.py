@@ -57,14 +57,14 @@ class Child:
         with self.log.open("ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {self.command}\n".encode())
             out.flush()
-            self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            self.process = subprocess.Popen(
                 [sys.executable, "-m", "newsletter", *self.args],
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
 
     def running(self) -> bool:
@@ -208,4 +208,3 @@ def on_signals(handler: Callable[[], None]) -> dict[int, object]:
 def restore(previous: dict[int, object]) -> None:
     for number, old in previous.items():
         signal.signal(number, old)  # type: ignore[arg-type]
-
