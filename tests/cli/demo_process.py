@@ -4,6 +4,7 @@ to sign in over HTTP (CSRF tokens and the admin's second factor included)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -64,7 +65,7 @@ class DemoProcess:
                 "--emulator-port",
                 "0",
                 *extra,
-            ],  # fmt: skip
+            ],
             cwd=cwd,
             env=clean_env(),
             stdin=subprocess.DEVNULL,
@@ -145,10 +146,8 @@ class DemoProcess:
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def alive(pid: int) -> bool:
