@@ -202,3 +202,34 @@ def _cmdline(pid: int) -> str:
             return handle.read().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_the_old_demo_is_preview_without_arguments(tmp_path):
+    """`newsletter preview` alone renders the sample article into out/ and serves it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    preview = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "preview", "--port", str(port)],
+        cwd=tmp_path, env=clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        page = wait_for(
+            lambda: _get(f"http://127.0.0.1:{port}/"), "the preview answers", timeout=120
+        )
+        assert "375" in page and "600" in page  # the two frames
+        html = (tmp_path / "out" / "email.html").read_text(encoding="utf-8")
+        assert "Neuroplasticity" in html
+        assert (tmp_path / "out" / "email.txt").is_file()
+    finally:
+        preview.send_signal(signal.SIGINT)
+        assert preview.wait(60) == 0
+
+
+def _get(url: str) -> str | None:
+    try:
+        answer = httpx.get(url, timeout=5, trust_env=False)
+    except httpx.HTTPError:
+        return None
+    return answer.text if answer.status_code == 200 else None
