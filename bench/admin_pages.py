@@ -76,7 +76,7 @@ def build(path: Path, subscribers: int) -> None:
         database_url=f"sqlite:///{tmp}", audiences_dir=REPO / "audiences", secret_key=KEY
     )
     seed = REPO / "tests" / "data" / "seed" / "neuroplasticity-ketamine.md"
-    article = article_library.add_file(db, seed, actor="bench", now=now)
+    article = article_library.add_file(db, seed, site_url=None, actor="bench", now=now)
     first = campaign_drafts.create_from_library(
         db, settings, [article], segment="everyone", now=now
     )

@@ -11,14 +11,11 @@ first megabyte, no header, no email column, duplicate columns) raises `Validatio
 open, before anything is imported. Everything wrong with a row later on is a `Reject` naming
 the row's first physical line and the column; nothing after open raises for bad data.
 
-How it works: the main process reads physical lines (at most 64 KB at a time, so a 10 MB
-field never sits in memory) and groups them into CSV records with the same quote state
-machine as the `csv` module, so a quoted field spanning lines is one record with the line
-number of its start. Chunks of raw records go to a process pool (parse, decode, validate
-and coerce: ~90 % of the work), at most `MAX_IN_FLIGHT` at a time, while the caller
-writes the previous chunk. Results come back in file order; the main process then drops
-in-file duplicates using 8-byte keyed hashes of the normalised addresses in a flat table
-(≈ 24 MB for a million addresses instead of ≈ 100 MB for a set of strings).
+How it works: after the open-time checks (csv_header), the main process splits the file
+into CSV records (csv_records: at most 64 KB read at a time; a quoted field spanning lines is
+one record, numbered by its first line), a process pool parses chunks of them (csv_rows: ~90 %
+of the work, at most `MAX_IN_FLIGHT` chunks at a time) while the caller writes the previous
+chunk, and results come back in file order with in-file duplicates dropped (SeenTable).
 
 Rules (docs/audiences.md): header row with an `email` column
 (names are case/space/punctuation-insensitive: "E-mail", "Email Address", "First Name");
@@ -28,11 +25,6 @@ given; tags/topics hold several values separated by `|` or `;` (only `|` in a `;
 limits: file 100 MB, row 64 KB, names 200 characters, email 254; values are trimmed and
 otherwise kept verbatim (SQL, HTML: escaping is the job of whoever displays them); an
 export's formula-defusing `'` prefix (csv_export.safe_cell) is removed again.
-
-Layout: this module is the public API and the reader that orchestrates an import (size and
-encoding checks at open, chunking, the process pool, file order, duplicates); the open-time
-checks live in csv_header, record splitting and the duplicate table in csv_records, and the
-worker-side parsing of rows in csv_rows.
 """
 
 from __future__ import annotations

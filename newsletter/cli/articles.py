@@ -51,11 +51,15 @@ def add(
                     where="stdin",
                     fix="convert the article to UTF-8",
                 ) from None
-            article_id = library.add_paste(db, text, kind=format_, actor=cli_actor())  # type: ignore[arg-type]
+            article_id = library.add_paste(
+                db, text, kind=format_, site_url=settings.website_url, actor=cli_actor()
+            )  # type: ignore[arg-type]
         elif source.lower().startswith(("http://", "https://")):
             article_id = library.add_url(db, settings, source, actor=cli_actor())
         else:
-            article_id = library.add_file(db, Path(source), actor=cli_actor())
+            article_id = library.add_file(
+                db, Path(source), site_url=settings.website_url, actor=cli_actor()
+            )
         row = library.get_article(db, article_id)
     console.print(f"Added “{row.title}” ({row.format}).", highlight=False, markup=False)
     for warning in library.warnings_of(row):
@@ -88,11 +92,13 @@ def list_(
 @articles_app.command("show")
 def show(article_id: Annotated[int, typer.Argument(help="Article id.")]) -> None:
     """An article as the importer reads it: title, summary, sections, warnings."""
+    from newsletter.config import load_settings
     from newsletter.services import article_library as library
 
-    with open_database() as db:
+    settings = load_settings()
+    with open_database(settings) as db:
         row = library.get_article(db, article_id)
-    article = library.parsed(row)
+    article = library.parsed(row, site_url=settings.website_url)
     out = [
         f"# {article.title}",
         f"({row.format}, {row.source_kind}: {row.source}, {row.status})",

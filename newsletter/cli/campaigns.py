@@ -76,7 +76,10 @@ def create(
     try:
         author = actor_for(db, as_, Action.CAMPAIGNS_EDIT) if as_ else None
         actor = author.audit_name if author else cli_actor()
-        ids = [article_library.add_file(db, path, actor=actor) for path in article or []]
+        ids = [
+            article_library.add_file(db, path, site_url=settings.website_url, actor=actor)
+            for path in article or []
+        ]
         campaign_id = create_from_library(
             db,
             settings,

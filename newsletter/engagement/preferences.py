@@ -12,16 +12,17 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Connection, delete, select
 
 from newsletter.domain.subscribers import ConsentMethod, SubscriberStatus, SuppressionReason
 from newsletter.engagement.event_effects import suppress_once
 from newsletter.services.subscribers import add_names
-from newsletter.services.suppressions import resubscribe
+from newsletter.services.suppressions import RestoreUnknown, resubscribe
 from newsletter.storage.counter_store import add_counts
 from newsletter.storage.database import Database
-from newsletter.storage.sending_tables import deliveries
+from newsletter.storage.sending_tables import campaigns, deliveries
 from newsletter.storage.tables import subscriber_topics, subscribers, topics
 
 
@@ -113,11 +114,16 @@ def come_back(
     db: Database, delivery_id: int, *, key: str, consent_text: str, now: datetime
 ) -> bool:
     """Resubscribe with a fresh consent record; ValidationError for bounced or complained
-    addresses. False: nobody (erased since)."""
+    addresses. False: nobody (erased since).
+
+    What the unsubscribe closed comes back; when that was not recorded (an unsubscribe from
+    before the record), the list this email was sent to, if it went to a list; otherwise
+    `RestoreUnknown` (the page asks the person to contact the clinic)."""
     person = person_for(db, delivery_id)
     if person is None:
         return False
-    resubscribe(
+    again = partial(
+        resubscribe,
         db,
         key=key,
         email=person.email,
@@ -126,4 +132,15 @@ def come_back(
         now=now,
         method=ConsentMethod.PREFERENCE_PAGE,
     )
+    try:
+        again()
+    except RestoreUnknown:
+        with db.read() as conn:
+            target = conn.scalar(
+                select(campaigns.c.target).where(campaigns.c.id == person.campaign_id)
+            )
+        kind, _, name = (target or "").partition(":")
+        if kind != "list":
+            raise
+        again(list_name=name)
     return True

@@ -37,14 +37,29 @@ class Source:
     base_url: str | None = None
 
 
-def _parse(data: bytes, source: Source) -> Article:
-    return parse_article(data, name=source.hint, where=source.name[:200], base_url=source.base_url)
+def _parse(data: bytes, source: Source, site_url: str | None) -> Article:
+    """`site_url` (NEWSLETTER_WEBSITE_URL) resolves relative links and images when the article
+    names no address of its own (an upload or a paste); without it they are dropped."""
+    return parse_article(
+        data,
+        name=source.hint,
+        where=source.name[:200],
+        base_url=source.base_url,
+        site_url=site_url,
+    )
 
 
 def _store(
-    db: Database, data: bytes, source: Source, *, actor: str, user_id: int | None, now: datetime
+    db: Database,
+    data: bytes,
+    source: Source,
+    *,
+    site_url: str | None,
+    actor: str,
+    user_id: int | None,
+    now: datetime,
 ) -> int:
-    article = _parse(data, source)
+    article = _parse(data, source, site_url)
     with db.write() as conn:
         article_id = article_store.insert_article(
             conn,
@@ -94,6 +109,7 @@ def add_upload(
     data: bytes,
     filename: str,
     *,
+    site_url: str | None,
     actor: str,
     user_id: int | None = None,
     now: datetime | None = None,
@@ -108,15 +124,27 @@ def add_upload(
         )
     _check_size(data, name)
     source = Source("upload", name, name)
-    return _store(db, data, source, actor=actor, user_id=user_id, now=now or datetime.now(UTC))
+    return _store(
+        db,
+        data,
+        source,
+        site_url=site_url,
+        actor=actor,
+        user_id=user_id,
+        now=now or datetime.now(UTC),
+    )
 
 
-def add_file(db: Database, path: Path, *, actor: str, now: datetime | None = None) -> int:
+def add_file(
+    db: Database, path: Path, *, site_url: str | None, actor: str, now: datetime | None = None
+) -> int:
     """A file on this computer (the CLI): read by the importer's own loader."""
     load_article(path)  # the loader's checks and messages (missing file, folder, size)
     data = path.read_bytes()
     source = Source("upload", path.name, path.name)
-    return _store(db, data, source, actor=actor, user_id=None, now=now or datetime.now(UTC))
+    return _store(
+        db, data, source, site_url=site_url, actor=actor, user_id=None, now=now or datetime.now(UTC)
+    )
 
 
 def add_paste(
@@ -124,6 +152,7 @@ def add_paste(
     text: str,
     *,
     kind: PasteFormat = "auto",
+    site_url: str | None,
     actor: str,
     user_id: int | None = None,
     now: datetime | None = None,
@@ -136,7 +165,15 @@ def add_paste(
     data = text.encode("utf-8", "surrogatepass")
     _check_size(data, "pasted text")
     source = Source("paste", "pasted text", _PASTE_NAMES[kind])
-    return _store(db, data, source, actor=actor, user_id=user_id, now=now or datetime.now(UTC))
+    return _store(
+        db,
+        data,
+        source,
+        site_url=site_url,
+        actor=actor,
+        user_id=user_id,
+        now=now or datetime.now(UTC),
+    )
 
 
 def _fetch(settings: Settings, url: str, fetch: Fetch) -> tuple[bytes, Source]:
@@ -156,7 +193,15 @@ def add_url(
 ) -> int:
     """The post at `url`, fetched by the server."""
     data, source = _fetch(settings, url, fetch)
-    return _store(db, data, source, actor=actor, user_id=user_id, now=now or datetime.now(UTC))
+    return _store(
+        db,
+        data,
+        source,
+        site_url=settings.website_url,
+        actor=actor,
+        user_id=user_id,
+        now=now or datetime.now(UTC),
+    )
 
 
 def list_articles(db: Database, *, archived: bool = False) -> list[Any]:
@@ -178,9 +223,9 @@ def source_of(row: Any) -> Source:
     return Source(row.source_kind, row.source, hint, row.base_url)
 
 
-def parsed(row: Any) -> Article:
+def parsed(row: Any, *, site_url: str | None) -> Article:
     """The Article of a stored row (`get_article`), parsed from its original now."""
-    return _parse(row.raw, source_of(row))
+    return _parse(row.raw, source_of(row), site_url)
 
 
 def warnings_of(row: Any) -> list[str]:
@@ -204,7 +249,7 @@ def reimport(
         if row.source_kind == "url"
         else (row.raw, source_of(row))
     )
-    article = _parse(data, source)
+    article = _parse(data, source, settings.website_url)
     with db.write() as conn:
         article_store.update_article(
             conn,
@@ -235,7 +280,9 @@ def set_archived(
         )
 
 
-def articles_for_campaign(db: Database, article_ids: Sequence[int]) -> list[Article]:
+def articles_for_campaign(
+    db: Database, article_ids: Sequence[int], *, site_url: str | None
+) -> list[Article]:
     """The Articles a campaign is made from, in order (archived ones are refused)."""
     if not article_ids:
         raise ValidationError(
@@ -251,5 +298,5 @@ def articles_for_campaign(db: Database, article_ids: Sequence[int]) -> list[Arti
                     where="article",
                     fix="restore it first, or choose another",
                 )
-            found.append(parsed(row))
+            found.append(parsed(row, site_url=site_url))
     return found

@@ -61,7 +61,7 @@ def create_from_library(
     now = now or datetime.now(UTC)
     if subject is not None:
         subject = _text(subject, "subject", MAX_SUBJECT) or None
-    loaded = article_library.articles_for_campaign(db, article_ids)
+    loaded = article_library.articles_for_campaign(db, article_ids, site_url=settings.website_url)
     ids = list(article_ids)
 
     def link(conn: Any, campaign_id: int) -> None:
@@ -149,7 +149,7 @@ def edit_draft(
             where=f"campaign {campaign_id}",
             fix="duplicate it from a stored article instead",
         )
-    loaded = article_library.articles_for_campaign(db, ids)
+    loaded = article_library.articles_for_campaign(db, ids, site_url=settings.website_url)
     tuned = settings.model_copy(update={"sender_name": sender_name, "sender_email": sender_email})
     compiled = compile_email(
         loaded,

@@ -236,6 +236,10 @@ def resubscribe(
         )
 
 
+class RestoreUnknown(ValidationError):
+    """Which lists a resubscribe restores is not recorded: the caller must name one."""
+
+
 def _restore_suppressed_memberships(conn: Connection, row: Any, now: datetime) -> None:
     """Undo exactly what the global unsubscribe closed; refuse when that is not known (someone
     on no list at all simply becomes mailable again, for segments)."""
@@ -250,7 +254,7 @@ def _restore_suppressed_memberships(conn: Connection, row: Any, now: datetime) -
     ).all()
     if closed and not any(suppressed_from for _, suppressed_from in closed):
         names = ", ".join(name for name, _ in closed)
-        raise ValidationError(
+        raise RestoreUnknown(
             f"which lists {row.email} should be restored to is not recorded (left: {names})",
             fix="name the list with --list NAME (the new consent then covers that list)",
         )

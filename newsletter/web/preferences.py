@@ -20,6 +20,7 @@ from newsletter.engagement import preferences
 from newsletter.engagement.link_tokens import resolve
 from newsletter.engagement.preference_rules import consent_wording, parse_topic_labels
 from newsletter.errors import ValidationError
+from newsletter.services.suppressions import RestoreUnknown
 from newsletter.web.link_pages import preview_page, test_page
 from newsletter.web.public import not_found, now_of, page
 
@@ -151,6 +152,13 @@ async def update_preferences(request: Request, token: str) -> HTMLResponse:
                 lambda: preferences.come_back(
                     db, delivery_id, key=key, consent_text=wording, now=now_of(request.app)
                 )
+            )
+        except RestoreUnknown:
+            return _show(
+                settings,
+                person,
+                f"We could not tell which newsletters to restore: please contact "
+                f"{settings.clinic_name} to subscribe again.",
             )
         except ValidationError:
             return _show(settings, person, "This address cannot be subscribed again.")

@@ -128,7 +128,7 @@ def _fixtures(db) -> None:  # type: ignore[no-untyped-def]
     from newsletter.config import load_settings
     from newsletter.services.campaign_drafts import create_from_library
 
-    article_library.add_file(db, SEED_FORMATS["markdown"], actor="t", now=START)
+    article_library.add_file(db, SEED_FORMATS["markdown"], site_url=None, actor="t", now=START)
     settings = load_settings(database_url=str(db.engine.url), audiences_dir=REPO / "audiences")
     create_from_library(db, settings, [1], segment="everyone", now=START)
 

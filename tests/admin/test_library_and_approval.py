@@ -28,7 +28,9 @@ def settings(db_url):  # type: ignore[no-untyped-def]
 
 
 def _article(db) -> int:  # type: ignore[no-untyped-def]
-    return article_library.add_file(db, SEED_FORMATS["markdown"], actor="test", now=START)
+    return article_library.add_file(
+        db, SEED_FORMATS["markdown"], site_url=None, actor="test", now=START
+    )
 
 
 def _campaign(db, settings, author: Actor | None = None) -> int:  # type: ignore[no-untyped-def]
@@ -46,10 +48,11 @@ def _actor(db, email: str, role: str) -> Actor:  # type: ignore[no-untyped-def]
 
 def test_upload_paste_and_url_are_stored_with_source_and_warnings(db, settings):
     data = SEED_FORMATS["html"].read_bytes()
-    uploaded = article_library.add_upload(db, data, "post.html", actor="user:m@c.example",
-                                          user_id=None, now=START)  # fmt: skip
-    pasted = article_library.add_paste(db, "# Sleep and mood\n\nA short note.", kind="markdown",
-                                       actor="user:m@c.example", now=START)  # fmt: skip
+    who = {"actor": "user:m@c.example", "site_url": None, "now": START}
+    uploaded = article_library.add_upload(db, data, "post.html", user_id=None, **who)
+    pasted = article_library.add_paste(
+        db, "# Sleep and mood\n\nA short note.", kind="markdown", **who
+    )
 
     def fake_fetch(url: str, *, allow_private: bool) -> Fetched:
         assert allow_private is False  # the setting reaches the fetcher
@@ -63,28 +66,54 @@ def test_upload_paste_and_url_are_stored_with_source_and_warnings(db, settings):
     assert (rows[pasted].title, rows[pasted].format) == ("Sleep and mood", "markdown")
     assert (rows[fetched].source, rows[fetched].base_url) == (
         "https://blog.example/p", "https://blog.example/final")  # fmt: skip
-    article = article_library.parsed(article_library.get_article(db, fetched))
+    article = article_library.parsed(article_library.get_article(db, fetched), site_url=None)
     assert article.links() == ["https://blog.example/a"]  # resolved against the final URL
     assert article_library.warnings_of(rows[uploaded]) == list(
-        article_library.parsed(article_library.get_article(db, uploaded)).warnings
+        article_library.parsed(article_library.get_article(db, uploaded), site_url=None).warnings
     )
 
 
 def test_bad_articles_are_refused_and_nothing_is_stored(db):
     with pytest.raises(ArticleError, match=r"not a \.txt, \.md or \.html"):
-        article_library.add_upload(db, b"%PDF", "scan.pdf", actor="t")
+        article_library.add_upload(db, b"%PDF", "scan.pdf", site_url=None, actor="t")
     with pytest.raises(ArticleError, match="the article has no body paragraphs"):
-        article_library.add_upload(db, b"Title only\n", "a.txt", actor="t")
+        article_library.add_upload(db, b"Title only\n", "a.txt", site_url=None, actor="t")
     with pytest.raises(ArticleError):
-        article_library.add_paste(db, "   ", actor="t")
+        article_library.add_paste(db, "   ", site_url=None, actor="t")
     with pytest.raises(ArticleError, match="at most"):
-        article_library.add_paste(db, "x" * (5 * 1024 * 1024 + 1), actor="t")
+        article_library.add_paste(db, "x" * (5 * 1024 * 1024 + 1), site_url=None, actor="t")
     with db.read() as conn:
         assert conn.scalar(select(articles.c.id)) is None
 
 
+def test_relative_images_and_links_of_a_paste_resolve_against_the_clinic_site(db, settings):
+    """An upload or a paste names no address of its own: NEWSLETTER_WEBSITE_URL resolves its
+    relative images and links, when it is stored and again when a campaign is made from it."""
+    site = settings.model_copy(update={"website_url": "https://clinic.example"})
+    text = "# Sleep and mood\n\n![A calm room](/img/room.jpg)\n\nRead [more](/blog/sleep).\n"
+    pasted = article_library.add_paste(
+        db, text, kind="markdown", site_url=site.website_url, actor="t", now=START
+    )
+    row = article_library.get_article(db, pasted)
+    assert article_library.warnings_of(row) == []
+    (unresolved,) = article_library.articles_for_campaign(db, [pasted], site_url=None)
+    assert unresolved.links() == ["/blog/sleep"]  # what every path did before
+    assert any("'/img/room.jpg' dropped" in w for w in unresolved.warnings)
+    (article,) = article_library.articles_for_campaign(db, [pasted], site_url=site.website_url)
+    assert article.links() == ["https://clinic.example/blog/sleep"]
+    assert "https://clinic.example/img/room.jpg" in repr(article)
+    campaign_id = campaign_drafts.create_from_library(
+        db, site, [pasted], segment="everyone", now=START
+    )
+    with db.read() as conn:
+        html = campaign_service.campaign_store.get_campaign(conn, campaign_id).html
+    assert 'src="https://clinic.example/img/room.jpg"' in html
+
+
 def test_reimport_archive_and_restore(db, settings):
-    article_id = article_library.add_paste(db, "Old title\n\nBody.", actor="t", now=START)
+    article_id = article_library.add_paste(
+        db, "Old title\n\nBody.", site_url=None, actor="t", now=START
+    )
 
     def fetch(url, *, allow_private):  # type: ignore[no-untyped-def]
         raise AssertionError("a pasted article is not fetched")
@@ -94,7 +123,7 @@ def test_reimport_archive_and_restore(db, settings):
     assert article_library.list_articles(db) == []
     assert [r.id for r in article_library.list_articles(db, archived=True)] == [article_id]
     with pytest.raises(ValidationError, match="archived"):
-        article_library.articles_for_campaign(db, [article_id])
+        article_library.articles_for_campaign(db, [article_id], site_url=None)
     article_library.set_archived(db, article_id, False, actor="t")
     with db.read() as conn:
         actions = [r.action for r in audit_log.recent(conn, 10)]

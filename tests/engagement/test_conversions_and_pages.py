@@ -6,11 +6,19 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select, update
 
 from newsletter.engagement import calendly
 from newsletter.storage.engagement_tables import conversions
-from newsletter.storage.tables import consent_records, consent_texts, subscribers, suppressions
+from newsletter.storage.sending_tables import campaigns
+from newsletter.storage.tables import (
+    consent_records,
+    consent_texts,
+    lists,
+    subscribers,
+    subscriptions,
+    suppressions,
+)
 from newsletter.tokens import new_random_id, sign
 from tests.engagement.conftest import API_KEY, CALENDLY_KEY, SECRET, START
 
@@ -205,3 +213,52 @@ def test_the_preference_page_chooses_topics_leaves_and_comes_back(tracked):
         "Yes, send me newsletter emails from Mindstream Medicine again.",
     )
     assert tracked.client.get(f"/p/{tracked.token(delivery, 'click')}").status_code == 404
+
+
+def test_coming_back_after_an_unsubscribe_that_recorded_no_lists(tracked):
+    """An unsubscribe from before the record left memberships without `suppressed_from`:
+    the page restores the list this email went to, or asks the person to contact the clinic
+    when it went to a segment — never every list, never a CLI option in the message."""
+    delivery = tracked.deliveries[1]
+    token = tracked.token(delivery, "preferences")
+    with tracked.db.write() as conn:
+        subscriber_id = conn.scalar(
+            select(subscribers.c.id).where(subscribers.c.email == "r0001@example.org")
+        )
+        conn.execute(insert(lists), [{"name": n, "created_at": START} for n in ("news", "events")])
+        list_ids = dict(conn.execute(select(lists.c.name, lists.c.id)).all())
+        conn.execute(
+            insert(subscriptions),
+            [
+                {"subscriber_id": subscriber_id, "list_id": list_ids[name],
+                 "status": "unsubscribed", "created_at": START, "updated_at": START}
+                for name in ("news", "events")
+            ],
+        )  # fmt: skip
+    assert (
+        "You are unsubscribed" in tracked.client.post(f"/p/{token}", data={"action": "leave"}).text
+    )
+
+    def memberships() -> dict[str, str]:
+        with tracked.db.read() as conn:
+            return dict(
+                conn.execute(
+                    select(lists.c.name, subscriptions.c.status)
+                    .join(lists, lists.c.id == subscriptions.c.list_id)
+                    .where(subscriptions.c.subscriber_id == subscriber_id)
+                ).all()
+            )
+
+    unknown = tracked.client.post(f"/p/{token}", data={"action": "resubscribe"})
+    assert "please contact Mindstream Medicine to subscribe again" in unknown.text
+    assert "--list" not in unknown.text
+    assert memberships() == {"news": "unsubscribed", "events": "unsubscribed"}
+    with tracked.db.write() as conn:
+        conn.execute(
+            update(campaigns)
+            .where(campaigns.c.id == tracked.campaign_id)
+            .values(target="list:news")
+        )
+    back = tracked.client.post(f"/p/{token}", data={"action": "resubscribe"})
+    assert "Welcome back" in back.text
+    assert memberships() == {"news": "active", "events": "unsubscribed"}

@@ -82,7 +82,12 @@ async def upload(request: Request, viewer: Viewer = EDIT) -> Response:
         request,
         viewer,
         lambda: library.add_upload(
-            request.app.state.db, data, name, now=now_of(request.app), **_who(viewer)
+            request.app.state.db,
+            data,
+            name,
+            site_url=request.app.state.settings.website_url,
+            now=now_of(request.app),
+            **_who(viewer),
         ),
     )
 
@@ -94,7 +99,12 @@ async def paste(request: Request, viewer: Viewer = EDIT) -> Response:
         request,
         viewer,
         lambda: library.add_paste(
-            request.app.state.db, text, kind=kind, now=now_of(request.app), **_who(viewer)
+            request.app.state.db,
+            text,
+            kind=kind,
+            site_url=request.app.state.settings.website_url,
+            now=now_of(request.app),
+            **_who(viewer),
         ),
     )  # type: ignore[arg-type]
 
@@ -120,7 +130,10 @@ def _article(
 ) -> Response:
     row = library.get_article(request.app.state.db, article_id)
     try:
-        article, problem = library.parsed(row), None
+        article, problem = (
+            library.parsed(row, site_url=request.app.state.settings.website_url),
+            None,
+        )
     except NewsletterError as exc:  # an importer change that no longer reads it
         article, problem = None, describe(exc)
     notice = NOTICES.get(request.query_params.get("done", ""))
