@@ -82,7 +82,7 @@ def _audience(db: Database, settings: Settings, folder: Path, notes: list[str]) 
     )
 
 
-def _article(db: Database, state: DemoState) -> int:
+def _article(db: Database, settings: Settings, state: DemoState) -> int:
     from newsletter.samples import SAMPLE_ARTICLE
     from newsletter.services import article_library
 
@@ -93,7 +93,7 @@ def _article(db: Database, state: DemoState) -> int:
         except NotFound:
             pass
     path = _local_or_bundled(Path("articles") / SAMPLE_ARTICLE.name, SAMPLE_ARTICLE)
-    return article_library.add_file(db, path, actor=ACTOR)
+    return article_library.add_file(db, path, site_url=settings.website_url, actor=ACTOR)
 
 
 def _password() -> str:
@@ -166,7 +166,7 @@ def seed(db: Database, settings: Settings, state: DemoState, folder: Path) -> Se
 
     notes: list[str] = []
     _audience(db, settings, folder, notes)
-    state.article_id = _article(db, state)
+    state.article_id = _article(db, settings, state)
     accounts = [
         _account(db, ADMIN_EMAIL, "admin", notes),
         _account(db, MARKETER_EMAIL, "marketer", notes),
