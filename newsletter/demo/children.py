@@ -123,7 +123,7 @@ def claim_port(port: int, what: str, option: str) -> int:
                 "program, or a demo already running?)",
                 where=option,
                 fix=f"stop the other program, or choose another port: {option} N "
-                f"({option} 0 picks a free one)",
+                f"({option} 0 picks a free one; with make: make demo DEMO_ARGS='{option} N')",
             ) from None
     return port
 
