@@ -70,13 +70,17 @@ def children(
     return [
         Child(
             "the SendGrid emulator",
-            [
-                *("emulator", "--port", str(emulator_port), "--log", str(workspace.emulator_log)),
-                *("--webhook-url", f"{web}/webhooks/sendgrid", "--api-key", state.api_key),
-                *("--signing-scalar", str(state.signing_scalar)),
-            ],
+            [],
             logs / "emulator.log",
             answers(f"{emulator}/_emulator/stats"),
+            module="newsletter.demo.emulator_child",
+            env={
+                "NEWSLETTER_DEMO_EMULATOR_PORT": str(emulator_port),
+                "NEWSLETTER_DEMO_EMULATOR_LOG": str(workspace.emulator_log),
+                "NEWSLETTER_DEMO_WEBHOOK_URL": f"{web}/webhooks/sendgrid",
+                "NEWSLETTER_DEMO_API_KEY": state.api_key,
+                "NEWSLETTER_DEMO_SIGNING_SCALAR": str(state.signing_scalar),
+            },
         ),
         Child(
             "the web app",

@@ -47,19 +47,21 @@ class Child:
     args: list[str]  # after `python -m newsletter`
     log: Path
     ready: Callable[[], bool] = field(default=lambda: True)
+    module: str = "newsletter"
+    env: dict[str, str] = field(default_factory=dict)  # on top of the demo's
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def command(self) -> str:
-        return "newsletter " + " ".join(self.args)
+        return " ".join(["newsletter" if self.module == "newsletter" else self.module, *self.args])
 
     def start(self, env: dict[str, str]) -> None:
         with self.log.open("ab") as out:
             out.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {self.command}\n".encode())
             out.flush()
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "newsletter", *self.args],
-                env=env,
+                [sys.executable, "-m", self.module, *self.args],
+                env={**env, **self.env},
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
