@@ -113,6 +113,7 @@ def run(options: Options, say: Callable[[str], None]) -> int:
         )
     first_run = not workspace.exists()
     state, _ = workspace.load_or_create()
+    workspace.lock()
     settings_env = workspace.environment(
         state, web_port=web_port, emulator_port=emulator_port, tick_seconds=options.tick_seconds
     )

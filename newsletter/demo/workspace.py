@@ -53,6 +53,7 @@ class Workspace:
     def __init__(self, folder: Path) -> None:
         self.folder = folder.resolve()
         self.logs = self.folder / "logs"
+        self._lock: Any = None
 
     @property
     def database(self) -> Path:
@@ -65,6 +66,25 @@ class Workspace:
     @property
     def emulator_log(self) -> Path:
         return self.folder / "emulator.jsonl"
+
+    def lock(self) -> None:
+        """Hold the folder for this run (released when the process ends, however it ends):
+        a second demo on the same folder would reset the passwords of the running one and
+        find its engine's lock taken."""
+        import fcntl
+
+        handle = (self.folder / "demo.lock").open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ConfigurationError(
+                "a demo is already running from this folder",
+                where=str(self.folder),
+                fix="use the one running (its terminal shows the URL and accounts), stop it "
+                "with Ctrl-C, or start another with --dir OTHER_FOLDER",
+            ) from None
+        self._lock = handle  # kept open for the life of the process
 
     def exists(self) -> bool:
         return self.state_path.is_file()

@@ -184,6 +184,16 @@ def test_a_child_that_dies_stops_the_demo_and_is_named(tmp_path):
     try:
         demo.wait_ready()
         children = demo.children()
+        # A second demo on the same folder is refused, and changes nothing.
+        before = demo.state()
+        second = subprocess.run(
+            [sys.executable, "-m", "newsletter", "demo", "--port", "0", "--emulator-port", "0"],
+            cwd=tmp_path, env=clean_env(), capture_output=True, text=True, timeout=120,
+            check=False,
+        )  # fmt: skip
+        assert second.returncode == 2, second.stdout + second.stderr
+        assert "already running from this folder" in " ".join(second.stderr.split())
+        assert demo.state() == before and demo.process.poll() is None
         engine = [pid for pid in children if "engine" in _cmdline(pid)]
         assert len(engine) == 1, [_cmdline(pid) for pid in children]
         subprocess.run(["kill", "-KILL", str(engine[0])], check=True)
