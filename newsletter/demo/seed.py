@@ -17,7 +17,7 @@ from pathlib import Path
 from newsletter.accounts.roles import Action
 from newsletter.config import Settings
 from newsletter.demo.workspace import DemoState
-from newsletter.errors import NotFound, ValidationError
+from newsletter.errors import NotFound
 from newsletter.storage.database import Database
 
 ADMIN_EMAIL = "admin@demo.example"
@@ -103,13 +103,14 @@ def _password() -> str:
 def _account(db: Database, email: str, role: str, notes: list[str]) -> Account:
     """Create the account, or give the existing one a new password (unlocked, enabled)."""
     from newsletter.accounts import service
+    from newsletter.storage import account_store
 
     password = _password()
-    try:
+    with db.read() as conn:
+        row = account_store.user_by_email(conn, email)
+    if row is None:
         service.create_user(db, email, role, password, actor=ACTOR)
-    except ValidationError:  # it exists (an earlier run): new password, usable again
-        with db.read() as conn:
-            row = service.get_user(conn, email)
+    else:  # an earlier run made it: a new password, and usable again
         if row.role != role:
             service.set_role(db, email, role, actor=ACTOR)
         if row.disabled_at is not None:
