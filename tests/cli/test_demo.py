@@ -10,6 +10,7 @@ import csv
 import json
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -65,6 +66,8 @@ def test_demo_runs_the_whole_workflow_and_stops_cleanly(tmp_path):
         started = sorted(_started(pid) for pid in children if " -m newsletter" in _cmdline(pid))
         started.remove("newsletter.rendering.worker")
         assert started == ["engine", "newsletter.demo.emulator_child", "serve"], demo.output
+        state_file = tmp_path / "demo" / "demo.json"  # keys: readable by this user only
+        assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
         secrets = demo.state()  # never on a command line other users can read (ps)
         for pid in children:
             assert secrets["api_key"] not in _cmdline(pid)
