@@ -29,8 +29,10 @@ install-run: $(VENV)/.run-installed
 
 install: $(VENV)/.test-installed
 
+# `make demo DEMO_ARGS="--port 8080"` passes options on (docs/demo.md).
+DEMO_ARGS ?=
 demo: install-run
-	$(BIN)/newsletter demo
+	$(BIN)/newsletter demo $(DEMO_ARGS)
 
 test-deps:
 	bash scripts/test-deps

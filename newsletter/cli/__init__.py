@@ -21,7 +21,7 @@ COMMAND_MODULES = {
     "render": "content",
     "check": "content",
     "preview": "content",
-    "demo": "content",
+    "demo": "demo",
     "db": "db",
     "lists": "lists",
     "segments": "segments",

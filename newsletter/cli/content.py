@@ -1,4 +1,4 @@
-"""Content commands: render, check, preview, demo."""
+"""Content commands: render, check, preview (`newsletter demo` is in cli/demo.py)."""
 
 from __future__ import annotations
 
@@ -111,18 +111,49 @@ def check(
     console.print("[green]All checks passed.[/]")
 
 
+OptionalArticles = Annotated[
+    list[Path] | None,
+    typer.Argument(help="Article file(s): .txt, .md or .html (default: the sample article)."),
+]
+
+
+def _sample_article() -> Path:
+    """The checkout's copy of the sample article when run from one (edits show on reload),
+    else the one shipped with the package."""
+    from newsletter.samples import SAMPLE_ARTICLE
+
+    local = Path("articles") / SAMPLE_ARTICLE.name
+    return local if local.is_file() else SAMPLE_ARTICLE
+
+
 @app.command()
 def preview(
-    articles: Articles,
+    articles: OptionalArticles = None,
     template: Template = "article",
     base_url: BaseUrl = None,
     campaign: Campaign = None,
     subscriber: Subscriber = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Also write email.html/.txt/.json here (default without articles: out/).",
+        ),
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
 ) -> None:
-    """Serve the email on localhost: desktop and mobile frames and the text part."""
-    _preview(articles, template, base_url, campaign, None, subscriber)  # fail fast on bad input
+    """Serve the email on localhost: desktop and mobile frames and the text part. Without
+    an article: the sample article, also rendered into out/ (what `demo` used to do)."""
+    if not articles:
+        articles = [_sample_article()]
+        out = out or Path("out")
+    if out is not None:
+        render(articles=articles, template=template, out=out, base_url=base_url,
+               campaign=campaign, subject=None, subscriber=subscriber)  # fmt: skip
+    else:
+        _preview(articles, template, base_url, campaign, None, subscriber)  # fail fast
     from newsletter.web.preview import serve_preview
 
     console.print(
@@ -132,36 +163,5 @@ def preview(
     serve_preview(
         lambda: _preview(articles, template, base_url, campaign, None, subscriber),
         host=host,
-        port=port,
-    )
-
-
-@app.command()
-def demo(
-    port: Annotated[int, typer.Option(help="Port for the preview.")] = 8000,
-    out: Annotated[Path, typer.Option(help="Where to write the rendered email.")] = Path("out"),
-) -> None:
-    """Render the sample article and serve its preview (the quickstart)."""
-    from newsletter.samples import SAMPLE_ARTICLE
-
-    article = Path("articles/neuroplasticity-ketamine.txt")
-    if not article.exists():
-        article = SAMPLE_ARTICLE
-    render(
-        articles=[article],
-        out=out,
-        template="article",
-        base_url=None,
-        campaign=None,
-        subject=None,
-        subscriber=None,
-    )
-    preview(
-        articles=[article],
-        template="article",
-        base_url=None,
-        campaign=None,
-        subscriber=None,
-        host="127.0.0.1",
         port=port,
     )

@@ -21,7 +21,7 @@ SMTP = {**PRODUCTION, "NEWSLETTER_DELIVERY": "smtp", "NEWSLETTER_SMTP_HOST": "sm
 
 # Every command that reads the settings, with arguments it accepts.
 COMMANDS = [
-    ("render", ARTICLE), ("check", ARTICLE), ("preview", ARTICLE), ("demo",), ("serve",),
+    ("render", ARTICLE), ("check", ARTICLE), ("preview", ARTICLE), ("preview",), ("serve",),
     ("engine",), ("worker",), ("db", "upgrade"), ("db", "current"),
     ("lists", "create", "news"), ("lists", "list"),
     ("lists", "add", "news", "a@example.com", "--consent", "c"),
