@@ -37,6 +37,7 @@ class Action(StrEnum):
     AUDIENCE_IMPORT = "audience.import"
     # admins only
     CAMPAIGNS_APPROVE = "campaigns.approve"  # approve or reject someone else's campaign
+    CAMPAIGNS_REVIEW = "campaigns.review"  # resolve batches held for review (accept / resend)
     USERS_MANAGE = "users.manage"
     API_KEYS_MANAGE = "api_keys.manage"
     SETTINGS_MANAGE = "settings.manage"
@@ -58,6 +59,7 @@ _MARKETER = _STAFF | {
 }
 _ADMIN = _MARKETER | {
     A.CAMPAIGNS_APPROVE,
+    A.CAMPAIGNS_REVIEW,
     A.USERS_MANAGE,
     A.API_KEYS_MANAGE,
     A.SETTINGS_MANAGE,
@@ -85,6 +87,7 @@ DESCRIPTIONS: dict[Action, str] = {
     A.TEMPLATES_EDIT: "edit templates",
     A.AUDIENCE_IMPORT: "import subscribers",
     A.CAMPAIGNS_APPROVE: "approve or reject campaigns",
+    A.CAMPAIGNS_REVIEW: "resolve batches held for review",
     A.USERS_MANAGE: "manage accounts",
     A.API_KEYS_MANAGE: "manage API keys",
     A.SETTINGS_MANAGE: "change settings",

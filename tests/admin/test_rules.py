@@ -30,6 +30,7 @@ EXPECTED = {
     "templates.edit": "am",
     "audience.import": "am",
     "campaigns.approve": "a",
+    "campaigns.review": "a",
     "users.manage": "a",
     "api_keys.manage": "a",
     "settings.manage": "a",
@@ -49,7 +50,7 @@ def test_every_role_and_action_pair_matches_the_table():
                 action,
             )
             checked += 1
-    assert checked == len(Role) * len(Action) == 54
+    assert checked == len(Role) * len(Action) == 57
 
 
 def test_editing_and_sending_are_separate_actions():

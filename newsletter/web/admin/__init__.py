@@ -4,9 +4,10 @@ app factory (`web/app.py` calls `install` unless `NEWSLETTER_ADMIN_ENABLED=false
 One module per area, each a router over services: `auth` (sign-in, second factor, sign-out,
 own account), `users`, `articles`, `dashboard`, and the campaigns: `campaigns` (list, new,
 the campaign page), `campaign_steps`, `campaign_preview`, `campaign_schedule`,
-`campaign_progress`, `campaign_stats` (with `charts`). `security` holds what every request goes
-through (session, role, CSRF, form limits, headers), `pages` the Jinja2 rendering. Templates
-and the vendored HTMX (with its licence) live beside them; nothing is fetched from elsewhere.
+`campaign_progress`, `campaign_stats` (with `charts`), `campaign_review` (held batches).
+`security` holds what every request goes through (session, role, CSRF, form limits, headers),
+`pages` the Jinja2 rendering. Templates and the vendored HTMX (with its licence) live beside
+them; nothing is fetched from elsewhere.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from newsletter.web.admin import (
     auth,
     campaign_preview,
     campaign_progress,
+    campaign_review,
     campaign_schedule,
     campaign_stats,
     campaign_steps,
@@ -58,6 +60,7 @@ def install(app: FastAPI, settings: Settings) -> None:
         campaign_schedule,
         campaign_stats,
         campaign_steps,
+        campaign_review,
         campaign_progress,
     ):
         app.include_router(module.router)
