@@ -2,7 +2,8 @@
 
 The segment's active, unsuppressed members are numbered in subscriber order and cut into
 batches by that number, chunk by chunk (`plan`), never larger than the delivery backend takes
-in one call (`fit_to_backend` before planning, `require_fits` on the send path). A delivery's
+in one call (`fit_to_backend` before planning; `send_batch` cuts a batch frozen for another
+backend before anything is marked). A delivery's
 public ids are computed from its row id (`newsletter.delivery_ids`), so freezing writes
 nothing random. Re-running after a crash resumes from the last committed chunk and
 yields exactly the same batches.
@@ -15,11 +16,9 @@ from pathlib import Path
 
 from sqlalchemy import Connection, and_, exists, func, insert, literal, select, update
 
-from newsletter.delivery.base import DeliveryBackend
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.sending import BatchStatus, DeliveryStatus
 from newsletter.domain.subscribers import SubscriberStatus
-from newsletter.errors import ConfigurationError
 from newsletter.failpoints import failpoint
 from newsletter.services.segments import target_segment
 from newsletter.storage import campaign_store
@@ -41,7 +40,7 @@ def fit_to_backend(db: Database, max_batch: int) -> int:
     configured must not freeze batches this one refuses. Returns the campaigns changed.
 
     Only scheduled ones: a campaign being planned keeps the size its frozen rows are numbered
-    by (`_progress`); `require_fits` stops it loudly if that size is too large."""
+    by (`_progress`); `send_batch` cuts such a batch to the backend's size before sending."""
     too_big = and_(
         campaigns.c.status == CampaignStatus.SCHEDULED.value, campaigns.c.batch_size > max_batch
     )
@@ -50,20 +49,6 @@ def fit_to_backend(db: Database, max_batch: int) -> int:
             return 0
     with db.write() as conn:
         return conn.execute(update(campaigns).where(too_big).values(batch_size=max_batch)).rowcount
-
-
-def require_fits(backend: DeliveryBackend, size: int) -> None:
-    """The send path's guard, before a batch is marked requested: a batch larger than the
-    backend's `max_batch` would be refused by the backend after the mark (and end, with no
-    email sent, in needs_review). Raise instead, naming the fix."""
-    if size > backend.max_batch:
-        raise ConfigurationError(
-            f"a batch of {size} recipients is more than the {backend.name} backend sends in "
-            f"one call ({backend.max_batch}); nothing was sent",
-            where="NEWSLETTER_DELIVERY",
-            fix="the campaign was planned while another delivery backend was configured: send "
-            "it with that backend, or cancel it and create it again",
-        )
 
 
 def start_planning(db: Database, campaign_id: int, *, now: datetime) -> bool:

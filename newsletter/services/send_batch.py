@@ -133,6 +133,17 @@ def send_batch(ctx: SendContext, batch_id: int, *, worker: str) -> str:
                     last_error="nobody left to send to",
                 )
                 return "empty"
+    limit = ctx.backend.max_batch
+    if len(rows) > limit:  # frozen for another backend: cut to this one's, before any mark
+        with ctx.db.write() as conn:
+            batch_store.split_batch(
+                conn,
+                batch,
+                worker=worker,
+                groups=[[r.id for r in rows[i : i + limit]] for i in range(0, len(rows), limit)],
+                reason=f"cut to the {ctx.backend.name} backend's {limit} recipient(s) per call",
+            )
+        return "split"
 
     outgoing = _outgoing(settings, content, rows)
     renewed = ctx.monotonic()  # before the write: the local lease ends no later than the row's
