@@ -61,8 +61,7 @@ def run_review(
     from newsletter.bootstrap import open_database
     from newsletter.config import load_settings
 
-    db = open_database(load_settings())
-    try:
+    with open_database(load_settings()) as db:
         if not (accept or resend):
             _show(service.list_needs_review(db, campaign_id), campaign_id, as_json)
             return
@@ -84,8 +83,6 @@ def run_review(
             from newsletter.storage.campaign_store import get_campaign
 
             status = get_campaign(conn, campaign_id).status
-    finally:
-        db.close()
     verb = "queued to be sent again" if resend else "recorded as sent"
     console.print(
         f"{len(ids)} batch(es), {count} recipient(s) {verb}. Campaign {campaign_id} is {status}.",

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from newsletter.config import Settings
 from newsletter.demo.children import (
     Child,
     ChildDied,
@@ -42,21 +43,15 @@ class Options:
     tick_seconds: float = 2.0
 
 
-def _prepare_database(settings: object, state: DemoState, folder: Path) -> Seeded:
+def _prepare_database(settings: Settings, state: DemoState, folder: Path) -> Seeded:
     """Create or migrate the demo's own database (safe: it is the demo's), then seed it."""
     from newsletter import bootstrap
     from newsletter.storage.schema import upgrade
 
-    db = bootstrap.open_database(settings, check_schema=False)  # type: ignore[arg-type]
-    try:
-        upgrade(db, key_ring=settings.key_ring)  # type: ignore[attr-defined]
-    finally:
-        db.close()
-    db = bootstrap.open_database(settings)  # type: ignore[arg-type]
-    try:
-        return seed(db, settings, state, folder)  # type: ignore[arg-type]
-    finally:
-        db.close()
+    with bootstrap.open_database(settings, check_schema=False) as db:
+        upgrade(db, key_ring=settings.key_ring)
+    with bootstrap.open_database(settings) as db:
+        return seed(db, settings, state, folder)
 
 
 def children(

@@ -55,12 +55,10 @@ def _local_or_bundled(local: Path, bundled: Path) -> Path:
 def _audience(db: Database, settings: Settings, folder: Path, notes: list[str]) -> None:
     from newsletter.samples import SAMPLE_AUDIENCE
     from newsletter.services import imports
-    from newsletter.services.lists import create_list, get_list
+    from newsletter.services.lists import create_list, list_lists
     from newsletter.services.segments import declared_attributes
 
-    try:
-        get_list(db, DEMO_LIST)
-    except NotFound:
+    if DEMO_LIST not in {known.name for known in list_lists(db)}:
         create_list(db, DEMO_LIST)
     csv = _local_or_bundled(Path("audiences/sample-subscribers.csv"), SAMPLE_AUDIENCE)
     summary = imports.import_subscribers(
