@@ -74,23 +74,23 @@ def start_lines(db: Database, due: list[int], started: list[int]) -> list[str]:
         rows = campaign_store.start_times(conn, [*started, *due])
     lines = []
     for row in rows:
-        due = describe(row.scheduled_at, row.time_zone) if row.scheduled_at else "now"
+        when = describe(row.scheduled_at, row.time_zone) if row.scheduled_at else "now"
         window = duration(timedelta(seconds=row.late_send_window_s))
         if row.id in started and row.scheduled_at and row.started_at:
             if is_late(row.scheduled_at, row.started_at):
                 late = duration(row.started_at - row.scheduled_at)
                 lines.append(
-                    f"Campaign {row.id} started late: due {due}, started {late} late "
+                    f"Campaign {row.id} started late: due {when}, started {late} late "
                     f"(within its {window} late-send window)."
                 )
             else:
-                lines.append(f"Campaign {row.id} started on time: due {due}.")
+                lines.append(f"Campaign {row.id} started on time: due {when}.")
         elif row.id in started:
             lines.append(f"Campaign {row.id} started.")
         elif row.status == CampaignStatus.MISSED.value and row.scheduled_at and row.finished_at:
             late = duration(row.finished_at - row.scheduled_at)
             lines.append(
-                f"Campaign {row.id} missed: due {due}, {late} late, past its {window} "
+                f"Campaign {row.id} missed: due {when}, {late} late, past its {window} "
                 "late-send window; it will not be sent."
             )
     return lines

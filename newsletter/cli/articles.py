@@ -54,7 +54,7 @@ def add(
             # typer has already checked --format against the kinds add_paste takes.
             article_id = library.add_paste(
                 db, text, kind=format_, site_url=settings.website_url, actor=cli_actor()
-            )  # type: ignore[arg-type]
+            )
         elif source.lower().startswith(("http://", "https://")):
             article_id = library.add_url(db, settings, source, actor=cli_actor())
         else:

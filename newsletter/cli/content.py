@@ -11,7 +11,7 @@ from rich.table import Table
 
 from newsletter.cli.app import EXIT_CHECK_FAILED, app, console
 from newsletter.config import load_settings
-from newsletter.services.previews import Preview, preview_articles
+from newsletter.services.previews import SAMPLE_ADDRESS, Preview, preview_articles
 
 Articles = Annotated[list[Path], typer.Argument(help="Article file(s): .txt, .md or .html.")]
 Template = Annotated[str, typer.Option("--template", "-t", help="article, digest, or your own.")]
@@ -47,7 +47,6 @@ def _preview(
 
         with open_database(settings) as db:
             recipient, to = recipient_for(db, settings, subscriber)
-    kwargs = {"to": to} if to else {}
     return preview_articles(
         articles,
         settings,
@@ -56,7 +55,7 @@ def _preview(
         campaign_key=campaign,
         subject=subject,
         recipient=recipient,
-        **kwargs,
+        to=to or SAMPLE_ADDRESS,
     )
 
 
@@ -83,7 +82,7 @@ def render(
         f"{out / 'email.txt'}, {out / 'email.json'}",
         highlight=False,
     )
-    for warning in preview.summary()["warnings"]:  # type: ignore[union-attr]
+    for warning in preview.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 

@@ -147,7 +147,7 @@ def _deadline_client(inner: Any, timeout: float) -> Any:
     """The official client's HTTP layer, with every socket under the request's deadline."""
     from python_http_client import Client
 
-    class DeadlineClient(Client):  # type: ignore[misc]
+    class DeadlineClient(Client):
         def _build_client(self, name: str | None = None) -> Any:
             url_path = [*self._url_path, name] if name else self._url_path
             return DeadlineClient(
@@ -217,9 +217,11 @@ class _HTTPHandler(urllib.request.HTTPHandler):
 
 class _HTTPSHandler(urllib.request.HTTPSHandler):
     def https_open(self, req: Any) -> Any:
-        return self.do_open(
-            _GuardedHTTPS, req, context=self._context, check_hostname=self._check_hostname
-        )
+        # urllib keeps the TLS context and hostname check in private attributes it does not
+        # type; HTTPSHandler.https_open reads them the same way.
+        context = self._context  # type: ignore[attr-defined]
+        check_hostname = self._check_hostname  # type: ignore[attr-defined]
+        return self.do_open(_GuardedHTTPS, req, context=context, check_hostname=check_hostname)
 
 
 _OPENER = urllib.request.build_opener(_HTTPHandler, _HTTPSHandler)

@@ -201,7 +201,7 @@ class Supervisor:
 
 def on_signals(handler: Callable[[], None]) -> dict[int, object]:
     """SIGINT and SIGTERM call `handler` (once each, no traceback); returns the old ones."""
-    previous = {}
+    previous: dict[int, object] = {}
     for number in (signal.SIGINT, signal.SIGTERM):
         previous[number] = signal.signal(number, lambda _signum, _frame: handler())
     return previous

@@ -136,7 +136,6 @@ def configure(settings: Settings, *, broker: dramatiq.Broker | None = None) -> d
         broker = broker if broker is not None else build_broker(settings)
         dramatiq.set_broker(broker)
         actor = dramatiq.actor(
-            send_batch_actor,
             broker=broker,
             actor_name=ACTOR_NAME,
             queue_name=QUEUE,
@@ -145,7 +144,7 @@ def configure(settings: Settings, *, broker: dramatiq.Broker | None = None) -> d
             min_backoff=500,
             max_backoff=10_000,
             time_limit=time_limit_ms(settings),
-        )
+        )(send_batch_actor)
         previous, _runtime = _runtime, _Runtime(settings, broker, actor)
     _close(previous)
     return actor

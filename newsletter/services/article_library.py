@@ -23,7 +23,6 @@ from newsletter.errors import ArticleError, ValidationError
 from newsletter.storage import article_store, audit_log
 from newsletter.storage.database import Database
 
-PasteFormat = Literal["auto", "markdown", "text", "html"]
 UPLOAD_EXTENSIONS = (".txt", ".text", ".md", ".markdown", ".html", ".htm")
 _PASTE_NAMES = {"markdown": "pasted.md", "text": "pasted.txt", "html": "pasted.html", "auto": ""}
 Fetch = Callable[..., fetcher.Fetched]
@@ -151,7 +150,7 @@ def add_paste(
     db: Database,
     text: str,
     *,
-    kind: PasteFormat = "auto",
+    kind: str = "auto",  # auto, markdown, text or html; checked here (forms and options)
     site_url: str | None,
     actor: str,
     user_id: int | None = None,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from newsletter.domain.sending import BatchStatus
 from newsletter.storage import batch_store, executors
-from newsletter.storage.database import Database
+from newsletter.storage.database import Database, tuples
 from newsletter.storage.sending_tables import campaigns, send_batches
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ def waits(db: Database, campaign_id: int, *, now: datetime) -> list[Wait]:
         ).first()
     found: list[Wait] = []
     by_reason: dict[tuple[str, datetime | None], int] = defaultdict(int)
-    for owner, count, until in held:
+    for owner, count, until in tuples(held):
         with executors.probe(db, owner, forget=False) as verdict:
             proof, why = verdict.proof, verdict.reason
         if proof == executors.Proof.ALIVE:

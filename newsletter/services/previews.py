@@ -38,6 +38,14 @@ class Preview:
     def failed(self) -> list[Check]:
         return [c for c in self.checks if c.status == "fail"]
 
+    @property
+    def warnings(self) -> list[str]:
+        """The importer's and compiler's warnings, then every check that is not ok."""
+        return [
+            *self.compiled.warnings,
+            *(f"{c.name}: {c.detail}" for c in self.checks if c.status != "ok"),
+        ]
+
     def summary(self) -> dict[str, object]:
         """The `email.json` written by `newsletter render`."""
         return {
@@ -55,10 +63,7 @@ class Preview:
             ],
             "html_bytes": len(self.email.html.encode()),
             "text_bytes": len(self.email.text.encode()),
-            "warnings": [
-                *self.compiled.warnings,
-                *(f"{c.name}: {c.detail}" for c in self.checks if c.status != "ok"),
-            ],
+            "warnings": self.warnings,
             "checks": [
                 {"name": c.name, "status": c.status, "detail": c.detail} for c in self.checks
             ],

@@ -16,7 +16,9 @@ racing a worker, cannot undo each other.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Connection, and_, exists, or_, select, update
 
@@ -210,7 +212,7 @@ def finish_campaigns(db: Database, *, now: datetime) -> list[tuple[int, str]]:
     """Campaigns whose batches are all settled become sent / sent_with_errors / needs_review."""
     finished = []
     with db.read() as conn:
-        candidates = conn.scalars(
+        candidates: Sequence[int] = conn.scalars(
             select(campaigns.c.id).where(
                 campaigns.c.status.in_(
                     (CampaignStatus.SENDING.value, CampaignStatus.NEEDS_REVIEW.value)
@@ -241,7 +243,7 @@ def finish_campaigns(db: Database, *, now: datetime) -> list[tuple[int, str]]:
     return finished
 
 
-def start_due(db: Database, audiences_dir, *, now: datetime) -> list[int]:
+def start_due(db: Database, audiences_dir: Path, *, now: datetime) -> list[int]:
     """Start scheduled campaigns whose time has come and finish interrupted planning."""
     started = []
     with db.read() as conn:
@@ -296,7 +298,7 @@ def due_batches(
     if campaign_id is not None:
         query = query.where(send_batches.c.campaign_id == campaign_id)
     with db.read() as conn:
-        ids = list(conn.scalars(query))
+        ids: list[int] = list(conn.scalars(query))
     if ids:
         with db.write() as conn:
             conn.execute(

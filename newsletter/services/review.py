@@ -128,7 +128,7 @@ def list_needs_review(db: Database, campaign_id: int) -> list[HeldBatch]:
                 deliveries.c.batch_seq == batch.seq
             )
             recipients = conn.scalar(select(func.count()).where(in_batch)) or 0
-            events = Counter(
+            events: Counter[str] = Counter(
                 dict(
                     conn.execute(
                         select(provider_events.c.event, func.count())

@@ -66,7 +66,7 @@ def counts_of_names(conn: Connection, campaign_id: int, names: list[str]) -> dic
             campaign_counters.c.name.in_(names),
         )
     )
-    return {name: int(value) for name, value in rows}
+    return {name: int(value) for name, value in tuples(rows)}
 
 
 def totals_of(
@@ -86,6 +86,6 @@ def totals_of(
         )
     )
     found: dict[int, dict[str, int]] = {}
-    for campaign_id, name, value in rows:
+    for campaign_id, name, value in tuples(rows):
         found.setdefault(campaign_id, {})[name] = int(value)
     return found

@@ -116,7 +116,7 @@ def register(db: Database, kind: str, *, now: datetime) -> Executor:
         conn = db.engine.connect()
         try:
             for _ in range(5):  # a slot is never reused, unless the table was emptied by hand
-                slot = conn.execute(
+                slot: int = conn.execute(
                     insert(executors).values(**row, started_at=now).returning(executors.c.slot)
                 ).scalar_one()
                 keys = {"a": NAMESPACE, "b": slot}

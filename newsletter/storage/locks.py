@@ -136,7 +136,8 @@ class PostgresAdvisoryLock(DatabaseLock):
                 cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
                 try:
                     cursor.execute(HELD_HERE_SQL, lock_row(self.key))
-                    held = cursor.fetchone()[0]
+                    row = cursor.fetchone()
+                    held = row is not None and row[0]
                 finally:
                     cursor.close()
             except Exception:

@@ -12,6 +12,9 @@ them; nothing is fetched from elsewhere.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable
+
 from fastapi import FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -74,7 +77,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(NewsletterError)
     async def service_error(request: Request, error: NewsletterError) -> Response:
         if not request.url.path.startswith("/admin"):
-            return await public_error(request, error)  # type: ignore[no-any-return]
+            return await _answer(public_error(request, error))
         status = (
             404 if isinstance(error, NotFound) else 403 if isinstance(error, Forbidden) else 400
         )
@@ -86,7 +89,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> Response:
         if not request.url.path.startswith("/admin") or error.status_code != 404:
-            return await public_http(request, error)  # type: ignore[no-any-return]
+            return await _answer(public_http(request, error))
         return error_page(
             request,
             "Not found",
@@ -121,3 +124,8 @@ def install(app: FastAPI, settings: Settings) -> None:
 async def _viewer(request: Request) -> Viewer | None:
     session = await current_session(request)
     return Viewer(session) if session is not None else None
+
+
+async def _answer(result: Response | Awaitable[Response]) -> Response:
+    """What another exception handler answered (Starlette lets a handler be either kind)."""
+    return await result if inspect.isawaitable(result) else result

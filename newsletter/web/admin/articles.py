@@ -106,7 +106,7 @@ async def paste(request: Request, viewer: Viewer = EDIT) -> Response:
             now=now_of(request.app),
             **_who(viewer),
         ),
-    )  # type: ignore[arg-type]
+    )
 
 
 @router.post("/admin/articles/url")
