@@ -83,6 +83,8 @@ ROUTES: dict[tuple[str, str], Action | None] = {
     ("POST", "/admin/campaigns/{campaign_id}/resume"): Action.CAMPAIGNS_SEND,
     ("POST", "/admin/campaigns/{campaign_id}/cancel"): Action.CAMPAIGNS_SEND,
     ("GET", "/admin/campaigns/{campaign_id}/stats"): Action.CAMPAIGNS_VIEW,
+    ("GET", "/admin/campaigns/{campaign_id}/review"): Action.CAMPAIGNS_REVIEW,
+    ("POST", "/admin/campaigns/{campaign_id}/review"): Action.CAMPAIGNS_REVIEW,
 }
 STAGED = {"/admin/login/2fa", "/admin/enrol"}  # only for a half-signed-in admin
 
