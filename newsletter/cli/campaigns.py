@@ -1,23 +1,21 @@
 """`newsletter campaign …`: create, submit/approve/reject, send, schedule, unschedule, pause,
-resume, cancel, status, list, test, retry-failed, stats; review (campaign_review.py)."""
+resume, cancel, status, list, test, retry-failed, stats; the bodies of send
+(campaign_send.py) and review (campaign_review.py) live beside it."""
 
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from newsletter.cli.app import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, app, console, err_console
+from newsletter.cli.app import app, console, err_console
 from newsletter.config import Settings, load_settings
-from newsletter.domain.sending import OPEN_BATCH
 from newsletter.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -31,7 +29,7 @@ CampaignId = Annotated[int, typer.Argument(help="Campaign id (see `newsletter ca
 
 
 @contextmanager
-def _open() -> Iterator[tuple[Settings, Database]]:
+def open_campaigns() -> Iterator[tuple[Settings, Database]]:
     """The settings and the database, closed after the block."""
     from newsletter.bootstrap import open_database
 
@@ -81,7 +79,7 @@ def create(
             where="--article / --article-id",
             fix="pass --article FILE or --article-id ID",
         )
-    with _open() as (settings, db):
+    with open_campaigns() as (settings, db):
         author = actor_for(db, as_, Action.CAMPAIGNS_EDIT) if as_ else None
         actor = author.audit_name if author else cli_actor()
         ids = [
@@ -126,7 +124,7 @@ def _step(step_name: str, campaign_id: int, as_: str, comment: str) -> None:
     from newsletter.services.approval import take_step
 
     step = Step(step_name)
-    with _open() as (_, db):
+    with open_campaigns() as (_, db):
         actor = actor_for(db, as_, NEEDED[step])
         state = take_step(db, campaign_id, step, actor, comment=comment)
     console.print(f"Campaign {campaign_id} is {state.value}.", highlight=False)
@@ -160,140 +158,9 @@ def send(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Send now (or resume a send); returns when the campaign ends or needs review."""
-    from newsletter.bootstrap import dispatcher, send_context
-    from newsletter.cli.campaign_waits import WaitTicker
-    from newsletter.services.runner import IN_DOUBT, drive
-    from newsletter.storage.campaign_store import get_campaign
+    from newsletter.cli.campaign_send import run_send
 
-    with _open() as (settings, db):
-        with db.read() as conn:
-            status = get_campaign(conn, campaign_id).status
-        if status != "sending":  # resuming skips these imports: it claims sooner after a crash
-            _start(db, settings, campaign_id, yes=yes)
-        ctx = send_context(settings, db)
-        pool = dispatcher(settings, ctx)
-        events = _event_processor(settings, db)
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            task = progress.add_task(f"Campaign {campaign_id}", total=None, detail="")
-            ticker = WaitTicker(db, campaign_id)
-
-            def say(line: str) -> None:
-                progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
-
-            def show(batches: dict[str, int], status: str) -> None:
-                live = {k: v for k, v in batches.items() if k != "split"}  # split = replaced
-                open_ = sum(live.get(k, 0) for k in OPEN_BATCH)
-                progress.update(
-                    task,
-                    total=sum(live.values()) or None,
-                    completed=sum(live.values()) - open_,
-                    detail=f"{status} · batches "
-                    + ", ".join(f"{k} {v:,}" for k, v in sorted(live.items()))
-                    + (ticker.update(say) if open_ else ""),
-                )
-
-            try:
-                final = drive(
-                    ctx,
-                    pool,
-                    campaign_id,
-                    on_progress=show,
-                    process_events=events,
-                    leave_in_doubt=True,
-                )
-            finally:
-                pool.close()
-        from newsletter.services import campaigns as service
-
-        _print_report(service.report(db, campaign_id))
-        if final == IN_DOUBT:
-            _say_in_doubt(db, settings, campaign_id)
-        raise typer.Exit(0 if final == "sent" else EXIT_CHECK_FAILED)
-
-
-def _start(db: Database, settings: Settings, campaign_id: int, *, yes: bool) -> None:
-    """A campaign not yet sending: confirm a draft, run the checklist and start it."""
-    from newsletter.services import campaigns as service
-    from newsletter.services.campaign_schedule import start_now
-    from newsletter.services.segments import count_segment, target_segment
-
-    row = service.report(db, campaign_id)
-    if row.status == "draft":
-        audience = count_segment(db, target_segment(settings.audiences_dir, row.target))
-        console.print(
-            f"Campaign {campaign_id} “{row.subject}” → {row.target}: "
-            f"{audience:,} recipient(s) now.",
-            highlight=False,
-        )
-        if not yes and sys.stdin.isatty() and not typer.confirm("Send it now?"):
-            raise typer.Exit(EXIT_BAD_INPUT)
-    status = start_now(db, settings, campaign_id, now=datetime.now(UTC))
-    if status in ("cancelled", "missed", "sent"):
-        console.print(f"Campaign {campaign_id} is {status}.")
-        raise typer.Exit(0 if status == "sent" else EXIT_CHECK_FAILED)
-    if status == "scheduled":
-        _say_waiting(service.report(db, campaign_id))
-
-
-def _say_in_doubt(db: Database, settings: Settings, campaign_id: int) -> None:
-    """Everything else is sent; what is left may have reached SendGrid (a crash or a timeout
-    mid-request). Say what settles it and when, rather than wait minutes in the foreground."""
-    from datetime import timedelta
-
-    from newsletter.services.recovery import in_doubt
-
-    batches, until = in_doubt(
-        db,
-        campaign_id,
-        lease=timedelta(seconds=settings.lease_seconds),
-        request=timedelta(seconds=settings.sendgrid_timeout),
-        grace=timedelta(seconds=settings.webhook_grace_s),
-    )
-    if not batches or until is None:
-        return
-    console.print(
-        f"{batches} batch(es) are in doubt: their request may have reached SendGrid. SendGrid's "
-        f"events settle them as they arrive; whatever is still unproven at "
-        f"{until:%Y-%m-%d %H:%M:%S} UTC follows the campaign's unknown-outcome policy "
-        f"(held for review, or re-sent once the event feed has proved healthy). The engine "
-        f"(`newsletter engine`) does this on its own; without it, run `newsletter campaign "
-        f"send {campaign_id}` again after that time, or see `newsletter campaign review "
-        f"{campaign_id}` then.",
-        highlight=False,
-        markup=False,
-    )
-
-
-def _say_waiting(report: CampaignReport) -> None:
-    """`send` on a campaign scheduled for later waits for its time: say so, never silently."""
-    from newsletter.domain.send_time import describe
-
-    if report.scheduled_at and datetime.fromisoformat(report.scheduled_at) > datetime.now(UTC):
-        when = describe(datetime.fromisoformat(report.scheduled_at), report.time_zone)
-        console.print(
-            f"Campaign {report.id} is scheduled for {when}: this command waits until then "
-            f"and sends it. To send it now instead: `newsletter campaign unschedule "
-            f"{report.id}`, then `newsletter campaign send {report.id}`.",
-            highlight=False,
-            markup=False,
-        )
-
-
-def _event_processor(settings: Settings, db: Database) -> Callable[[], object] | None:
-    """Process stored webhook events each tick, when the tracking service is available."""
-    try:
-        from newsletter.services.tracking import process_inbox
-    except ImportError:  # pragma: no cover - the web layer ships with the product
-        return None
-    return lambda: process_inbox(db, key=settings.key_ring, now=datetime.now(UTC))
+    run_send(campaign_id, yes=yes)
 
 
 @campaign_app.command("schedule")
@@ -310,7 +177,7 @@ def schedule(
     from newsletter.domain.send_time import describe, resolve
     from newsletter.services import campaign_schedule as service
 
-    with _open() as (settings, db):
+    with open_campaigns() as (settings, db):
         when = resolve(at, zone=tz, default_zone=settings.time_zone, now=datetime.now(UTC))
         was = service.schedule(db, settings, campaign_id, at=when.utc, time_zone_name=when.zone)
     if when.note:
@@ -329,7 +196,7 @@ def unschedule(campaign_id: CampaignId) -> None:
     """Take a scheduled campaign back to draft (its email is unchanged)."""
     from newsletter.services import campaign_schedule as service
 
-    with _open() as (_, db):
+    with open_campaigns() as (_, db):
         service.unschedule(db, campaign_id)
     console.print(f"Campaign {campaign_id} is a draft again; schedule or send it when ready.")
 
@@ -338,7 +205,7 @@ def _simple(name: str, doc: str) -> None:
     def command(campaign_id: CampaignId) -> None:
         from newsletter.services import campaigns as service
 
-        with _open() as (_, db):
+        with open_campaigns() as (_, db):
             if name == "cancel":
                 service.cancel(db, campaign_id, now=datetime.now(UTC))
             else:
@@ -360,7 +227,7 @@ def retry_failed(campaign_id: CampaignId) -> None:
     """Send again to the recipients that failed (campaign sent_with_errors)."""
     from newsletter.services import campaigns as service
 
-    with _open() as (_, db):
+    with open_campaigns() as (_, db):
         count = service.retry_failed(db, campaign_id)
     console.print(
         f"{count} failed recipient(s) queued again; run `newsletter campaign send "
@@ -377,18 +244,19 @@ def status(
     from newsletter.cli.campaign_waits import wait_lines
     from newsletter.services import campaigns as service
 
-    with _open() as (_, db):
+    with open_campaigns() as (_, db):
         report = service.report(db, campaign_id)
         waiting = wait_lines(db, campaign_id) if report.status in ("sending", "paused") else []
     if as_json:
         print(json.dumps({**report.as_dict(), "waiting": waiting}, indent=2))
     else:
-        _print_report(report)
+        print_report(report)
         for line in waiting:
             console.print(f"Waiting: {line}.", highlight=False, markup=False, soft_wrap=True)
 
 
-def _print_report(report: CampaignReport) -> None:
+def print_report(report: CampaignReport) -> None:
+    """A campaign's status, send time and recipients and batches by state, as a table."""
     from newsletter.domain.send_time import describe
 
     table = Table(title=f"Campaign {report.id} · {report.status}", show_header=False)
@@ -414,7 +282,7 @@ def list_() -> None:
 
     from newsletter.services.campaigns import list_campaigns
 
-    with _open() as (_, db):
+    with open_campaigns() as (_, db):
         rows = list_campaigns(db)
     table = Table("Id", "Status", "Audience")
     table.add_column("Subject", overflow="ellipsis", no_wrap=True, max_width=30)
@@ -442,7 +310,7 @@ def test(
     from newsletter.bootstrap import delivery_backend
     from newsletter.services.campaigns import send_test
 
-    with _open() as (settings, db):
+    with open_campaigns() as (settings, db):
         send_test(db, settings, delivery_backend(settings), campaign_id, to)
     console.print(f"Test sent to {len(to)} address(es).")
 
@@ -462,7 +330,7 @@ def stats(
 
     if as_json and as_csv:
         raise ValidationError("choose one of --json and --csv", where="--json/--csv")
-    with _open() as (settings, db):
+    with open_campaigns() as (settings, db):
         result = campaign_stats(db, campaign_id, open_tracking=settings.open_tracking)
     if as_json:
         print(json.dumps(result, indent=2))
