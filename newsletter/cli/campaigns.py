@@ -308,7 +308,7 @@ def test(
 ) -> None:
     """Send a test, marked [TEST], to a seed list; records nothing in the ledger."""
     from newsletter.bootstrap import delivery_backend
-    from newsletter.services.campaigns import send_test
+    from newsletter.services.test_sends import send_test
 
     with open_campaigns() as (settings, db):
         send_test(db, settings, delivery_backend(settings), campaign_id, to)

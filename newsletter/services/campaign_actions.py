@@ -20,7 +20,7 @@ from newsletter.delivery.base import DeliveryBackend
 from newsletter.domain.campaigns import CampaignStatus
 from newsletter.domain.send_time import SendTime, local_instant, time_zone
 from newsletter.errors import ValidationError
-from newsletter.services import campaign_schedule, campaigns
+from newsletter.services import campaign_schedule, campaigns, test_sends
 from newsletter.storage import audit_log, campaign_store
 from newsletter.storage.database import Database
 
@@ -68,10 +68,10 @@ def test_send(
     actor: Actor,
     now: datetime,
 ) -> int:
-    """`campaigns.send_test` (marked [TEST], tokens of purpose `test`, no ledger rows) to a
+    """`test_sends.send_test` (marked [TEST], tokens of purpose `test`, no ledger rows) to a
     checked seed list; the audit log records how many, not who."""
     checked = parse_test_addresses("\n".join(addresses))
-    campaigns.send_test(db, settings, backend, campaign_id, checked)
+    test_sends.send_test(db, settings, backend, campaign_id, checked)
     _record(db, actor, "campaign-test-send", campaign_id, now, {"addresses": len(checked)})
     return len(checked)
 

@@ -19,7 +19,7 @@ import uvicorn
 from newsletter.config import load_settings
 from newsletter.emulator import EmulatorConfig, run_emulator
 from newsletter.engagement.stats import campaign_stats
-from newsletter.services.campaigns import send_test
+from newsletter.services.test_sends import send_test
 from newsletter.storage.database import Database
 from newsletter.storage.engagement_tables import clicks
 from newsletter.web.app import create_app
