@@ -3,8 +3,9 @@
 - reap expired leases: never requested (or abandoned by its sender) → pending; maybe
   sent → unknown;
 - resolve unknown batches from evidence (a recorded 2xx, or any provider event carrying one
-  of the batch's send ids); a batch whose sender recorded "abandoned before sending" goes
-  back to pending; otherwise nothing is decided while its request might still be in flight
+  of the batch's send ids); a batch whose sender recorded its attempt as over and not
+  accepted ("abandoned before sending", or a definite refusal) goes back to pending;
+  otherwise nothing is decided while its request might still be in flight
   or its events still on the way: until lease + request deadline + webhook grace have
   passed since the RECORDED request time (docs/sending.md, "Stalls"). Then the campaign's
   policy — `events`: re-send only once an event received after that instant proves the feed
@@ -60,7 +61,7 @@ def reap_expired(db: Database, *, now: datetime) -> int:
             )
         ).all()
         for batch in expired:
-            requested = batch_store.attempt_was_requested(conn, batch)  # and not abandoned
+            requested = batch_store.attempt_was_requested(conn, batch)  # and maybe accepted
             values = (
                 {
                     "status": BatchStatus.UNKNOWN.value,
@@ -149,8 +150,8 @@ def resolve_unknown(
                     )
                     counts["accepted"] += 1
                 continue
-            requested_at, abandoned = batch_store.request_state(conn, batch)
-            if abandoned:  # its sender recorded that nothing left: back to pending at once
+            requested_at, not_accepted = batch_store.request_state(conn, batch)
+            if not_accepted:  # its sender recorded the attempt over, unaccepted: pending now
                 if conn.execute(
                     update(send_batches)
                     .where(guard)
@@ -158,7 +159,7 @@ def resolve_unknown(
                         status=BatchStatus.PENDING.value,
                         next_attempt_at=None,
                         dispatched_at=None,
-                        last_error="its sender abandoned the attempt before sending",
+                        last_error="its sender recorded the attempt as not accepted",
                     )
                 ).rowcount:
                     counts["unsent"] += 1
@@ -234,8 +235,11 @@ def finish_campaigns(db: Database, *, now: datetime) -> list[tuple[int, str]]:
                 needs_review=counts.get(DeliveryStatus.NEEDS_REVIEW.value, 0),
             )
             row = campaign_store.get_campaign(conn, campaign_id)
-            if row.status == status.value:
-                continue
+            if row.status == status.value or row.status not in (
+                CampaignStatus.SENDING.value,
+                CampaignStatus.NEEDS_REVIEW.value,
+            ):
+                continue  # cancelled or paused since the candidates were read
             if campaign_store.transition(
                 conn, campaign_id, status, only_from=[row.status], finished_at=now
             ):

@@ -30,6 +30,9 @@ from newsletter.storage.sending_tables import campaigns, deliveries, send_attemp
 from newsletter.storage.tables import subscribers, suppressions
 
 NOT_SENT = "not_sent"  # an attempt's outcome: its sender abandoned it before the request left
+# Outcomes its sender recorded once the request was over, and not accepted: nothing of that
+# attempt can still reach anyone (a 429/500/503, a refused connection, or NOT_SENT).
+NOT_ACCEPTED = (NOT_SENT, "retry")
 
 
 def claim(
@@ -306,20 +309,25 @@ def has_accepted_attempt(conn: Connection, batch_id: int) -> str | None:
 
 
 def attempt_was_requested(conn: Connection, batch: Row) -> bool:
-    """Whether the batch's current attempt may have sent: requested, not abandoned."""
+    """Whether the batch's current attempt may have sent: requested, and not recorded by its
+    sender as over and not accepted."""
     return request_state(conn, batch)[0] is not None
 
 
 def request_state(conn: Connection, batch: Row) -> tuple[datetime | None, bool]:
-    """(requested_at, abandoned) of the batch's current attempt: `requested_at` is None when
-    the request never left — never requested, or abandoned by its sender before sending."""
+    """(requested_at, not_accepted) of the batch's current attempt. `requested_at` is None
+    when nothing of it can still be sent: never requested, or its sender recorded that it
+    was over and not accepted (abandoned before sending, or a definite refusal) — then
+    `not_accepted` is True."""
     row = conn.execute(
         select(send_attempts.c.requested_at, send_attempts.c.outcome).where(
             send_attempts.c.batch_id == batch.id, send_attempts.c.attempt == batch.attempts
         )
     ).first()
-    if row is None or row.requested_at is None or row.outcome == NOT_SENT:
-        return None, row is not None and row.outcome == NOT_SENT
+    if row is None or row.requested_at is None:
+        return None, False
+    if row.outcome in NOT_ACCEPTED:
+        return None, True
     return row.requested_at, False
 
 
