@@ -184,11 +184,11 @@ def banner(
             f"marketer, for segment `everyone` ({seeded.audience} subscribers of the sample "
             "audience).",
             "Approval is on, as in a clinic:",
-            f"  1. Sign in as the marketer, open campaign {seeded.campaign_id}, look it over, "
-            "and submit it for approval.",
+            f"  1. Sign in as the marketer, open campaign {seeded.campaign_id}, Preview it "
+            "(desktop and mobile, for a subscriber you pick), and submit it for approval.",
             "  2. Sign out; sign in as the admin (password, then the code) and approve it.",
-            "  3. Send it (either of you): the engine sends through the emulator, which posts "
-            "signed delivery events back; the campaign page counts them.",
+            "  3. Send it (either of you) and watch the progress reach 100 %; the emulator "
+            "posts signed delivery events back, and the campaign's Stats page counts them.",
             "",
             f"Emails go to the SendGrid emulator on http://127.0.0.1:{emulator_port} and "
             "nowhere else (`/_emulator/messages?to=ADDRESS` shows what someone got).",
