@@ -38,13 +38,17 @@ class BatchCache:
 
     def __init__(self, ttl_s: float = 2.0, clock: Callable[[], float] = time.monotonic):
         self.ttl_s, self.clock = ttl_s, clock
-        self._entries: dict[int, tuple[float, list[Any]]] = {}
+        self._entries: dict[tuple[Any, ...], tuple[float, list[Any]]] = {}
         self._lock = threading.Lock()
 
-    def get(self, conn: Connection, campaign_id: int) -> list[Any]:
+    def get(self, conn: Connection, campaign_id: int, fingerprint: tuple[Any, ...]) -> list[Any]:
+        """`fingerprint`: what was read fresh (the database, the campaign's status, start and
+        counters); an entry is used only while it matches, so a change seen in the counters,
+        or another database with the same campaign id, is never answered from memory."""
         now = self.clock()
+        key = (str(conn.engine.url), campaign_id, *fingerprint)
         with self._lock:
-            found = self._entries.get(campaign_id)
+            found = self._entries.get(key)
         if found is not None and found[0] > now:
             return found[1]
         rows = list(
@@ -57,7 +61,7 @@ class BatchCache:
         with self._lock:
             if len(self._entries) > 10_000:
                 self._entries.clear()
-            self._entries[campaign_id] = (now + self.ttl_s, rows)
+            self._entries[key] = (now + self.ttl_s, rows)
         return rows
 
 
@@ -108,7 +112,8 @@ def snapshot(db: Database, campaign_id: int, *, now: datetime) -> Snapshot:
         counts = counter_store.counts_of_names(
             conn, campaign_id, [f"status:{s.value}" for s in DeliveryStatus]
         )
-        batches = BATCHES.get(conn, campaign_id)
+        seen = (row.status, row.started_at, row.finished_at, tuple(sorted(counts.items())))
+        batches = BATCHES.get(conn, campaign_id, seen)
 
     def c(status: DeliveryStatus) -> int:
         return counts.get(f"status:{status.value}", 0)
