@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Connection, and_, exists, or_, select, update
 
@@ -152,16 +153,7 @@ def resolve_unknown(
                 continue
             requested_at, not_accepted = batch_store.request_state(conn, batch)
             if not_accepted:  # its sender recorded the attempt over, unaccepted: pending now
-                if conn.execute(
-                    update(send_batches)
-                    .where(guard)
-                    .values(
-                        status=BatchStatus.PENDING.value,
-                        next_attempt_at=None,
-                        dispatched_at=None,
-                        last_error="its sender recorded the attempt as not accepted",
-                    )
-                ).rowcount:
+                if _to_pending(conn, guard, "its sender recorded the attempt as not accepted"):
                     counts["unsent"] += 1
                 continue
             settled_at = evidence_due(
@@ -181,20 +173,26 @@ def resolve_unknown(
                     )
                     counts["needs_review"] += 1
             elif policy == "resend" or healthy:
-                if conn.execute(
-                    update(send_batches)
-                    .where(guard)
-                    .values(
-                        status=BatchStatus.PENDING.value,
-                        next_attempt_at=None,
-                        dispatched_at=None,
-                        last_error="no provider evidence after the grace period: re-sent",
-                    )
-                ).rowcount:
+                if _to_pending(conn, guard, "no provider evidence after the grace period: re-sent"):
                     counts["resend"] += 1
             else:
                 counts["waiting_for_feed"] += 1  # the caller asks for a test event
     return counts
+
+
+def _to_pending(conn: Connection, guard: Any, reason: str) -> bool:
+    """Compare-and-set an unknown batch (`guard`) back to pending, to be claimed again."""
+    moved = conn.execute(
+        update(send_batches)
+        .where(guard)
+        .values(
+            status=BatchStatus.PENDING.value,
+            next_attempt_at=None,
+            dispatched_at=None,
+            last_error=reason,
+        )
+    )
+    return bool(moved.rowcount)
 
 
 def _has_open_batch(conn: Connection, campaign_id: int) -> bool:
