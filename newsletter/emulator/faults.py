@@ -23,7 +23,6 @@ from __future__ import annotations
 import random
 import re
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -184,20 +183,22 @@ class Faults:
 
 
 class TokenBucket:
-    """`limit` tokens, refilled at limit/period per second. `take()` → (ok, remaining, reset)."""
+    """`limit` tokens, refilled at limit/period per second of the emulator's clock (so moving
+    that clock, `POST /_emulator/clock`, refills it; a clock stepped back refills nothing).
+    `take()` → (ok, remaining, reset)."""
 
     def __init__(self, rate: RateLimit) -> None:
         self.limit = rate.limit
         self.per_s = rate.limit / rate.period_s
         self.tokens = float(rate.limit)
-        self.stamp = time.monotonic()
+        self.stamp: float | None = None  # the clock at the last take
         self._lock = threading.Lock()
 
     def take(self, now_epoch: float) -> tuple[bool, int, int]:
         with self._lock:
-            mono = time.monotonic()
-            self.tokens = min(self.limit, self.tokens + (mono - self.stamp) * self.per_s)
-            self.stamp = mono
+            elapsed = 0.0 if self.stamp is None else max(0.0, now_epoch - self.stamp)
+            self.tokens = min(self.limit, self.tokens + elapsed * self.per_s)
+            self.stamp = now_epoch
             ok = self.tokens >= 1
             if ok:
                 self.tokens -= 1

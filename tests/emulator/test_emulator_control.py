@@ -110,15 +110,19 @@ def test_suppression_list_endpoints_filter_and_page(emu):
 
 
 def test_token_bucket_refills(emu_factory):
-    handle = emu_factory(rate_limit=RateLimit(limit=3, period_s=0.3))
+    """A token comes back after period/limit of the emulator's clock (moved, not waited for:
+    a slow machine cannot refill the bucket between the sends)."""
+    handle = emu_factory(rate_limit=RateLimit(limit=3, period_s=300))
     sg = client_for(handle)
     for _ in range(3):
         sg.send(make_mail())
     with pytest.raises(sg_exc.TooManyRequestsError):
         sg.send(make_mail())
-    time.sleep(0.15)
+    handle.emulator.clock.offset_s += 100  # one token's worth (300 s / 3)
     assert sg.send(make_mail()).status_code == 202
-    assert handle.stats()["rate_limited"] == 1
+    with pytest.raises(sg_exc.TooManyRequestsError):
+        sg.send(make_mail())  # and only one
+    assert handle.stats()["rate_limited"] == 2
 
 
 def test_keep_alive_and_connection_close_both_work(emu):
