@@ -173,6 +173,11 @@ class Settings(FeatureSettings):
     broker_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Dramatiq broker (redis:// or amqp://)."
     )
+    broker_queue: str = Field(
+        "newsletter-send",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$",
+        description="The Dramatiq queue batches go to; one per installation sharing a broker.",
+    )
     list_id: str = Field(
         "Clinic news <news.newsletter.local>", description="Neutral List-Id header value."
     )

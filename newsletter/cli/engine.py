@@ -93,7 +93,7 @@ def worker_command(
     )
     _say(
         f"Dramatiq worker: {processes} process(es) × {threads or settings.send_threads} "
-        f"thread(s), queue {dramatiq_dispatch.QUEUE!r}, broker "
+        f"thread(s), queue {settings.broker_queue!r}, broker "
         f"{settings.broker_url.split('@')[-1]}. Stop with Ctrl-C or SIGTERM."
     )
     try:

@@ -38,7 +38,7 @@ from newsletter.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
-QUEUE = "newsletter-send"
+QUEUE = "newsletter-send"  # the default of NEWSLETTER_BROKER_QUEUE
 ACTOR_NAME = "send_batch"
 MAX_RETRIES = 3
 TIME_LIMIT_SHARE = 0.8  # of the lease: a hung worker is stopped before its lease can be taken
@@ -138,7 +138,7 @@ def configure(settings: Settings, *, broker: dramatiq.Broker | None = None) -> d
         actor = dramatiq.actor(
             broker=broker,
             actor_name=ACTOR_NAME,
-            queue_name=QUEUE,
+            queue_name=settings.broker_queue,
             max_retries=MAX_RETRIES,
             retry_when=_retry_infrastructure,
             min_backoff=500,
@@ -194,7 +194,7 @@ def worker_command(settings: Settings, *, processes: int, threads: int) -> list[
         "--threads",
         str(threads),
         "--queues",
-        QUEUE,
+        settings.broker_queue,
     ]
 
 

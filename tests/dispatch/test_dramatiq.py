@@ -170,13 +170,15 @@ def test_the_worker_command_runs_dramatiq_workers_that_send_the_batches(
     monkeypatch,
 ):
     """`newsletter worker` → the dramatiq CLI → `setup_broker` in a separate process."""
-    url = "redis://127.0.0.1:6379/10"  # the default namespace, so a db of its own
+    url = "redis://127.0.0.1:6379/10"  # the default namespace, so a db of its own…
+    queue = f"newsletter-test-{uuid.uuid4().hex[:12]}"  # …and a queue: suites run side by side
     client = redis.Redis.from_url(url)
     try:
         client.ping()
     except redis.ConnectionError as exc:
         unavailable("Redis", f"not reachable at {url}: {exc}")
     monkeypatch.setenv("NEWSLETTER_BROKER_URL", url)
+    monkeypatch.setenv("NEWSLETTER_BROKER_QUEUE", queue)
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     monkeypatch.setenv("COLUMNS", "200")
     settings = load_settings()
@@ -209,7 +211,7 @@ def test_the_worker_command_runs_dramatiq_workers_that_send_the_batches(
             out, _ = process.communicate()
         dispatcher.broker.close()
         dramatiq_dispatch.reset()
-        keys = list(client.scan_iter(match="dramatiq:*"))
+        keys = list(client.scan_iter(match=f"dramatiq:*{queue}*"))  # ours alone
         if keys:
             client.delete(*keys)
         client.close()

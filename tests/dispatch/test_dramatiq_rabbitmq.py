@@ -1,20 +1,22 @@
 """The same Dramatiq path with a REAL RabbitMQ broker (127.0.0.1:5672, guest/guest): a
 campaign's batches go through AMQP to an in-process worker and out exactly once.
 
-The queue is purged before and after, so leftovers of another run cannot leak in.
+Each run has a queue of its own (NEWSLETTER_BROKER_QUEUE), deleted afterwards, so another
+suite on the same broker cannot take its messages nor leak into it.
 """
 
 from __future__ import annotations
 
 import socket
 import time
+import uuid
 
 import dramatiq
 import pytest
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from newsletter.dispatch import dramatiq as dramatiq_dispatch
-from newsletter.dispatch.dramatiq import QUEUE, DramatiqDispatcher
+from newsletter.dispatch.dramatiq import DramatiqDispatcher
 from newsletter.services.runner import drive
 from tests.audience_db import db, db_url  # noqa: F401
 from tests.dispatch.test_dramatiq import dramatiq_settings, emulator  # noqa: F401
@@ -30,14 +32,15 @@ def rabbitmq(dramatiq_settings):  # noqa: F811
         socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
     except OSError as exc:
         unavailable("RabbitMQ", f"not reachable on 127.0.0.1:5672: {exc}")
-    settings = dramatiq_settings.model_copy(update={"broker_url": AMQP_URL})
+    queue = f"newsletter-test-{uuid.uuid4().hex[:12]}"  # its own: suites may run side by side
+    settings = dramatiq_settings.model_copy(update={"broker_url": AMQP_URL, "broker_queue": queue})
     broker = dramatiq_dispatch.build_broker(settings)
     assert isinstance(broker, RabbitmqBroker)
-    broker.declare_queue(QUEUE)
-    broker.flush(QUEUE)
+    broker.declare_queue(queue)
     yield settings, broker
     dramatiq_dispatch.reset()
-    broker.flush(QUEUE)
+    for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):  # the queue and dramatiq's delay/dead
+        broker.channel.queue_delete(name)
     broker.close()
 
 
@@ -46,7 +49,9 @@ def test_a_campaign_through_rabbitmq_is_sent_exactly_once(db, rabbitmq, emulator
     audience = add_audience(db, settings, "rabbit.example", 25)
     campaign_id = new_campaign(db, settings)
     dispatcher = DramatiqDispatcher(settings, broker=broker)
-    worker = dramatiq.Worker(broker, worker_threads=2, queues={QUEUE}, worker_timeout=100)
+    worker = dramatiq.Worker(
+        broker, worker_threads=2, queues={settings.broker_queue}, worker_timeout=100
+    )
     worker.start()
     try:
         deadline = time.monotonic() + 30
