@@ -81,7 +81,7 @@ def waits(db: Database, campaign_id: int, *, now: datetime) -> list[Wait]:
             )
         ).one()
         doubt = conn.execute(
-            select(func.count(), func.min(send_batches.c.unknown_at), campaigns.c.unknown_policy)
+            select(func.count(), campaigns.c.unknown_policy)
             .join(campaigns, campaigns.c.id == send_batches.c.campaign_id)
             .where(
                 send_batches.c.campaign_id == campaign_id,
@@ -115,8 +115,9 @@ def waits(db: Database, campaign_id: int, *, now: datetime) -> list[Wait]:
         found.append(
             Wait(
                 doubt[0],
-                f"in doubt (the request may have left), judged from {doubt[1]:%H:%M:%S} UTC: "
-                f"resolved from provider evidence, else by the campaign's `{doubt[2]}` policy",
+                "in doubt (the request may have left): resolved from provider evidence, else "
+                f"by the campaign's `{doubt[1]}` policy once lease + request deadline + grace "
+                "have passed since the request",
             )
         )
     return found
